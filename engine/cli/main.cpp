@@ -1,0 +1,2 @@
+// Temporary entry point while the CLI is written (replaced in the same session).
+int main() { return 0; }

@@ -1,0 +1,97 @@
+// Per-element math shared by the CPU and CUDA backends (see hd.h). Each backend supplies
+// only the loop or the kernel launch around these functions.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "engine/backend.h"
+#include "engine/hd.h"
+#include "engine/rng.h"
+
+namespace plinth {
+
+template <typename T>
+PLINTH_HD T activate(Activation act, T x) {
+  switch (act) {
+    case Activation::relu: return x > T(0) ? x : T(0);
+    case Activation::sigmoid: return T(1) / (T(1) + exp(-x));
+    case Activation::tanh: return tanh(x);
+    default: return x;
+  }
+}
+
+// Derivative expressed through the forward output y.
+template <typename T>
+PLINTH_HD T activation_grad(Activation act, T y, T dy) {
+  switch (act) {
+    case Activation::relu: return y > T(0) ? dy : T(0);
+    case Activation::sigmoid: return dy * y * (T(1) - y);
+    case Activation::tanh: return dy * (T(1) - y * y);
+    default: return dy;
+  }
+}
+
+PLINTH_HD float dropout_mask(uint64_t seed, int64_t step, uint64_t i, float rate) {
+  const float u = uniform01(hash_combine(seed, static_cast<uint64_t>(step)), i);
+  return u < rate ? 0.0f : 1.0f / (1.0f - rate);
+}
+
+// Bias corrections for step t (from 1), computed once per update in double on the host
+// side of a kernel/loop so every element uses the same value.
+struct AdamCorrection {
+  float step_size;  // lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+  float eps_hat;    // eps * sqrt(1 - beta2^t): Keras adds epsilon before bias correction
+};
+
+PLINTH_HD AdamCorrection adam_correction(const OptimizerSpec& s, int64_t t) {
+  const double b1 = 1.0 - pow(static_cast<double>(s.beta1), static_cast<double>(t));
+  const double b2 = 1.0 - pow(static_cast<double>(s.beta2), static_cast<double>(t));
+  return {static_cast<float>(s.lr * sqrt(b2) / b1), static_cast<float>(s.eps * sqrt(b2))};
+}
+
+// One optimizer update of one parameter. g is the raw gradient (already clipped).
+template <typename T>
+PLINTH_HD void optimizer_element(const OptimizerSpec& s, const AdamCorrection& c, T& p, T g,
+                                 T& m, T& v) {
+  switch (s.kind) {
+    case OptimizerKind::sgd: {
+      g += T(s.weight_decay) * p;
+      if (s.momentum == 0.0f) {
+        p -= T(s.lr) * g;
+      } else {
+        m = T(s.momentum) * m + g;  // PyTorch's formulation (dampening 0)
+        p -= T(s.lr) * (s.nesterov ? g + T(s.momentum) * m : m);
+      }
+      break;
+    }
+    case OptimizerKind::adam:
+    case OptimizerKind::adamw: {
+      if (s.kind == OptimizerKind::adam) g += T(s.weight_decay) * p;
+      else p -= T(s.lr) * T(s.weight_decay) * p;
+      m = T(s.beta1) * m + (T(1) - T(s.beta1)) * g;
+      v = T(s.beta2) * v + (T(1) - T(s.beta2)) * g * g;
+      p -= T(c.step_size) * m / (sqrt(v) + T(c.eps_hat));
+      break;
+    }
+    case OptimizerKind::rmsprop: {
+      g += T(s.weight_decay) * p;
+      v = T(s.beta2) * v + (T(1) - T(s.beta2)) * g * g;  // beta2 is rho
+      p -= T(s.lr) * g / (sqrt(v) + T(s.eps));
+      break;
+    }
+  }
+}
+
+inline constexpr float kBceEpsilon = 1e-7f;
+
+// Binary cross-entropy of one element and its gradient with respect to p.
+template <typename T>
+PLINTH_HD T bce_element(T p, T t, T* dp) {
+  const T lo = T(kBceEpsilon), hi = T(1) - T(kBceEpsilon);
+  const T q = p < lo ? lo : (p > hi ? hi : p);
+  if (dp) *dp = (p < lo || p > hi) ? T(0) : (q - t) / (q * (T(1) - q));
+  return -(t * log(q) + (T(1) - t) * log(T(1) - q));
+}
+
+}  // namespace plinth
