@@ -185,9 +185,16 @@ class Backend {
                        int h, int w, const int32_t* sample_ids, uint64_t seed) = 0;
 };
 
+struct CudaOptions {
+  int device_index = 0;
+  bool native_conv = false;    // hand-written convolution instead of cuDNN
+  bool allow_tf32 = false;     // TF32 tensor cores for GEMM and convolution
+  bool deterministic = false;  // deterministic cuDNN algorithms only
+};
+
 // The backends available in this build. make_cuda_backend() throws plinth::Error with a
 // one-line reason when CUDA was not built or no usable GPU is present.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
-std::unique_ptr<Backend> make_cuda_backend(int device_index);
+std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options);
 
 }  // namespace plinth
