@@ -1,0 +1,48 @@
+// Checkpoints in the safetensors format. The weights file holds the parameters under
+// PyTorch's names and layouts, so `safetensors.torch.load_file` + `load_state_dict` work
+// on it, plus metadata (format "pt", the model JSON, epoch, step, training config). What
+// only a resume needs (Adam moments, optimizer step, data cursor) goes to a sibling file,
+// "<name>.optim.safetensors", tied to the weights by a shared run id and step.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/model.h"
+#include "engine/parameters.h"
+#include "engine/trainer.h"
+
+namespace plinth {
+
+struct CheckpointMeta {
+  nlohmann::json model;   // the model definition
+  nlohmann::json config;  // the training configuration that produced it
+  TrainState state;       // epoch, step, data cursor, history
+  float mean = 0, std = 1;  // input normalisation
+};
+
+std::string optimizer_state_path(const std::string& weights_path);
+
+// Writes both files atomically (optimizer state first, so a crash between the two leaves
+// a mismatched pair that load refuses, never a silently inconsistent resume).
+void save_checkpoint(const std::string& path, const Parameters& params, const CheckpointMeta& meta);
+
+// Reads the metadata (and validates the file) without touching parameters.
+CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+struct LoadReport {
+  std::vector<std::string> loaded, missing, unexpected, mismatched;  // mismatched: "name: [a] vs [b]"
+};
+
+// Copies the tensors whose names and shapes match into params. strict: any missing,
+// unexpected or mismatched tensor is an error (except names listed in `reset`, which
+// stay freshly initialised).
+LoadReport load_weights(const std::string& path, Parameters& params, bool strict,
+                        const std::vector<std::string>& reset = {});
+
+// Restores the optimizer moments and step from the sibling file written with the weights.
+void load_optimizer_state(const std::string& path, Parameters& params);
+
+}  // namespace plinth

@@ -1,0 +1,143 @@
+#include "engine/cli/args.h"
+
+#include <charconv>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "engine/error.h"
+
+namespace plinth::cli {
+
+Args& Args::option(const std::string& name, const std::string& value_name, const std::string& help,
+                   const std::string& fallback) {
+  specs_.push_back({name, value_name, help, fallback, false});
+  return *this;
+}
+
+Args& Args::flag(const std::string& name, const std::string& help) {
+  specs_.push_back({name, "", help, "", true});
+  return *this;
+}
+
+Args& Args::positional(const std::string& name, const std::string& help) {
+  positional_specs_.emplace_back(name, help);
+  return *this;
+}
+
+const Args::Spec& Args::spec(const std::string& name) const {
+  for (const Spec& s : specs_)
+    if (s.name == name) return s;
+  throw std::logic_error("undeclared option --" + name);
+}
+
+bool Args::parse(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(help().c_str(), stdout);
+      return false;
+    }
+    if (a.rfind("--", 0) != 0) {
+      positional_values_.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    const size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    const Spec* s = nullptr;
+    for (const Spec& candidate : specs_)
+      if (candidate.name == name) s = &candidate;
+    if (!s) fail("plinth {}: unknown option --{} (see plinth {} --help)", command_, name, command_);
+    if (s->is_flag) {
+      if (eq != std::string::npos) fail("plinth {}: --{} takes no value", command_, name);
+      values_[name] = "1";
+    } else {
+      if (eq == std::string::npos) {
+        if (i + 1 >= argc) fail("plinth {}: --{} needs a value ({})", command_, name, s->value_name);
+        value = argv[++i];
+      }
+      values_[name] = value;
+    }
+  }
+  if (positional_values_.size() > positional_specs_.size() && !positional_specs_.empty() &&
+      positional_specs_.back().first.find("...") == std::string::npos)
+    fail("plinth {}: unexpected argument '{}'", command_, positional_values_.back());
+  if (positional_specs_.empty() && !positional_values_.empty())
+    fail("plinth {}: unexpected argument '{}'", command_, positional_values_.front());
+  return true;
+}
+
+std::string Args::help() const {
+  std::string usage = fmt::format("usage: plinth {} [options]", command_);
+  for (const auto& [name, h] : positional_specs_) usage += " " + name;
+  std::string out = usage + "\n\n" + summary_ + "\n\noptions:\n";
+  for (const Spec& s : specs_) {
+    std::string left = "  --" + s.name + (s.is_flag ? "" : " " + s.value_name);
+    if (left.size() < 28) left.resize(28, ' ');
+    else left += "\n" + std::string(28, ' ');
+    out += left + s.help + (s.fallback.empty() ? "" : " (default: " + s.fallback + ")") + "\n";
+  }
+  for (const auto& [name, h] : positional_specs_) {
+    std::string left = "  " + name;
+    if (left.size() < 28) left.resize(28, ' ');
+    out += left + h + "\n";
+  }
+  return out + "  --help                    show this help\n";
+}
+
+bool Args::has(const std::string& name) const {
+  spec(name);
+  return values_.count(name) > 0;
+}
+
+std::string Args::str(const std::string& name) const {
+  const Spec& s = spec(name);
+  const auto it = values_.find(name);
+  return it == values_.end() ? s.fallback : it->second;
+}
+
+int64_t Args::integer64(const std::string& name) const {
+  const std::string v = str(name);
+  int64_t out = 0;
+  const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size())
+    fail("plinth {}: --{} expects an integer, got '{}'", command_, name, v);
+  return out;
+}
+
+int Args::integer(const std::string& name) const {
+  const int64_t v = integer64(name);
+  if (v < -(int64_t{1} << 31) || v >= (int64_t{1} << 31)) fail("plinth {}: --{} is out of range", command_, name);
+  return static_cast<int>(v);
+}
+
+double Args::number(const std::string& name) const {
+  const std::string v = str(name);
+  try {
+    size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used == v.size()) return d;
+  } catch (const std::exception&) {
+  }
+  fail("plinth {}: --{} expects a number, got '{}'", command_, name, v);
+}
+
+std::vector<std::string> Args::list(const std::string& name) const {
+  std::vector<std::string> out;
+  const std::string v = str(name);
+  size_t start = 0;
+  while (start <= v.size() && !v.empty()) {
+    const size_t comma = v.find(',', start);
+    const std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace plinth::cli

@@ -1,0 +1,73 @@
+#include "engine/cli/common.h"
+
+#include <cstdio>
+
+#include "engine/error.h"
+
+namespace plinth::cli {
+
+void status(const std::string& line) {
+  std::fprintf(stderr, "plinth: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void add_device_options(Args& args) {
+  args.option("device", "auto|cpu|cuda[:N]", "where to run; auto uses a usable GPU, else the CPU", "auto")
+      .option("threads", "N", "CPU threads (0: all cores)", "0")
+      .option("conv-impl", "cudnn|native", "GPU convolution: cuDNN or plinth's own kernels", "cudnn")
+      .flag("tf32", "allow TF32 tensor cores on the GPU (faster, ~1e-3 relative error)")
+      .flag("deterministic", "GPU: only deterministic cuDNN algorithms");
+}
+
+DeviceChoice open_device_from(const Args& args) {
+  CudaOptions cuda;
+  const std::string impl = args.str("conv-impl");
+  if (impl != "cudnn" && impl != "native") fail("--conv-impl: expected cudnn or native, got '{}'", impl);
+  cuda.native_conv = impl == "native";
+  cuda.allow_tf32 = args.on("tf32");
+  cuda.deterministic = args.on("deterministic");
+  DeviceChoice choice = open_device(args.str("device"), args.integer("threads"), cuda);
+  if (!choice.note.empty()) status(choice.note.substr(choice.note.find(' ') + 1));
+  status("device: " + choice.backend->description());
+  return choice;
+}
+
+void add_data_options(Args& args) {
+  args.option("data", "DIR", "IDX data set directory (MNIST layout)", kDefaultFashionMnistDir)
+      .option("classes", "LIST", "keep only these classes, relabelled 0..k-1 in this order (e.g. 5,6,7,8,9)")
+      .option("labelled-fraction", "F", "keep a seeded, class-stratified fraction of the training labels", "1");
+}
+
+std::vector<int> parse_classes(const Args& args) {
+  std::vector<int> classes;
+  for (const std::string& c : args.list("classes")) {
+    try {
+      classes.push_back(std::stoi(c));
+    } catch (const std::exception&) {
+      fail("--classes: expected a comma-separated list of class numbers, got '{}'", args.str("classes"));
+    }
+  }
+  return classes;
+}
+
+Data load_data(const Args& args, double val_split, uint64_t seed) {
+  const std::string dir = args.str("data");
+  status("loading " + dir);
+  Data d;
+  Dataset train = load_idx_dataset(dir, Split::train);
+  d.test = load_idx_dataset(dir, Split::test);
+  const std::vector<int> classes = parse_classes(args);
+  if (!classes.empty()) {
+    train = restrict_classes(train, classes);
+    d.test = restrict_classes(d.test, classes);
+  }
+  std::tie(d.train, d.val) = split_validation(train, val_split);
+  const double fraction = args.number("labelled-fraction");
+  if (!(fraction > 0 && fraction <= 1)) fail("--labelled-fraction: expected a fraction in (0, 1]");
+  if (fraction < 1) d.train = labelled_fraction(d.train, fraction, seed);
+  status(fmt::format("data: {} training, {} validation, {} test images of {}x{}x{}, {} classes", d.train.count,
+                     d.val.count, d.test.count, d.train.channels, d.train.height, d.train.width, d.test.classes));
+  return d;
+}
+
+}  // namespace plinth::cli

@@ -1,0 +1,163 @@
+// plinth eval and plinth predict: use a checkpoint.
+#include <algorithm>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "engine/checkpoint.h"
+#include "engine/cli/commands.h"
+#include "engine/cli/common.h"
+#include "engine/safetensors.h"
+#include "datasets/idx.h"
+#include "engine/trainer.h"
+
+namespace plinth::cli {
+
+namespace {
+
+const char* kFashionNames[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
+// The model comes from the checkpoint's metadata, or from --model for weights saved
+// elsewhere (e.g. by PyTorch) that carry none.
+struct Loaded {
+  Model model;
+  CheckpointMeta meta;
+};
+
+Loaded load_checkpoint_model(const Args& a) {
+  if (!a.has("checkpoint")) fail("plinth: --checkpoint is required");
+  const std::string path = a.str("checkpoint");
+  Loaded l;
+  if (a.has("model")) {
+    l.model = load_model(a.str("model"));
+  } else {
+    const SafetensorsFile f = load_safetensors(path);
+    if (!f.metadata().count("model"))
+      fail("{}: the checkpoint carries no model definition; name one with --model FILE", path);
+    l.meta = read_checkpoint_meta(path);
+    l.model = parse_model(l.meta.model, path + ":model");
+  }
+  return l;
+}
+
+Dataset load_idx_images(const std::string& path) {
+  IdxArray idx = read_idx(path);
+  if (idx.dims.size() != 3 && idx.dims.size() != 4)
+    fail("{}: expected images [n, h, w] or [n, c, h, w], got {} dimensions", path, idx.dims.size());
+  Dataset d;
+  d.count = idx.dims[0];
+  d.channels = idx.dims.size() == 4 ? idx.dims[1] : 1;
+  d.height = idx.dims[idx.dims.size() - 2];
+  d.width = idx.dims.back();
+  d.images = std::move(idx.data);
+  d.name = path;
+  return d;
+}
+
+void add_checkpoint_options(Args& a) {
+  a.option("checkpoint", "CKPT", "safetensors checkpoint (plinth's, or PyTorch's with --model)")
+      .option("model", "FILE", "model file, for checkpoints without plinth metadata")
+      .flag("json", "print the result as one JSON object");
+}
+
+}  // namespace
+
+int eval_command(int argc, char** argv) {
+  Args a("eval", "Evaluate a checkpoint on the test set: loss, accuracy, per-class accuracy, confusion matrix.");
+  add_checkpoint_options(a);
+  add_device_options(a);
+  add_data_options(a);
+  if (!a.parse(argc, argv)) return 0;
+  Loaded l = load_checkpoint_model(a);
+  DeviceChoice device = open_device_from(a);
+  Parameters params(l.model, *device.backend);
+  load_weights(a.str("checkpoint"), params, true);
+  Dataset test = load_idx_dataset(a.str("data"), Split::test);
+  const std::vector<int> classes = parse_classes(a);
+  if (!classes.empty()) test = restrict_classes(test, classes);
+  Trainer trainer(l.model, *device.backend, params, {});
+  trainer.set_normalization(l.meta.mean, l.meta.std);
+  const EvalResult r = trainer.evaluate(test, true);
+  std::vector<double> per_class;
+  for (const auto& row : r.confusion) {
+    const int64_t total = std::accumulate(row.begin(), row.end(), int64_t{0});
+    per_class.push_back(total ? static_cast<double>(row[&row - &r.confusion[0]]) / total : 0.0);
+  }
+  if (a.on("json")) {
+    const nlohmann::json j{{"loss", r.loss}, {"accuracy", r.accuracy}, {"count", r.count},
+                           {"per_class_accuracy", per_class}, {"confusion", r.confusion}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("test loss: %.4f - accuracy: %.4f (%d images)\n", r.loss, r.accuracy, r.count);
+  const bool fashion = per_class.size() == 10 && classes.empty();
+  std::printf("\nper-class accuracy:\n");
+  for (size_t c = 0; c < per_class.size(); ++c)
+    std::printf("  %2zu %-12s %.4f\n", c, fashion ? kFashionNames[c] : "", per_class[c]);
+  std::printf("\nconfusion matrix (rows: true class, columns: predicted):\n     ");
+  for (size_t c = 0; c < per_class.size(); ++c) std::printf("%6zu", c);
+  std::printf("\n");
+  for (size_t t = 0; t < r.confusion.size(); ++t) {
+    std::printf("  %2zu ", t);
+    for (int64_t v : r.confusion[t]) std::printf("%6lld", static_cast<long long>(v));
+    std::printf("\n");
+  }
+  return 0;
+}
+
+int predict_command(int argc, char** argv) {
+  Args a("predict", "Top classes with probabilities for images: an IDX file (--images) or PGM files.");
+  add_checkpoint_options(a);
+  add_device_options(a);
+  a.option("images", "FILE", "IDX image file (raw or .gz)")
+      .option("limit", "N", "predict only the first N images of --images", "10")
+      .option("top", "K", "classes to show per image", "3")
+      .positional("[IMAGE.pgm ...]", "PGM (P5) images of the model's input size");
+  if (!a.parse(argc, argv)) return 0;
+  Loaded l = load_checkpoint_model(a);
+  Dataset images;
+  const int h = l.model.input[1], w = l.model.input[2];
+  if (a.has("images")) {
+    images = load_idx_images(a.str("images"));
+    const int limit = std::min(images.count, std::max(0, a.integer("limit")));
+    images.images.resize(static_cast<size_t>(limit) * images.image_size());
+    images.count = limit;
+  } else if (!a.positionals().empty()) {
+    images = load_pgm_images(a.positionals(), h, w);
+  } else {
+    fail("plinth predict: give --images FILE or PGM files");
+  }
+  if (images.channels != l.model.input[0] || images.height != h || images.width != w)
+    fail("the model takes {}x{}x{} images, these are {}x{}x{}", l.model.input[0], h, w, images.channels,
+         images.height, images.width);
+  DeviceChoice device = open_device_from(a);
+  Parameters params(l.model, *device.backend);
+  load_weights(a.str("checkpoint"), params, true);
+  Trainer trainer(l.model, *device.backend, params, {});
+  trainer.set_normalization(l.meta.mean, l.meta.std);
+  const std::vector<float> probs = trainer.predict(images);
+  const int classes = images.count ? static_cast<int>(probs.size() / images.count) : 0;
+  const int top = std::clamp(a.integer("top"), 1, std::max(1, classes));
+  for (int i = 0; i < images.count; ++i) {
+    const float* p = probs.data() + static_cast<size_t>(i) * classes;
+    std::vector<int> order(classes);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return p[x] > p[y]; });
+    const std::string source = a.has("images") ? fmt::format("{}[{}]", a.str("images"), i) : a.positionals()[i];
+    if (a.on("json")) {
+      nlohmann::json tops = nlohmann::json::array();
+      for (int k = 0; k < top; ++k) tops.push_back({{"class", order[k]}, {"probability", p[order[k]]}});
+      std::printf("%s\n", nlohmann::json{{"image", source}, {"top", tops}}.dump().c_str());
+    } else {
+      std::string line = source + ":";
+      for (int k = 0; k < top; ++k)
+        line += fmt::format(" {}{} {:.4f}", order[k], classes == 10 ? fmt::format(" ({})", kFashionNames[order[k]]) : "", p[order[k]]);
+      std::printf("%s\n", line.c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace plinth::cli

@@ -1,0 +1,215 @@
+// plinth train: the main job.
+#include <csignal>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "engine/checkpoint.h"
+#include "engine/cli/commands.h"
+#include "engine/cli/common.h"
+#include "engine/cli/logs.h"
+#include "engine/trainer.h"
+
+namespace plinth::cli {
+
+namespace {
+
+void on_signal(int) { Trainer::request_stop(); }
+
+// Applies command-line overrides to the model's recipe and optimizer.
+void apply_overrides(const Args& a, Model& m) {
+  if (a.has("epochs")) m.training.epochs = a.integer("epochs");
+  if (a.has("batch-size")) m.training.batch_size = a.integer("batch-size");
+  if (a.has("val-split")) m.training.val_split = a.number("val-split");
+  if (a.has("optimizer")) m.optimizer.kind = parse_optimizer_kind(a.str("optimizer"), "--optimizer");
+  if (a.has("lr")) m.optimizer.lr = static_cast<float>(a.number("lr"));
+  if (a.has("weight-decay")) m.optimizer.weight_decay = static_cast<float>(a.number("weight-decay"));
+  if (a.has("augment")) {
+    const std::string v = a.str("augment");
+    nlohmann::json j = nlohmann::json::object();
+    if (v != "none") {
+      for (const std::string& item : a.list("augment")) {
+        const size_t eq = item.find('=');
+        const std::string key = item.substr(0, eq);
+        if (key == "flip") j["horizontal_flip"] = true;
+        else if (eq == std::string::npos) fail("--augment: expected shift=N,rotate=DEG,scale=F,flip or none, got '{}'", item);
+        else j[key] = std::stod(item.substr(eq + 1));
+      }
+    }
+    m.training.augment = parse_augment(j, "--augment");
+  }
+  if (a.has("schedule")) m.training.schedule = parse_schedule({{"type", a.str("schedule")}}, "--schedule");
+  if (m.training.epochs < 1 || m.training.batch_size < 1) fail("--epochs and --batch-size must be positive");
+  if (m.training.val_split < 0 || m.training.val_split >= 1) fail("--val-split: expected a fraction in [0, 1)");
+}
+
+nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
+  nlohmann::json lr_mult = nlohmann::json::object();
+  for (const std::string& item : a.list("lr-multiplier")) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) fail("--lr-multiplier: expected LAYER=FACTOR, got '{}'", item);
+    lr_mult[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
+  }
+  return {{"seed", seed}, {"data", a.str("data")}, {"classes", parse_classes(a)},
+          {"labelled_fraction", a.number("labelled-fraction")}, {"freeze", a.list("freeze")},
+          {"lr_multiplier", lr_mult}, {"clip_norm", a.number("clip-norm")},
+          {"optimizer", optimizer_to_json(m.optimizer)}, {"training", training_to_json(m.training)}};
+}
+
+// A resumed run must be the run that was saved: any hyper-parameter given on the command
+// line that differs from the checkpoint's is an error, never silently used or ignored.
+void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requested, const std::string& path) {
+  std::string diff;
+  for (auto it = saved.begin(); it != saved.end(); ++it) {
+    if (it.key() == "training") {
+      for (auto t = it->begin(); t != it->end(); ++t)
+        if (t.key() != "epochs" && requested["training"][t.key()] != *t)
+          diff += fmt::format(" training.{}: saved {} vs now {};", t.key(), t->dump(), requested["training"][t.key()].dump());
+    } else if (requested[it.key()] != *it) {
+      diff += fmt::format(" {}: saved {} vs now {};", it.key(), it->dump(), requested[it.key()].dump());
+    }
+  }
+  if (!diff.empty())
+    fail("--resume {}: the command line changes the run's settings:{} resume with the same "
+         "options (only --epochs may grow), or start a new run with --init-from", path, diff);
+}
+
+}  // namespace
+
+int train_command(int argc, char** argv) {
+  Args a("train", "Train a model (default: the seed CNN on Fashion-MNIST).");
+  a.option("model", "FILE", "model file (JSON)", "models/seed_cnn.json")
+      .option("epochs", "N", "epochs (default: the model file's, 10)")
+      .option("batch-size", "N", "batch size (default: the model file's, 32)")
+      .option("lr", "X", "learning rate (default: the model file's)")
+      .option("optimizer", "NAME", "sgd, adam, adamw or rmsprop (default: the model file's)")
+      .option("weight-decay", "X", "L2 (adamw: decoupled) weight decay")
+      .option("schedule", "NAME", "learning-rate schedule: constant, step, cosine, one_cycle")
+      .option("augment", "SPEC", "none or shift=PX,rotate=DEG,scale=F,flip (on the fly)")
+      .option("val-split", "F", "fraction of the training set held out for validation (default 0.1)")
+      .option("seed", "N", "seed for initialisation, shuffling, dropout and augmentation", "1")
+      .option("max-steps", "N", "stop after N optimizer steps (smoke runs)")
+      .option("history", "FILE", "write the per-epoch history as JSON")
+      .option("csv", "FILE", "write one CSV row per epoch")
+      .option("tensorboard", "DIR", "write TensorBoard scalar event files")
+      .option("save", "FILE", "save a safetensors checkpoint at the end (and with --save-every)")
+      .option("save-every", "N", "also save every N epochs", "0")
+      .option("save-best", "FILE", "save the checkpoint with the best val_accuracy")
+      .option("resume", "CKPT", "continue a saved run exactly where it stopped")
+      .option("init-from", "CKPT", "initialise weights by layer name from a checkpoint")
+      .flag("non-strict", "with --init-from: load what matches, report the rest")
+      .option("reset", "LAYERS", "with --init-from: re-initialise these layers (e.g. fc2)")
+      .option("freeze", "LAYERS", "layers that are not trained (e.g. conv1,conv2,conv3)")
+      .option("lr-multiplier", "L=F,...", "per-layer learning-rate factors (e.g. conv1=0.1)")
+      .option("clip-norm", "X", "clip gradients to this global norm (0: off)", "0")
+      .option("on-nan", "stop|skip-step", "what a NaN/Inf loss or gradient does", "stop")
+      .option("target-accuracy", "F", "stop once val (or with --test-each-epoch, test) accuracy reaches F")
+      .flag("test-each-epoch", "also report test accuracy after every epoch (for time-to-accuracy)")
+      .flag("quiet", "print nothing but errors and the final result")
+      .flag("verbose", "also print the model summary and memory plan");
+  add_device_options(a);
+  add_data_options(a);
+  if (!a.parse(argc, argv)) return 0;
+
+  const uint64_t seed = static_cast<uint64_t>(a.integer64("seed"));
+  Model model;
+  CheckpointMeta resume_meta;
+  const bool resume = a.has("resume");
+  if (resume) {
+    resume_meta = read_checkpoint_meta(a.str("resume"));
+    model = parse_model(resume_meta.model, a.str("resume") + ":model");
+  } else {
+    model = load_model(a.str("model"));
+  }
+  apply_overrides(a, model);
+  const nlohmann::json config = run_config(a, model, seed);
+  if (resume) check_resume_config(resume_meta.config, config, a.str("resume"));
+  if (a.has("reset") && !a.has("init-from")) fail("--reset only makes sense with --init-from");
+
+  DeviceChoice device = open_device_from(a);
+  Backend& backend = *device.backend;
+  const Data data = load_data(a, model.training.val_split, seed);
+
+  Parameters params(model, backend);
+  params.initialize(seed);
+  float mean = 0, std = 1;
+  if (model.training.normalize) {
+    const PixelStats s = dataset_stats(data.train.images);
+    mean = static_cast<float>(s.mean);
+    std = static_cast<float>(s.std);
+  }
+  TrainState state;
+  if (resume) {
+    load_weights(a.str("resume"), params, true);
+    load_optimizer_state(a.str("resume"), params);
+    state = resume_meta.state;
+    mean = resume_meta.mean;
+    std = resume_meta.std;
+    status(fmt::format("resuming {} after epoch {}, step {}", a.str("resume"), state.epoch, state.step));
+  } else if (a.has("init-from")) {
+    const LoadReport r = load_weights(a.str("init-from"), params, !a.on("non-strict"), a.list("reset"));
+    status(fmt::format("init from {}: loaded {} tensors", a.str("init-from"), r.loaded.size()));
+    for (const auto& n : r.loaded) status("  loaded      " + n);
+    for (const auto& n : r.mismatched) status("  skipped     " + n + " (shape)");
+    for (const auto& n : r.unexpected) status("  ignored     " + n + " (not in the model)");
+    for (const auto& n : r.missing) status("  initialised " + n + " (not in the checkpoint)");
+    for (const auto& n : a.list("reset")) status("  initialised " + n + " (--reset)");
+  }
+  status(fmt::format("model {} ({}): {} parameters, loss {}, optimizer {} lr {}", model.name, model.source,
+                     params.count(), loss_name(model.loss), optimizer_name(model.optimizer.kind), model.optimizer.lr));
+
+  TrainOptions opt;
+  opt.epochs = model.training.epochs;
+  opt.batch_size = model.training.batch_size;
+  opt.seed = seed;
+  opt.max_steps = a.has("max-steps") ? a.integer64("max-steps") : -1;
+  opt.freeze = a.list("freeze");
+  for (auto it = config["lr_multiplier"].begin(); it != config["lr_multiplier"].end(); ++it)
+    opt.lr_multiplier[it.key()] = it->get<float>();
+  opt.clip_norm = static_cast<float>(a.number("clip-norm"));
+  const std::string on_nan = a.str("on-nan");
+  if (on_nan != "stop" && on_nan != "skip-step") fail("--on-nan: expected stop or skip-step");
+  opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;
+  opt.verbosity = a.on("quiet") ? Verbosity::quiet : a.on("verbose") ? Verbosity::verbose : Verbosity::normal;
+  if (a.has("target-accuracy")) opt.target_accuracy = a.number("target-accuracy");
+  Trainer trainer(model, backend, params, opt);
+  trainer.set_normalization(mean, std);
+
+  RunLogs logs(a, backend.description(), model);
+  CheckpointMeta meta{model.to_json(), config, {}, mean, std};
+  double best = -1;
+  for (const EpochRecord& r : state.history) best = std::max(best, r.val_accuracy);
+  const int save_every = a.integer("save-every");
+  auto save = [&](const std::string& path, const TrainState& s) {
+    meta.state = s;
+    save_checkpoint(path, params, meta);
+  };
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  const TrainState end = trainer.fit(data.train, data.val, state, [&](const TrainState& s) {
+    logs.epoch(s.history.back());
+    if (a.has("save") && save_every > 0 && s.epoch % save_every == 0) save(a.str("save"), s);
+    if (a.has("save-best") && s.history.back().val_accuracy > best) {
+      best = s.history.back().val_accuracy;
+      save(a.str("save-best"), s);
+    }
+    return true;
+  }, a.on("test-each-epoch") ? &data.test : nullptr);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (a.has("save")) {
+    save(a.str("save"), end);
+    status("saved " + a.str("save"));
+  }
+  if (Trainer::stop_requested()) {
+    status("stopped by a signal" + std::string(a.has("save") ? "; resume with --resume " + a.str("save") : ""));
+    return 130;
+  }
+  const EvalResult test = trainer.evaluate(data.test);
+  logs.finish(end.history, test);
+  std::printf("Test accuracy: %.4f - test loss: %.4f (%d images)\n", test.accuracy, test.loss, test.count);
+  return 0;
+}
+
+}  // namespace plinth::cli

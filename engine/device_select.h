@@ -1,0 +1,20 @@
+// Choosing the device: loud about what runs where, never a silent fallback.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/backend.h"
+
+namespace plinth {
+
+struct DeviceChoice {
+  std::unique_ptr<Backend> backend;
+  std::string note;  // one line for the user when `auto` fell back to the CPU, else empty
+};
+
+// spec: "auto" (a usable GPU, else the CPU with a note saying why), "cpu", "cuda" or
+// "cuda:N" (an error if that GPU is not usable). threads applies to the CPU backend.
+DeviceChoice open_device(const std::string& spec, int threads, CudaOptions cuda = {});
+
+}  // namespace plinth

@@ -1,0 +1,185 @@
+#include "engine/error.h"
+#include "engine/executor.h"
+
+#include <chrono>
+
+#include "engine/rng.h"
+
+namespace plinth {
+
+namespace {
+
+// Lays out buffers in one arena: offsets are decided first, pointers bound after the one
+// allocation.
+class ArenaPlan {
+ public:
+  size_t add(size_t bytes) {
+    const size_t at = size_;
+    size_ += (bytes + 255) / 256 * 256;
+    return at;
+  }
+  size_t size() const { return size_; }
+
+ private:
+  size_t size_ = 0;
+};
+
+template <typename T>
+T* at(const DeviceBuffer& arena, size_t offset) {
+  return reinterpret_cast<T*>(arena.as<char>() + offset);
+}
+
+}  // namespace
+
+Executor::Executor(const Model& model, Parameters& params, Backend& backend, int batch,
+                   bool training, const std::vector<bool>& frozen, uint64_t seed)
+    : model_(model), params_(params), backend_(backend), batch_(batch), training_(training), seed_(seed) {
+  if (batch < 1) fail("batch size must be at least 1, got {}", batch);
+  const size_t n = model.nodes.size();
+  std::vector<Shape> shapes(n);
+  std::vector<int> consumers(n, 0);
+  std::vector<bool> needs_grad(n, false);  // is the gradient of node i's output needed?
+  nodes_.resize(n);
+  const Shape input_shape{batch, model.input[0], model.input[1], model.input[2]};
+  for (size_t i = 0; i < n; ++i) {
+    const Node& node = model.nodes[i];
+    const Shape in = node.input < 0 ? input_shape : shapes[node.input];
+    shapes[i] = node.layer->output_shape(in);
+    nodes_[i].frozen = i < frozen.size() && frozen[i];
+    bool trainable = false;
+    for (const ParamEntry& e : params.entries()) trainable = trainable || (e.node == static_cast<int>(i) && !nodes_[i].frozen);
+    needs_grad[i] = training && (trainable || (node.input >= 0 && needs_grad[node.input]));
+    if (node.input >= 0) ++consumers[node.input];
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (needs_grad[i] && consumers[i] > 1)
+      fail("{}: layer {} feeds {} layers; gradient accumulation over fan-out is not supported yet",
+           model.source, model.nodes[i].layer->name(), consumers[i]);
+
+  // Plan the arena.
+  ArenaPlan plan;
+  const size_t input_at = plan.add(input_shape.numel() * sizeof(float));
+  const size_t labels_at = plan.add(batch * sizeof(int32_t));
+  const size_t classes = shapes.back().per_sample();
+  const size_t probs_at = plan.add(batch * classes * sizeof(float));
+  const size_t stats_at = plan.add(kStatsSize * sizeof(float));
+  std::vector<size_t> y_at(n), dy_at(n), scratch_at(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Node& node = model.nodes[i];
+    const Shape in = node.input < 0 ? input_shape : shapes[node.input];
+    const bool alias = node.layer->reshape_only();
+    y_at[i] = alias ? 0 : plan.add(shapes[i].numel() * sizeof(float));
+    dy_at[i] = (alias || !training) ? 0 : plan.add(shapes[i].numel() * sizeof(float));
+    scratch_at[i] = plan.add(node.layer->scratch_bytes(in));
+  }
+  arena_ = DeviceBuffer(backend, plan.size());
+
+  input_ = {input_shape, at<float>(arena_, input_at)};
+  labels_ = at<int32_t>(arena_, labels_at);
+  probs_ = at<float>(arena_, probs_at);
+  stats_ = at<float>(arena_, stats_at);
+  for (size_t i = 0; i < n; ++i) {
+    const Node& node = model.nodes[i];
+    NodeBuffers& b = nodes_[i];
+    b.x = node.input < 0 ? input_ : nodes_[node.input].y;
+    if (node.input >= 0 && needs_grad[node.input]) b.dx = nodes_[node.input].dy;
+    b.x.shape = node.input < 0 ? input_shape : shapes[node.input];
+    b.dx.shape = b.x.shape;
+    if (node.layer->reshape_only()) {
+      b.y = {shapes[i], b.x.data};
+      b.dy = {shapes[i], b.dx.data};
+    } else {
+      b.y = {shapes[i], at<float>(arena_, y_at[i])};
+      b.dy = {shapes[i], training ? at<float>(arena_, dy_at[i]) : nullptr};
+    }
+    b.scratch = at<char>(arena_, scratch_at[i]);
+    b.needs_grad = needs_grad[i];
+    for (const ParamEntry& e : params.entries()) {
+      if (e.node != static_cast<int>(i)) continue;
+      b.params.push_back({e.shape, params.values() + e.offset});
+      if (training && !b.frozen) b.grads.push_back({e.shape, params.grads() + e.offset});
+    }
+    node.layer->prepare(backend, b.x.shape);
+  }
+  backend.fill(input_.data, input_.numel(), 0.0f);
+  backend.fill(reinterpret_cast<float*>(labels_), batch, 0.0f);  // int 0 and float 0.0 share bits
+  reset_stats();
+}
+
+LayerIO Executor::io(size_t i, bool training) {
+  NodeBuffers& b = nodes_[i];
+  return LayerIO{backend_, b.x, b.y, b.dx, b.dy, b.params, b.grads, b.scratch, training,
+                 hash_combine(seed_, i), params_.step()};
+}
+
+void Executor::forward(bool training) {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    LayerIO layer_io = io(i, training);
+    model_.nodes[i].layer->forward(layer_io);
+  }
+}
+
+void Executor::loss(int valid, bool training) {
+  const Tensor& out = output();
+  const int features = static_cast<int>(out.shape.per_sample());
+  float* grad = training ? nodes_.back().dy.data : nullptr;
+  if (training && !grad) fail("loss: this executor was built without gradients");
+  switch (model_.loss) {
+    case LossKind::categorical_crossentropy:
+      backend_.softmax_cross_entropy(out.data, labels_, valid, features, probs_, grad, stats_);
+      break;
+    case LossKind::mse:
+      backend_.mse_loss(out.data, input_.data, valid, features, grad, stats_);
+      break;
+    case LossKind::binary_crossentropy:
+      backend_.bce_loss(out.data, input_.data, valid, features, grad, stats_);
+      break;
+  }
+  if (grad && valid < batch_)  // rows past `valid` are padding: they must not train
+    backend_.fill(grad + static_cast<size_t>(valid) * features, static_cast<size_t>(batch_ - valid) * features, 0.0f);
+}
+
+void Executor::backward() {
+  if (!training_) fail("backward: this executor was built for inference");
+  for (size_t i = nodes_.size(); i-- > 0;) {
+    if (!nodes_[i].needs_grad) continue;
+    LayerIO layer_io = io(i, true);
+    model_.nodes[i].layer->backward(layer_io);
+  }
+}
+
+void Executor::reset_stats() { backend_.fill(stats_, kStatsSize, 0.0f); }
+
+std::vector<Executor::LayerTiming> Executor::time_layers(int repeats) {
+  using clock = std::chrono::steady_clock;
+  std::vector<LayerTiming> t(nodes_.size());
+  forward(training_);
+  if (training_) {
+    loss(batch_, true);
+    backward();
+  }
+  backend_.synchronize();
+  for (int r = 0; r < repeats; ++r) {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      LayerIO layer_io = io(i, training_);
+      const auto start = clock::now();
+      model_.nodes[i].layer->forward(layer_io);
+      backend_.synchronize();
+      t[i].forward_ms += std::chrono::duration<double, std::milli>(clock::now() - start).count() / repeats;
+    }
+    if (!training_) continue;
+    loss(batch_, true);
+    for (size_t i = nodes_.size(); i-- > 0;) {
+      if (!nodes_[i].needs_grad) continue;
+      LayerIO layer_io = io(i, true);
+      const auto start = clock::now();
+      model_.nodes[i].layer->backward(layer_io);
+      backend_.synchronize();
+      t[i].backward_ms += std::chrono::duration<double, std::milli>(clock::now() - start).count() / repeats;
+    }
+  }
+  for (size_t i = 0; i < nodes_.size(); ++i) t[i].name = model_.nodes[i].layer->name();
+  return t;
+}
+
+}  // namespace plinth

@@ -1,0 +1,70 @@
+// Runs a model for one fixed batch shape. Built once: every activation, gradient and
+// layer scratch buffer comes from one arena allocated in the constructor, so forward(),
+// loss() and backward() never allocate and make no host-side decision that depends on
+// data (a CUDA backend can capture them as one graph).
+#pragma once
+
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/parameters.h"
+
+namespace plinth {
+
+class Executor {
+ public:
+  // frozen[i] (may be empty) marks layers that get no parameter gradients. With
+  // training == false no gradient memory is allocated and backward() is unavailable.
+  Executor(const Model& model, Parameters& params, Backend& backend, int batch, bool training,
+           const std::vector<bool>& frozen = {}, uint64_t seed = 0);
+
+  int batch() const { return batch_; }
+  const Tensor& input() const { return input_; }
+  int32_t* labels() const { return labels_; }
+  const Tensor& output() const { return nodes_.back().y; }
+  // Softmax probabilities of the last forward+loss (categorical models only).
+  float* probabilities() const { return probs_; }
+  float* stats() const { return stats_; }  // kStatsSize floats, see backend.h
+  size_t arena_bytes() const { return arena_.bytes(); }
+  size_t node_count() const { return nodes_.size(); }
+  const Tensor& node_output(size_t i) const { return nodes_[i].y; }
+
+  void forward(bool training);
+  // Loss of the first `valid` rows (the rest of a padded last batch is ignored) added to
+  // stats(); with training, also the gradient of the output.
+  void loss(int valid, bool training);
+  void backward();
+  void reset_stats();
+
+  // Forward and backward time of each layer, for `plinth bench --layers`.
+  struct LayerTiming {
+    std::string name;
+    double forward_ms = 0, backward_ms = 0;
+  };
+  std::vector<LayerTiming> time_layers(int repeats);
+
+ private:
+  struct NodeBuffers {
+    Tensor x, y, dx, dy;
+    void* scratch = nullptr;
+    bool frozen = false;
+    bool needs_grad = false;  // false: backward() skips this layer entirely
+    std::vector<Tensor> params, grads;
+  };
+  LayerIO io(size_t i, bool training);
+
+  const Model& model_;
+  Parameters& params_;
+  Backend& backend_;
+  int batch_;
+  bool training_;
+  uint64_t seed_;
+  DeviceBuffer arena_;
+  Tensor input_;
+  int32_t* labels_ = nullptr;
+  float* probs_ = nullptr;
+  float* stats_ = nullptr;
+  std::vector<NodeBuffers> nodes_;
+};
+
+}  // namespace plinth

@@ -1,0 +1,94 @@
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/json_fields.h"
+#include "engine/layers/layers.h"
+
+namespace plinth {
+
+namespace {
+
+class Conv2d final : public Layer {
+ public:
+  Conv2d(std::string name, int filters, int kernel, int stride, int pad, Activation act, bool bias)
+      : Layer(std::move(name)), filters_(filters), kernel_(kernel), stride_(stride), pad_(pad),
+        act_(act), bias_(bias) {}
+
+  std::string type() const override { return "conv2d"; }
+  nlohmann::json to_json() const override {
+    return {{"type", "conv2d"}, {"name", name()}, {"filters", filters_}, {"kernel", kernel_},
+            {"stride", stride_}, {"padding", pad_}, {"activation", activation_name(act_)},
+            {"use_bias", bias_}};
+  }
+
+  ConvShape conv_shape(const Shape& in) const {
+    if (in.rank != 4) fail("layer {}: conv2d needs an [N, C, H, W] input, got {}", name(), in.str());
+    ConvShape c{in[0], in[1], in[2], in[3], filters_, kernel_, kernel_, stride_, pad_};
+    if (c.out_h() < 1 || c.out_w() < 1)
+      fail("layer {}: a {}x{} kernel does not fit the {}x{} input", name(), kernel_, kernel_, in[2], in[3]);
+    return c;
+  }
+  Shape output_shape(const Shape& in) const override {
+    const ConvShape c = conv_shape(in);
+    return {c.n, c.k, c.out_h(), c.out_w()};
+  }
+  std::vector<ParamSpec> param_specs(const Shape& in) const override {
+    const int rs = kernel_ * kernel_;
+    const float limit = std::sqrt(6.0f / static_cast<float>((in[1] + filters_) * rs));
+    std::vector<ParamSpec> p{{"weight", {filters_, in[1], kernel_, kernel_}, limit}};
+    if (bias_) p.push_back({"bias", {filters_}, 0.0f});
+    return p;
+  }
+  void prepare(Backend& backend, const Shape& in) override {
+    shape_ = conv_shape(in);
+    backend.conv2d_prepare(shape_);
+  }
+
+  void forward(LayerIO& io) override {
+    io.backend.conv2d_forward(shape_, io.x.data, io.params[0].data,
+                              bias_ ? io.params[1].data : nullptr, io.y.data, act_);
+  }
+  void backward(LayerIO& io) override {
+    Backend& be = io.backend;
+    if (act_ != Activation::none) be.activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.dy.numel());
+    if (!io.grads.empty()) {
+      be.conv2d_backward_filter(shape_, io.x.data, io.dy.data, io.grads[0].data);
+      if (bias_) be.bias_backward(io.dy.data, io.grads[1].data, shape_.n, shape_.k, shape_.out_h() * shape_.out_w());
+    }
+    if (io.dx.data) be.conv2d_backward_data(shape_, io.dy.data, io.params[0].data, io.dx.data);
+  }
+
+ private:
+  int filters_, kernel_, stride_, pad_;
+  Activation act_;
+  bool bias_;
+  ConvShape shape_;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_conv2d(const JsonFields& f, const std::string& name) {
+  f.only({"type", "name", "filters", "kernel", "stride", "padding", "activation", "use_bias", "input"});
+  const int kernel = f.positive_int("kernel");
+  int pad = 0;
+  if (f.has("padding") && f.raw()["padding"].is_string()) {
+    const std::string p = f.str("padding");
+    if (p == "same") {
+      if (kernel % 2 == 0) fail("{}.padding: 'same' needs an odd kernel", f.where());
+      pad = kernel / 2;
+    } else if (p != "valid") {
+      fail("{}.padding: expected 'valid', 'same' or an integer, got '{}'", f.where(), p);
+    }
+  } else {
+    pad = f.non_negative_int("padding", 0);
+  }
+  const int stride = f.positive_int("stride", 1);
+  if (pad > 0 && f.has("padding") && f.raw()["padding"] == "same" && stride != 1)
+    fail("{}.padding: 'same' is only supported with stride 1", f.where());
+  return std::make_unique<Conv2d>(name, f.positive_int("filters"), kernel, stride, pad,
+                                  parse_activation(f.str("activation", "none"), f.where()),
+                                  f.boolean("use_bias", true));
+}
+
+}  // namespace plinth

@@ -1,0 +1,30 @@
+#include <nlohmann/json.hpp>
+
+#include "engine/layers/layers.h"
+
+namespace plinth {
+
+namespace {
+
+// NCHW flattened per sample is PyTorch's flatten order, so this is a view: no data moves.
+class Flatten final : public Layer {
+ public:
+  using Layer::Layer;
+  std::string type() const override { return "flatten"; }
+  nlohmann::json to_json() const override { return {{"type", "flatten"}, {"name", name()}}; }
+  Shape output_shape(const Shape& in) const override {
+    return {in[0], static_cast<int>(in.per_sample())};
+  }
+  bool reshape_only() const override { return true; }
+  void forward(LayerIO&) override {}
+  void backward(LayerIO&) override {}
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_flatten(const JsonFields& f, const std::string& name) {
+  f.only({"type", "name", "input"});
+  return std::make_unique<Flatten>(name);
+}
+
+}  // namespace plinth

@@ -1,0 +1,69 @@
+// A model definition: a graph of named layers (each consumes one earlier node or the
+// input), the loss, the optimizer and the training recipe, read from a JSON model file.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/backend.h"
+#include "engine/layer.h"
+
+namespace plinth {
+
+enum class LossKind { categorical_crossentropy, mse, binary_crossentropy };
+
+enum class ScheduleKind { constant, step, cosine, one_cycle };
+
+struct Schedule {
+  ScheduleKind kind = ScheduleKind::constant;
+  int step_epochs = 1;       // step: multiply by gamma every step_epochs
+  float gamma = 0.1f;        // step
+  float min_lr = 0.0f;       // cosine: floor; one_cycle: final lr
+  float warmup = 0.3f;       // one_cycle: fraction of steps spent rising to the peak
+  float start_factor = 0.04f;  // one_cycle: starting lr = peak * start_factor
+};
+
+struct TrainingRecipe {
+  int epochs = 10;
+  int batch_size = 32;
+  double val_split = 0.1;
+  AugmentSpec augment;
+  Schedule schedule;
+  bool normalize = false;  // subtract the training set's mean and divide by its std
+};
+
+struct Node {
+  std::unique_ptr<Layer> layer;
+  int input = -1;  // index of the node it consumes; -1 is the model input
+};
+
+struct Model {
+  std::string name;
+  std::string source;  // file it came from, for messages
+  std::array<int, 3> input{};  // channels, height, width
+  std::vector<Node> nodes;
+  LossKind loss = LossKind::categorical_crossentropy;
+  OptimizerSpec optimizer;
+  TrainingRecipe training;
+
+  int find(const std::string& layer_name) const;  // -1 if absent
+  nlohmann::json to_json() const;
+  size_t parameter_count() const;
+};
+
+Model load_model(const std::string& path);
+Model parse_model(const nlohmann::json& j, const std::string& where);
+
+const char* loss_name(LossKind kind);
+const char* optimizer_name(OptimizerKind kind);
+OptimizerKind parse_optimizer_kind(const std::string& name, const std::string& where);
+AugmentSpec parse_augment(const nlohmann::json& j, const std::string& where);
+Schedule parse_schedule(const nlohmann::json& j, const std::string& where);
+nlohmann::json optimizer_to_json(const OptimizerSpec& s);
+nlohmann::json training_to_json(const TrainingRecipe& t);
+
+}  // namespace plinth
