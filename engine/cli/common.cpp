@@ -1,6 +1,8 @@
 #include "engine/cli/common.h"
 
 #include <cstdio>
+#include <filesystem>
+#include <unistd.h>
 
 #include "engine/error.h"
 
@@ -9,6 +11,20 @@ namespace plinth::cli {
 void status(const std::string& line) {
   std::fprintf(stderr, "plinth: %s\n", line.c_str());
   std::fflush(stderr);
+}
+
+std::string find_model_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (fs::exists(path)) return path;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path name = fs::path(path).filename();
+    for (const fs::path& dir : {exe.parent_path().parent_path() / "models",
+                                exe.parent_path().parent_path() / "share/plinth/models"})
+      if (fs::exists(dir / name)) return (dir / name).string();
+  }
+  return path;  // load_model reports it missing
 }
 
 void add_device_options(Args& args) {

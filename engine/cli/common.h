@@ -21,6 +21,11 @@ struct Data {
 Data load_data(const Args& args, double val_split, uint64_t seed);
 std::vector<int> parse_classes(const Args& args);
 
+// A model file by path, or else by name among the models shipped with plinth (next to the
+// build directory or installed under share/plinth/models), so `--model seed_cnn.json`
+// works from any directory.
+std::string find_model_file(const std::string& path);
+
 // "plinth: " prefixed status lines on stderr, so stdout stays clean for --json output.
 void status(const std::string& line);
 

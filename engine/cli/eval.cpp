@@ -31,7 +31,7 @@ Loaded load_checkpoint_model(const Args& a) {
   const std::string path = a.str("checkpoint");
   Loaded l;
   if (a.has("model")) {
-    l.model = load_model(a.str("model"));
+    l.model = load_model(find_model_file(a.str("model")));
   } else {
     const SafetensorsFile f = load_safetensors(path);
     if (!f.metadata().count("model"))

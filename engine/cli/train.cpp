@@ -120,7 +120,7 @@ int train_command(int argc, char** argv) {
     resume_meta = read_checkpoint_meta(a.str("resume"));
     model = parse_model(resume_meta.model, a.str("resume") + ":model");
   } else {
-    model = load_model(a.str("model"));
+    model = load_model(find_model_file(a.str("model")));
   }
   apply_overrides(a, model);
   const nlohmann::json config = run_config(a, model, seed);

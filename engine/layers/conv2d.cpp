@@ -40,30 +40,29 @@ class Conv2d final : public Layer {
     if (bias_) p.push_back({"bias", {filters_}, 0.0f});
     return p;
   }
-  void prepare(Backend& backend, const Shape& in) override {
-    shape_ = conv_shape(in);
-    backend.conv2d_prepare(shape_);
-  }
+  void prepare(Backend& backend, const Shape& in) override { backend.conv2d_prepare(conv_shape(in)); }
 
+  // Layers keep no per-executor state (one model serves executors of several batch
+  // sizes), so the shape is derived from the tensors on every call.
   void forward(LayerIO& io) override {
-    io.backend.conv2d_forward(shape_, io.x.data, io.params[0].data,
+    io.backend.conv2d_forward(conv_shape(io.x.shape), io.x.data, io.params[0].data,
                               bias_ ? io.params[1].data : nullptr, io.y.data, act_);
   }
   void backward(LayerIO& io) override {
     Backend& be = io.backend;
+    const ConvShape shape = conv_shape(io.x.shape);
     if (act_ != Activation::none) be.activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.dy.numel());
     if (!io.grads.empty()) {
-      be.conv2d_backward_filter(shape_, io.x.data, io.dy.data, io.grads[0].data);
-      if (bias_) be.bias_backward(io.dy.data, io.grads[1].data, shape_.n, shape_.k, shape_.out_h() * shape_.out_w());
+      be.conv2d_backward_filter(shape, io.x.data, io.dy.data, io.grads[0].data);
+      if (bias_) be.bias_backward(io.dy.data, io.grads[1].data, shape.n, shape.k, shape.out_h() * shape.out_w());
     }
-    if (io.dx.data) be.conv2d_backward_data(shape_, io.dy.data, io.params[0].data, io.dx.data);
+    if (io.dx.data) be.conv2d_backward_data(shape, io.dy.data, io.params[0].data, io.dx.data);
   }
 
  private:
   int filters_, kernel_, stride_, pad_;
   Activation act_;
   bool bias_;
-  ConvShape shape_;
 };
 
 }  // namespace

@@ -25,18 +25,16 @@ class MaxPool2d final : public Layer {
     return {p.n, p.c, p.out_h(), p.out_w()};
   }
   size_t scratch_bytes(const Shape& in) const override { return output_shape(in).numel() * sizeof(int32_t); }
-  void prepare(Backend&, const Shape& in) override { shape_ = pool_shape(in); }
 
   void forward(LayerIO& io) override {
-    io.backend.maxpool_forward(shape_, io.x.data, io.y.data, static_cast<int32_t*>(io.scratch));
+    io.backend.maxpool_forward(pool_shape(io.x.shape), io.x.data, io.y.data, static_cast<int32_t*>(io.scratch));
   }
   void backward(LayerIO& io) override {
-    if (io.dx.data) io.backend.maxpool_backward(shape_, io.dy.data, static_cast<const int32_t*>(io.scratch), io.dx.data);
+    if (io.dx.data) io.backend.maxpool_backward(pool_shape(io.x.shape), io.dy.data, static_cast<const int32_t*>(io.scratch), io.dx.data);
   }
 
  private:
   int size_, stride_;
-  PoolShape shape_;
 };
 
 }  // namespace
