@@ -1,0 +1,155 @@
+#include "engine/benchmark.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <string>
+
+#include "engine/parameters.h"
+#include "engine/rng.h"
+
+namespace plinth {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+double elapsed(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+// Linux keeps the peak resident set in VmHWM; writing 5 to clear_refs resets it, so each
+// batch size gets its own peak.
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+double peak_rss_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmHWM:") {
+      double kb = 0;
+      in >> kb;
+      return kb / 1024.0;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+Throughput summarize(std::vector<double> rates) {
+  std::sort(rates.begin(), rates.end());
+  Throughput t;
+  t.min = rates.front();
+  t.max = rates.back();
+  const size_t n = rates.size();
+  t.median = n % 2 ? rates[n / 2] : 0.5 * (rates[n / 2 - 1] + rates[n / 2]);
+  return t;
+}
+
+}  // namespace
+
+Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
+                              bool train, int repeats, double seconds_per_window) {
+  reset_peak_rss();
+  Parameters params(model, backend);
+  params.initialize(1);
+  Executor exec(model, params, backend, batch, train);
+  // A pool of real images on the device, gathered into batches as in training.
+  const int pool = std::min(data.count, std::max(batch * 4, 4096));
+  DeviceBuffer images(backend, static_cast<size_t>(pool) * data.image_size());
+  backend.upload(images.as<void>(), data.images.data(), static_cast<size_t>(pool) * data.image_size());
+  DeviceBuffer labels(backend, pool * sizeof(int32_t));
+  backend.upload(labels.as<void>(), data.labels.data(), pool * sizeof(int32_t));
+  const int batches = pool / batch > 0 ? pool / batch : 1;
+  DeviceBuffer indices(backend, static_cast<size_t>(batches) * batch * sizeof(int32_t));
+  std::vector<int32_t> order(static_cast<size_t>(batches) * batch);
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i % pool);
+  backend.upload(indices.as<void>(), order.data(), order.size() * sizeof(int32_t));
+
+  int64_t step = 0;
+  auto run_step = [&] {
+    const int32_t* idx = indices.as<int32_t>() + (step++ % batches) * batch;
+    backend.gather_batch(images.as<uint8_t>(), labels.as<int32_t>(), idx, batch, static_cast<int>(data.image_size()),
+                         0.0f, 1.0f, exec.input().data, exec.labels());
+    exec.forward(train);
+    if (!train) return;
+    exec.loss(batch, true);
+    exec.backward();
+    backend.increment(params.step());
+    backend.optimizer_update(model.optimizer, params.values(), params.grads(), params.moment1(), params.moment2(),
+                             params.size(), params.step(), nullptr);
+  };
+  // Warm-up: first-touch of memory, algorithm selection, caches; also sizes the window.
+  auto t0 = clock::now();
+  int warm = 0;
+  do {
+    run_step();
+    ++warm;
+    backend.synchronize();
+  } while (elapsed(t0) < 0.2 * seconds_per_window || warm < 3);
+  const double per_step = elapsed(t0) / warm;
+  const int steps = std::max(3, static_cast<int>(seconds_per_window / per_step));
+  std::vector<double> rates;
+  for (int r = 0; r < repeats; ++r) {
+    backend.synchronize();
+    const auto start = clock::now();
+    for (int s = 0; s < steps; ++s) run_step();
+    backend.synchronize();
+    rates.push_back(static_cast<double>(steps) * batch / elapsed(start));
+  }
+  Throughput t = summarize(rates);
+  t.device_bytes = exec.arena_bytes() + 4 * params.size() * sizeof(float);
+  t.peak_rss_mb = peak_rss_mb();
+  return t;
+}
+
+std::vector<Executor::LayerTiming> measure_layers(const Model& model, Backend& backend, int batch, int repeats) {
+  Parameters params(model, backend);
+  params.initialize(1);
+  Executor exec(model, params, backend, batch, true);
+  std::vector<float> input(exec.input().numel());
+  for (size_t i = 0; i < input.size(); ++i) input[i] = uniform01(1, i);
+  backend.upload(exec.input().data, input.data(), input.size() * sizeof(float));
+  exec.time_layers(1);  // warm-up
+  return exec.time_layers(repeats);
+}
+
+double layer_forward_flops(const Model& model, size_t node) {
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i <= node; ++i) {
+    const Node& n = model.nodes[i];
+    const Shape in = n.input < 0 ? Shape{1, model.input[0], model.input[1], model.input[2]} : shapes[n.input];
+    shapes.push_back(n.layer->output_shape(in));
+    if (i == node) {
+      double weights = 0;
+      for (const ParamSpec& p : n.layer->param_specs(in))
+        if (p.suffix == "weight") weights = static_cast<double>(p.shape.numel());
+      // Each weight is used once per output position (conv) or once (dense).
+      const Shape& out = shapes.back();
+      const double positions = out.rank == 4 ? static_cast<double>(out[2]) * out[3] : 1.0;
+      return 2.0 * weights * positions;
+    }
+  }
+  return 0;
+}
+
+Throughput measure_gemm(Backend& backend, int n, int repeats) {
+  const size_t count = static_cast<size_t>(n) * n;
+  DeviceBuffer a(backend, count * sizeof(float)), b(backend, count * sizeof(float)), c(backend, count * sizeof(float));
+  std::vector<float> host(count);
+  for (size_t i = 0; i < count; ++i) host[i] = uniform01(2, i) - 0.5f;
+  backend.upload(a.as<void>(), host.data(), count * sizeof(float));
+  backend.upload(b.as<void>(), host.data(), count * sizeof(float));
+  auto run = [&] { backend.gemm(false, false, n, n, n, 1.0f, a.as<float>(), n, b.as<float>(), n, 0.0f, c.as<float>(), n); };
+  run();
+  backend.synchronize();
+  std::vector<double> rates;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = clock::now();
+    run();
+    backend.synchronize();
+    rates.push_back(2.0 * n * n * static_cast<double>(n) / elapsed(start));
+  }
+  return summarize(rates);
+}
+
+}  // namespace plinth

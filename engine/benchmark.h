@@ -1,0 +1,35 @@
+// Measurements behind `plinth bench`: throughput of training steps and inference at a
+// batch size, per-layer timing, the GEMM rate of the device's BLAS. Warm-up runs are
+// excluded; each figure is the median of timed windows, with the spread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.h"
+#include "engine/executor.h"
+#include "engine/model.h"
+
+namespace plinth {
+
+struct Throughput {
+  double median = 0, min = 0, max = 0;  // samples (or FLOP) per second over the windows
+  size_t device_bytes = 0;   // executor arena + parameter arenas
+  double peak_rss_mb = 0;    // host peak resident set during the measurement
+};
+
+// mode "train": forward + loss + backward + optimizer step; "infer": forward only.
+// Batches are gathered from `data` (resident on the device) as in training.
+Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
+                              bool train, int repeats, double seconds_per_window);
+
+std::vector<Executor::LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
+                                                  int repeats);
+
+// Forward multiply-adds x 2 of a conv layer per sample, for GFLOP/s figures.
+double layer_forward_flops(const Model& model, size_t node);
+
+// fp32 GEMM rate (FLOP/s) of backend.gemm on n x n x n products.
+Throughput measure_gemm(Backend& backend, int n, int repeats);
+
+}  // namespace plinth
