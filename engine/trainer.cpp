@@ -319,7 +319,7 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
   return r;
 }
 
-std::vector<float> Trainer::predict(const Dataset& data) {
+std::vector<float> Trainer::predict(const Dataset& data, bool logits) {
   if (model_.loss != LossKind::categorical_crossentropy) fail("predict needs a classifier (softmax output)");
   const int batch = std::min(options_.eval_batch_size, std::max(1, data.count));
   Executor& exec = eval_executor(batch);
@@ -335,7 +335,8 @@ std::vector<float> Trainer::predict(const Dataset& data) {
                           batch, c * h * w, mean_, std_, exec.input().data, exec.labels());
     exec.forward(false);
     exec.loss(valid, false);
-    backend_.download(out.data() + static_cast<size_t>(start) * classes, exec.probabilities(),
+    backend_.download(out.data() + static_cast<size_t>(start) * classes,
+                      logits ? exec.output().data : exec.probabilities(),
                       static_cast<size_t>(valid) * classes * sizeof(float));
   }
   return out;

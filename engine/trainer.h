@@ -69,8 +69,9 @@ class Trainer {
   TrainState fit(const Dataset& train, const Dataset& val, TrainState start = {},
                  const EpochCallback& on_epoch = {}, const Dataset* per_epoch_test = nullptr);
   EvalResult evaluate(const Dataset& data, bool confusion = false);
-  // Softmax probabilities [count, classes] of a categorical model.
-  std::vector<float> predict(const Dataset& data);
+  // Softmax probabilities (or, with logits, the last layer's raw outputs) [count, classes]
+  // of a categorical model.
+  std::vector<float> predict(const Dataset& data, bool logits = false);
 
   double learning_rate(int epoch, int64_t step_in_run, int64_t steps_per_epoch) const;
   const TrainOptions& options() const { return options_; }

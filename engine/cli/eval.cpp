@@ -114,6 +114,7 @@ int predict_command(int argc, char** argv) {
   a.option("images", "FILE", "IDX image file (raw or .gz)")
       .option("limit", "N", "predict only the first N images of --images", "10")
       .option("top", "K", "classes to show per image", "3")
+      .flag("logits", "with --json: also print the raw outputs of the last layer (before softmax)")
       .positional("[IMAGE.pgm ...]", "PGM (P5) images of the model's input size");
   if (!a.parse(argc, argv)) return 0;
   Loaded l = load_checkpoint_model(a);
@@ -138,6 +139,7 @@ int predict_command(int argc, char** argv) {
   Trainer trainer(l.model, *device.backend, params, {});
   trainer.set_normalization(l.meta.mean, l.meta.std);
   const std::vector<float> probs = trainer.predict(images);
+  const std::vector<float> logits = a.on("logits") ? trainer.predict(images, true) : std::vector<float>();
   const int classes = images.count ? static_cast<int>(probs.size() / images.count) : 0;
   const int top = std::clamp(a.integer("top"), 1, std::max(1, classes));
   for (int i = 0; i < images.count; ++i) {
@@ -149,7 +151,11 @@ int predict_command(int argc, char** argv) {
     if (a.on("json")) {
       nlohmann::json tops = nlohmann::json::array();
       for (int k = 0; k < top; ++k) tops.push_back({{"class", order[k]}, {"probability", p[order[k]]}});
-      std::printf("%s\n", nlohmann::json{{"image", source}, {"top", tops}}.dump().c_str());
+      nlohmann::json j{{"image", source}, {"top", tops}};
+      if (!logits.empty())
+        j["logits"] = std::vector<float>(logits.begin() + static_cast<ptrdiff_t>(i) * classes,
+                                         logits.begin() + static_cast<ptrdiff_t>(i + 1) * classes);
+      std::printf("%s\n", j.dump().c_str());
     } else {
       std::string line = source + ":";
       for (int k = 0; k < top; ++k)
