@@ -11,6 +11,16 @@
 
 namespace plinth {
 
+#if !defined(__CUDACC__)
+// Unqualified math calls below then pick std's float overloads for float on the host
+// (nvcc provides float overloads of its own).
+using std::exp;
+using std::log;
+using std::pow;
+using std::sqrt;
+using std::tanh;
+#endif
+
 template <typename T>
 PLINTH_HD T activate(Activation act, T x) {
   switch (act) {

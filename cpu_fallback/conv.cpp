@@ -1,0 +1,138 @@
+#include "cpu_fallback/conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu_fallback/activation.h"
+#include "cpu_fallback/gemm.h"
+#include "cpu_fallback/im2col.h"
+#include "cpu_fallback/parallel.h"
+
+namespace plinth::cpu {
+namespace {
+
+// Runs body(chunk, thread) for every chunk, the chunks spread statically over the threads.
+template <typename F>
+void for_each_chunk(const ConvWorkspace& ws, int count, F&& body) {
+  if (ws.threads() > 1 && count > 1) {
+#pragma omp parallel for schedule(static) num_threads(ws.threads())
+    for (int i = 0; i < count; ++i) body(i, omp_get_thread_num());
+  } else {
+    for (int i = 0; i < count; ++i) body(i, 0);
+  }
+}
+
+// rows[k, j*P + p] = dy[first + j, k, p]: the chunk's output gradient as one GEMM operand.
+template <typename T>
+void gather_rows(const ConvPlan& plan, const T* dy, int first, int count, T* rows) {
+  const int k = plan.shape.k, p = plan.pixels();
+  const size_t ld = static_cast<size_t>(count) * p;
+  for (int j = 0; j < count; ++j)
+    for (int c = 0; c < k; ++c)
+      std::memcpy(rows + c * ld + static_cast<size_t>(j) * p,
+                  dy + (static_cast<size_t>(first + j) * k + c) * p, p * sizeof(T));
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* w, const T* b,
+                    T* y, Activation act) {
+  const ConvPlan& plan = ws.prepare(s, sizeof(T));
+  const ThreadScope scope(ws.threads());
+  const int crs = plan.crs(), p = plan.pixels();
+  const size_t in_sample = static_cast<size_t>(s.c) * s.h * s.w;
+  for_each_chunk(ws, plan.chunks, [&](int i, int thread) {
+    const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
+    const int cols = count * p;
+    T* col = ws.col<T>(thread);
+    T* rows = ws.rows<T>(thread);
+    im2col(s, x + first * in_sample, count, col);
+    gemm<T>(false, false, s.k, cols, crs, T(1), w, crs, col, cols, T(0), rows, cols);
+    // Scatter to NCHW with the bias and activation fused, while the rows are in cache.
+    with_activation(act, [&](auto kind) {
+      for (int j = 0; j < count; ++j)
+        for (int k = 0; k < s.k; ++k) {
+          const T bias = b ? b[k] : T(0);
+          const T* src = rows + static_cast<size_t>(k) * cols + static_cast<size_t>(j) * p;
+          T* dst = y + (static_cast<size_t>(first + j) * s.k + k) * p;
+          for (int q = 0; q < p; ++q) dst[q] = activate(kind(), src[q] + bias);
+        }
+    });
+  });
+}
+
+template <typename T>
+void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, const T* w,
+                          T* dx) {
+  const ConvPlan& plan = ws.prepare(s, sizeof(T));
+  const ThreadScope scope(ws.threads());
+  const int crs = plan.crs(), p = plan.pixels();
+  const size_t in_sample = static_cast<size_t>(s.c) * s.h * s.w;
+  for_each_chunk(ws, plan.chunks, [&](int i, int thread) {
+    const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
+    const int cols = count * p;
+    T* col = ws.col<T>(thread);
+    T* rows = ws.rows<T>(thread);
+    gather_rows(plan, dy, first, count, rows);
+    gemm<T>(true, false, crs, cols, s.k, T(1), w, crs, rows, cols, T(0), col, cols);
+    col2im(s, col, count, dx + first * in_sample);
+  });
+}
+
+template <typename T>
+void conv2d_backward_filter(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* dy,
+                            T* dw) {
+  const ConvPlan& plan = ws.prepare(s, sizeof(T));
+  const ThreadScope scope(ws.threads());
+  const int crs = plan.crs(), p = plan.pixels();
+  const size_t in_sample = static_cast<size_t>(s.c) * s.h * s.w;
+  // Each group sums its chunks in order into its own partial (group 0 into dw itself).
+  for_each_chunk(ws, plan.groups, [&](int g, int thread) {
+    T* sum = g == 0 ? dw : ws.partial<T>(plan, g);
+    T* col = ws.col<T>(thread);
+    T* rows = ws.rows<T>(thread);
+    for (int i = plan.group_begin(g); i < plan.group_begin(g + 1); ++i) {
+      const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
+      const int cols = count * p;
+      im2col(s, x + first * in_sample, count, col);
+      gather_rows(plan, dy, first, count, rows);
+      const T beta = i == plan.group_begin(g) ? T(0) : T(1);
+      gemm<T>(false, true, s.k, crs, cols, T(1), rows, cols, col, cols, beta, sum, crs);
+    }
+  });
+  // Then the partials are added to dw in group order, in blocks of elements.
+  const size_t n = plan.filter_elems();
+  constexpr size_t kBlock = 4096;
+  const size_t blocks = (n + kBlock - 1) / kBlock;
+  auto add_block = [&](size_t blk) {
+    const size_t lo = blk * kBlock, hi = std::min(n, lo + kBlock);
+    for (int g = 1; g < plan.groups; ++g) {
+      const T* part = ws.partial<T>(plan, g);
+      for (size_t e = lo; e < hi; ++e) dw[e] += part[e];
+    }
+  };
+  if (plan.groups > 1 && use_threads(ws.threads(), n)) {
+#pragma omp parallel for schedule(static) num_threads(ws.threads())
+    for (size_t blk = 0; blk < blocks; ++blk) add_block(blk);
+  } else if (plan.groups > 1) {
+    for (size_t blk = 0; blk < blocks; ++blk) add_block(blk);
+  }
+}
+
+template void conv2d_forward<float>(ConvWorkspace&, const ConvShape&, const float*, const float*,
+                                    const float*, float*, Activation);
+template void conv2d_forward<double>(ConvWorkspace&, const ConvShape&, const double*,
+                                     const double*, const double*, double*, Activation);
+template void conv2d_backward_data<float>(ConvWorkspace&, const ConvShape&, const float*,
+                                          const float*, float*);
+template void conv2d_backward_data<double>(ConvWorkspace&, const ConvShape&, const double*,
+                                           const double*, double*);
+template void conv2d_backward_filter<float>(ConvWorkspace&, const ConvShape&, const float*,
+                                            const float*, float*);
+template void conv2d_backward_filter<double>(ConvWorkspace&, const ConvShape&, const double*,
+                                             const double*, double*);
+
+}  // namespace plinth::cpu

@@ -1,0 +1,73 @@
+// How a convolution is cut into work for the threads, and the scratch memory that work uses.
+//
+// The batch is split into chunks of consecutive samples, small enough that a chunk's
+// column matrix and GEMM output stay in L2. The chunking depends only on the shape, the
+// scalar size and the machine's core count (never on the thread count), so the
+// backward-filter sum over chunks adds the same numbers in the same order for any number
+// of threads: bitwise reproducible results.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+
+#include "cpu_fallback/aligned_buffer.h"
+#include "engine/backend.h"
+
+namespace plinth::cpu {
+
+struct ConvPlan {
+  ConvShape shape;
+  int chunks = 1;     // the batch is cut into this many runs of consecutive samples
+  int max_chunk = 1;  // samples in the largest chunk
+  int groups = 1;     // backward-filter partial sums; consecutive chunks share one
+
+  int crs() const { return shape.c * shape.r * shape.s; }
+  int pixels() const { return shape.out_h() * shape.out_w(); }
+  int chunk_begin(int i) const { return static_cast<int>(static_cast<long long>(i) * shape.n / chunks); }
+  int group_begin(int g) const { return static_cast<int>(static_cast<long long>(g) * chunks / groups); }
+  // Per-thread scratch elements: the column matrix and the [K, chunk*P] GEMM rows.
+  size_t col_elems() const { return static_cast<size_t>(crs()) * max_chunk * pixels(); }
+  size_t rows_elems() const { return static_cast<size_t>(shape.k) * max_chunk * pixels(); }
+  size_t filter_elems() const { return static_cast<size_t>(shape.k) * crs(); }
+};
+
+class ConvWorkspace {
+ public:
+  // L2-sized target for one chunk's column matrix plus GEMM rows.
+  static constexpr size_t kDefaultChunkBytes = size_t{1} << 20;
+
+  explicit ConvWorkspace(int threads, size_t chunk_bytes = kDefaultChunkBytes);
+
+  int threads() const { return threads_; }
+
+  // The plan for shape with scalars of elem_size bytes; grows the buffers to fit it the
+  // first time a shape is seen, and is a lookup without allocation after that.
+  const ConvPlan& prepare(const ConvShape& shape, size_t elem_size);
+
+  template <typename T>
+  T* col(int thread) const { return col_.as<T>(thread * col_stride_); }
+  template <typename T>
+  T* rows(int thread) const { return rows_.as<T>(thread * rows_stride_); }
+  // Backward-filter partial sums of groups 1.. (group 0 sums straight into dw).
+  template <typename T>
+  T* partial(const ConvPlan& plan, int group) const {
+    return partials_.as<T>((group - 1) * plan.filter_elems() * sizeof(T));
+  }
+
+ private:
+  struct Entry {
+    ConvShape shape;
+    size_t elem_size;
+    ConvPlan plan;
+  };
+  ConvPlan make_plan(const ConvShape& shape, size_t elem_size) const;
+
+  int threads_;
+  size_t chunk_bytes_;
+  int cores_;
+  std::deque<Entry> plans_;  // a deque keeps returned plan references valid
+  AlignedBuffer col_, rows_, partials_;
+  size_t col_stride_ = 0, rows_stride_ = 0;  // bytes per thread
+};
+
+}  // namespace plinth::cpu

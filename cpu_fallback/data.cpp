@@ -1,0 +1,45 @@
+#include "cpu_fallback/data.h"
+
+#include <cstring>
+
+#include "cpu_fallback/parallel.h"
+#include "engine/augment_math.h"
+
+namespace plinth::cpu {
+
+template <typename T>
+void gather_batch(int threads, const uint8_t* images, const int32_t* labels,
+                  const int32_t* indices, int batch, int sample_size, float mean, float std,
+                  T* out, int32_t* labels_out) {
+  const T t_mean = mean, t_std = std;
+  parallel_for(threads, batch, sample_size, [&](size_t b) {
+    const uint8_t* src = images + static_cast<size_t>(indices[b]) * sample_size;
+    T* dst = out + b * sample_size;
+    for (int i = 0; i < sample_size; ++i) dst[i] = (static_cast<T>(src[i]) / T(255) - t_mean) / t_std;
+  });
+  if (labels && labels_out)
+    for (int b = 0; b < batch; ++b) labels_out[b] = labels[indices[b]];
+}
+
+void augment(int threads, const AugmentSpec& spec, const float* in, float* out, int n, int c,
+             int h, int w, const int32_t* sample_ids, uint64_t seed) {
+  const size_t plane = static_cast<size_t>(h) * w;
+  if (!spec.enabled()) {
+    std::memcpy(out, in, static_cast<size_t>(n) * c * plane * sizeof(float));
+    return;
+  }
+  parallel_for(threads, static_cast<size_t>(n) * c, plane, [&](size_t i) {
+    const InverseAffine t = augment_transform(spec, seed, sample_ids[i / c], h, w);
+    const float* src = in + i * plane;
+    float* dst = out + i * plane;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) dst[y * w + x] = augment_pixel(t, src, h, w, x, y);
+  });
+}
+
+template void gather_batch<float>(int, const uint8_t*, const int32_t*, const int32_t*, int, int,
+                                  float, float, float*, int32_t*);
+template void gather_batch<double>(int, const uint8_t*, const int32_t*, const int32_t*, int, int,
+                                   float, float, double*, int32_t*);
+
+}  // namespace plinth::cpu

@@ -1,0 +1,89 @@
+#include "cpu_fallback/im2col.h"
+
+#include <algorithm>
+
+namespace plinth::cpu {
+namespace {
+
+// Output columns [lo, hi) whose input column ox*stride - pad + tap lies inside [0, w).
+struct ValidRange {
+  int lo, hi;
+};
+
+ValidRange valid_outputs(int tap, int pad, int stride, int in, int out) {
+  const int offset = tap - pad;  // input index of output 0
+  int lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  int hi = in - offset <= 0 ? 0 : (in - offset + stride - 1) / stride;
+  lo = std::min(lo, out);
+  hi = std::clamp(hi, lo, out);
+  return {lo, hi};
+}
+
+}  // namespace
+
+template <typename T>
+void im2col(const ConvShape& s, const T* x, int count, T* col) {
+  const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
+  const size_t ld = static_cast<size_t>(count) * p;
+  for (int j = 0; j < count; ++j) {
+    for (int c = 0; c < s.c; ++c) {
+      const T* plane = x + (static_cast<size_t>(j) * s.c + c) * s.h * s.w;
+      for (int r = 0; r < s.r; ++r) {
+        const ValidRange rows = valid_outputs(r, s.pad, s.stride, s.h, oh);
+        for (int t = 0; t < s.s; ++t) {
+          const ValidRange cols = valid_outputs(t, s.pad, s.stride, s.w, ow);
+          T* dst = col + ((static_cast<size_t>(c) * s.r + r) * s.s + t) * ld +
+                   static_cast<size_t>(j) * p;
+          std::fill(dst, dst + rows.lo * ow, T(0));
+          for (int oy = rows.lo; oy < rows.hi; ++oy) {
+            T* out = dst + oy * ow;
+            const T* in = plane + (oy * s.stride - s.pad + r) * s.w;
+            const int shift = t - s.pad;  // input column of output column 0
+            std::fill(out, out + cols.lo, T(0));
+            // Stride 1 is a contiguous copy the compiler vectorises.
+            if (s.stride == 1) {
+              for (int ox = cols.lo; ox < cols.hi; ++ox) out[ox] = in[ox + shift];
+            } else {
+              for (int ox = cols.lo; ox < cols.hi; ++ox) out[ox] = in[ox * s.stride + shift];
+            }
+            std::fill(out + cols.hi, out + ow, T(0));
+          }
+          std::fill(dst + rows.hi * ow, dst + p, T(0));
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void col2im(const ConvShape& s, const T* col, int count, T* dx) {
+  const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
+  const size_t ld = static_cast<size_t>(count) * p;
+  std::fill(dx, dx + static_cast<size_t>(count) * s.c * s.h * s.w, T(0));
+  for (int j = 0; j < count; ++j) {
+    for (int c = 0; c < s.c; ++c) {
+      T* plane = dx + (static_cast<size_t>(j) * s.c + c) * s.h * s.w;
+      for (int r = 0; r < s.r; ++r) {
+        const ValidRange rows = valid_outputs(r, s.pad, s.stride, s.h, oh);
+        for (int t = 0; t < s.s; ++t) {
+          const ValidRange cols = valid_outputs(t, s.pad, s.stride, s.w, ow);
+          const T* src = col + ((static_cast<size_t>(c) * s.r + r) * s.s + t) * ld +
+                         static_cast<size_t>(j) * p;
+          for (int oy = rows.lo; oy < rows.hi; ++oy) {
+            const T* in = src + oy * ow;
+            T* out = plane + (oy * s.stride - s.pad + r) * s.w;
+            const int shift = t - s.pad;
+            for (int ox = cols.lo; ox < cols.hi; ++ox) out[ox * s.stride + shift] += in[ox];
+          }
+        }
+      }
+    }
+  }
+}
+
+template void im2col<float>(const ConvShape&, const float*, int, float*);
+template void im2col<double>(const ConvShape&, const double*, int, double*);
+template void col2im<float>(const ConvShape&, const float*, int, float*);
+template void col2im<double>(const ConvShape&, const double*, int, double*);
+
+}  // namespace plinth::cpu

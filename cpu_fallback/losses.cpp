@@ -1,0 +1,125 @@
+#include "cpu_fallback/losses.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu_fallback/parallel.h"
+#include "engine/elementwise.h"
+
+namespace plinth::cpu {
+namespace {
+
+struct LossSums {
+  double loss = 0, correct = 0;
+  LossSums& operator+=(const LossSums& o) {
+    loss += o.loss;
+    correct += o.correct;
+    return *this;
+  }
+};
+
+// Rows per block: enough elements that a block is worth a thread.
+size_t min_rows(int features) { return std::max<size_t>(1, 4096 / std::max(1, features)); }
+
+template <typename T>
+void add_stats(T* stats, const LossSums& sums, int n) {
+  stats[kStatLossSum] += static_cast<T>(sums.loss);
+  stats[kStatCorrect] += static_cast<T>(sums.correct);
+  stats[kStatCount] += static_cast<T>(n);
+}
+
+}  // namespace
+
+template <typename T>
+void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, int n,
+                           int classes, T* probs, T* grad, T* stats) {
+  const T inv_n = T(1) / static_cast<T>(n);
+  auto row = [&](size_t i) {
+    const T* z = logits + i * classes;
+    int best = 0;  // the first maximum wins ties
+    for (int j = 1; j < classes; ++j)
+      if (z[j] > z[best]) best = j;
+    const T zmax = z[best];  // subtracted for numerical stability
+    T sum = 0;
+    for (int j = 0; j < classes; ++j) sum += std::exp(z[j] - zmax);
+    const int label = labels[i];
+    const bool valid = label >= 0 && label < classes;
+    if (probs || grad) {
+      for (int j = 0; j < classes; ++j) {
+        const T p = std::exp(z[j] - zmax) / sum;
+        if (probs) probs[i * classes + j] = p;
+        if (grad) grad[i * classes + j] = valid ? (p - (j == label ? T(1) : T(0))) * inv_n : T(0);
+      }
+    }
+    LossSums s;
+    if (valid) {
+      s.loss = static_cast<double>(std::log(sum) - (z[label] - zmax));
+      s.correct = best == label ? 1.0 : 0.0;
+    }
+    return s;
+  };
+  const LossSums sums = block_reduce<LossSums>(threads, n, min_rows(classes), [&](size_t lo, size_t hi) {
+    LossSums s;
+    for (size_t i = lo; i < hi; ++i) s += row(i);
+    return s;
+  });
+  add_stats(stats, sums, n);
+}
+
+template <typename T>
+void mse_loss(int threads, const T* pred, const T* target, int n, int features, T* grad,
+              T* stats) {
+  const T scale = T(2) / (static_cast<T>(n) * static_cast<T>(features));
+  auto row = [&](size_t i) {
+    const size_t base = i * features;
+    T sum = 0;
+    for (int j = 0; j < features; ++j) {
+      const T d = pred[base + j] - target[base + j];
+      sum += d * d;
+      if (grad) grad[base + j] = scale * d;
+    }
+    return static_cast<double>(sum) / features;
+  };
+  const LossSums sums = block_reduce<LossSums>(threads, n, min_rows(features), [&](size_t lo, size_t hi) {
+    LossSums s;
+    for (size_t i = lo; i < hi; ++i) s.loss += row(i);
+    return s;
+  });
+  add_stats(stats, sums, n);
+}
+
+template <typename T>
+void bce_loss(int threads, const T* pred, const T* target, int n, int features, T* grad,
+              T* stats) {
+  const T scale = T(1) / (static_cast<T>(n) * static_cast<T>(features));
+  auto row = [&](size_t i) {
+    const size_t base = i * features;
+    T loss = 0;
+    int agree = 0;
+    for (int j = 0; j < features; ++j) {
+      const T p = pred[base + j], t = target[base + j];
+      T dp;
+      loss += bce_element(p, t, &dp);
+      if (grad) grad[base + j] = scale * dp;
+      agree += (p > T(0.5)) == (t > T(0.5));
+    }
+    return LossSums{static_cast<double>(loss) / features, static_cast<double>(agree) / features};
+  };
+  const LossSums sums = block_reduce<LossSums>(threads, n, min_rows(features), [&](size_t lo, size_t hi) {
+    LossSums s;
+    for (size_t i = lo; i < hi; ++i) s += row(i);
+    return s;
+  });
+  add_stats(stats, sums, n);
+}
+
+template void softmax_cross_entropy<float>(int, const float*, const int32_t*, int, int, float*,
+                                           float*, float*);
+template void softmax_cross_entropy<double>(int, const double*, const int32_t*, int, int,
+                                            double*, double*, double*);
+template void mse_loss<float>(int, const float*, const float*, int, int, float*, float*);
+template void mse_loss<double>(int, const double*, const double*, int, int, double*, double*);
+template void bce_loss<float>(int, const float*, const float*, int, int, float*, float*);
+template void bce_loss<double>(int, const double*, const double*, int, int, double*, double*);
+
+}  // namespace plinth::cpu

@@ -1,0 +1,69 @@
+#include "cpu_fallback/pool.h"
+
+#include <algorithm>
+
+#include "cpu_fallback/parallel.h"
+
+namespace plinth::cpu {
+namespace {
+
+// One plane; kSize > 0 fixes the window size at compile time (the common 2x2), 0 reads it
+// from the shape.
+template <int kSize, typename T>
+void max_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax) {
+  const int size = kSize > 0 ? kSize : s.size;
+  const int oh = s.out_h(), ow = s.out_w();
+  for (int oy = 0; oy < oh; ++oy)
+    for (int ox = 0; ox < ow; ++ox) {
+      const int top = oy * s.stride * s.w + ox * s.stride;
+      int best_at = top;
+      T best = x[top];
+      for (int dy = 0; dy < size; ++dy)
+        for (int dx = 0; dx < size; ++dx) {
+          const int at = top + dy * s.w + dx;
+          if (x[at] > best) {
+            best = x[at];
+            best_at = at;
+          }
+        }
+      y[oy * ow + ox] = best;
+      argmax[oy * ow + ox] = best_at;
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void maxpool_forward(int threads, const PoolShape& s, const T* x, T* y, int32_t* argmax) {
+  const size_t in_plane = static_cast<size_t>(s.h) * s.w;
+  const size_t out_plane = static_cast<size_t>(s.out_h()) * s.out_w();
+  parallel_for(threads, static_cast<size_t>(s.n) * s.c, in_plane, [&](size_t i) {
+    const T* xi = x + i * in_plane;
+    T* yi = y + i * out_plane;
+    int32_t* ai = argmax + i * out_plane;
+    if (s.size == 2) max_plane<2>(s, xi, yi, ai);
+    else max_plane<0>(s, xi, yi, ai);
+  });
+}
+
+template <typename T>
+void maxpool_backward(int threads, const PoolShape& s, const T* dy, const int32_t* argmax,
+                      T* dx) {
+  const size_t in_plane = static_cast<size_t>(s.h) * s.w;
+  const size_t out_plane = static_cast<size_t>(s.out_h()) * s.out_w();
+  parallel_for(threads, static_cast<size_t>(s.n) * s.c, in_plane, [&](size_t i) {
+    T* dxi = dx + i * in_plane;
+    const T* dyi = dy + i * out_plane;
+    const int32_t* ai = argmax + i * out_plane;
+    std::fill(dxi, dxi + in_plane, T(0));
+    for (size_t o = 0; o < out_plane; ++o) dxi[ai[o]] += dyi[o];
+  });
+}
+
+template void maxpool_forward<float>(int, const PoolShape&, const float*, float*, int32_t*);
+template void maxpool_forward<double>(int, const PoolShape&, const double*, double*, int32_t*);
+template void maxpool_backward<float>(int, const PoolShape&, const float*, const int32_t*, float*);
+template void maxpool_backward<double>(int, const PoolShape&, const double*, const int32_t*,
+                                       double*);
+
+}  // namespace plinth::cpu

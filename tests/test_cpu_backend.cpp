@@ -1,0 +1,124 @@
+// The CPU backend object: memory, description, and results that do not depend on the
+// number of threads.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "cpu_fallback/conv.h"
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "tests/gradcheck.h"
+
+// Under AddressSanitizer an impossible allocation aborts unless the allocator may return
+// null; the allocation test below needs the ordinary behaviour. (Unused without ASan.)
+extern "C" const char* __asan_default_options() { return "allocator_may_return_null=1"; }
+
+namespace plinth {
+namespace {
+
+std::vector<float> random_floats(size_t n, uint64_t seed, double scale = 1.0) {
+  const std::vector<double> v = test::random_values(n, seed, -scale, scale);
+  return {v.begin(), v.end()};
+}
+
+TEST_CASE("cpu backend: description names OpenBLAS and the thread count", "[cpu]") {
+  const auto one = make_cpu_backend(1);
+  const auto two = make_cpu_backend(2);
+  CHECK(one->kind() == DeviceKind::cpu);
+  CHECK_THAT(one->description(), Catch::StartsWith("cpu (OpenBLAS 0.3") && Catch::EndsWith(", 1 thread)"));
+  CHECK_THAT(two->description(), Catch::EndsWith(", 2 threads)"));
+  CHECK_THAT(make_cpu_backend(0)->description(), Catch::Contains("thread"));
+}
+
+TEST_CASE("cpu backend: memory is 64-byte aligned and copies are exact", "[cpu]") {
+  const auto backend = make_cpu_backend(2);
+  const std::vector<float> host = {1.5f, -2.0f, 3.25f, 4.0f};
+  for (size_t bytes : {size_t{1}, size_t{16}, size_t{1000}}) {
+    void* p = backend->allocate(bytes);
+    CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+    backend->deallocate(p);
+  }
+  auto* a = static_cast<float*>(backend->allocate(sizeof(float) * 4));
+  auto* b = static_cast<float*>(backend->allocate(sizeof(float) * 4));
+  backend->upload(a, host.data(), sizeof(float) * 4);
+  backend->copy(b, a, sizeof(float) * 4);
+  std::vector<float> back(4);
+  backend->download(back.data(), b, sizeof(float) * 4);
+  CHECK(back == host);
+  backend->fill(b, 3, 7.0f);
+  backend->synchronize();
+  backend->download(back.data(), b, sizeof(float) * 4);
+  CHECK(back == std::vector<float>{7.0f, 7.0f, 7.0f, 4.0f});
+  int64_t counter = 41;
+  backend->increment(&counter);
+  CHECK(counter == 42);
+  backend->deallocate(a);
+  backend->deallocate(b);
+}
+
+TEST_CASE("cpu backend: an impossible allocation throws with the size", "[cpu]") {
+  const auto backend = make_cpu_backend(1);
+  const size_t huge = size_t{1} << 62;
+  CHECK_THROWS_AS(backend->allocate(huge), Error);
+  CHECK_THROWS_WITH(backend->allocate(huge), Catch::Contains("4611686018427387904 bytes"));
+}
+
+TEST_CASE("cpu backend: conv forwards to the float templates", "[cpu]") {
+  const ConvShape s{.n = 3, .c = 4, .h = 9, .w = 9, .k = 8, .r = 3, .s = 3, .stride = 2, .pad = 1};
+  const std::vector<float> x = random_floats(size_t(s.n) * s.c * s.h * s.w, 1);
+  const std::vector<float> w = random_floats(size_t(s.k) * s.c * 9, 2);
+  const std::vector<float> b = random_floats(s.k, 3);
+  std::vector<float> via_backend(size_t(s.n) * s.k * s.out_h() * s.out_w()), direct(via_backend.size());
+  const auto backend = make_cpu_backend(2);
+  backend->conv2d_prepare(s);
+  backend->conv2d_forward(s, x.data(), w.data(), b.data(), via_backend.data(), Activation::relu);
+  cpu::ConvWorkspace ws(2);
+  cpu::conv2d_forward(ws, s, x.data(), w.data(), b.data(), direct.data(), Activation::relu);
+  CHECK(via_backend == direct);
+}
+
+TEST_CASE("cpu backend: conv backward-filter is bitwise identical on 1 and 2 threads", "[cpu]") {
+  // conv2 of the seed network at batch 32: several chunks and partial sums
+  const ConvShape s{.n = 32, .c = 32, .h = 13, .w = 13, .k = 64, .r = 3, .s = 3};
+  const std::vector<float> x = random_floats(size_t(s.n) * s.c * s.h * s.w, 4);
+  const std::vector<float> dy = random_floats(size_t(s.n) * s.k * s.out_h() * s.out_w(), 5);
+  const size_t filter = size_t(s.k) * s.c * 9;
+  std::vector<float> one(filter), two(filter), dx1(x.size()), dx2(x.size());
+  const auto b1 = make_cpu_backend(1), b2 = make_cpu_backend(2);
+  b1->conv2d_prepare(s);
+  b2->conv2d_prepare(s);
+  b1->conv2d_backward_filter(s, x.data(), dy.data(), one.data());
+  b2->conv2d_backward_filter(s, x.data(), dy.data(), two.data());
+  CHECK(std::memcmp(one.data(), two.data(), filter * sizeof(float)) == 0);
+  std::vector<float> db1(s.k), db2(s.k);
+  b1->bias_backward(dy.data(), db1.data(), s.n, s.k, s.out_h() * s.out_w());
+  b2->bias_backward(dy.data(), db2.data(), s.n, s.k, s.out_h() * s.out_w());
+  CHECK(db1 == db2);
+}
+
+TEST_CASE("cpu backend: optimizer and reductions are bitwise identical on 1 and 2 threads", "[cpu]") {
+  const size_t n = 93322;  // the seed network's parameter count
+  const std::vector<float> grads = random_floats(n, 6);
+  const OptimizerSpec spec{.kind = OptimizerKind::adam, .weight_decay = 1e-4f};
+  std::vector<std::vector<float>> params;
+  std::vector<float> norms;
+  for (int threads : {1, 2}) {
+    const auto backend = make_cpu_backend(threads);
+    std::vector<float> p = random_floats(n, 7), m(n, 0.0f), v(n, 0.0f);
+    const float scale = 0.75f;
+    for (int64_t step = 1; step <= 3; ++step)
+      backend->optimizer_update(spec, p.data(), grads.data(), m.data(), v.data(), n, &step, &scale);
+    float sum_sq = 0;
+    backend->sum_squares(p.data(), n, &sum_sq);
+    params.push_back(p);
+    norms.push_back(sum_sq);
+  }
+  CHECK(std::memcmp(params[0].data(), params[1].data(), n * sizeof(float)) == 0);
+  CHECK(norms[0] == norms[1]);
+}
+
+}  // namespace
+}  // namespace plinth

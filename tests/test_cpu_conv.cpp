@@ -1,0 +1,189 @@
+// CPU convolution: hand-computed cases, gradient checks of every backward path (with the
+// fused bias and activation), and the chunked float path against the double one.
+#include <catch2/catch.hpp>
+
+#include <type_traits>
+#include <vector>
+
+#include "cpu_fallback/activation.h"
+#include "cpu_fallback/bias.h"
+#include "cpu_fallback/conv.h"
+#include "tests/gradcheck.h"
+
+namespace plinth {
+namespace {
+
+using test::check_gradient;
+using test::dot;
+using test::random_values;
+
+size_t input_size(const ConvShape& s) { return size_t(s.n) * s.c * s.h * s.w; }
+size_t weight_size(const ConvShape& s) { return size_t(s.k) * s.c * s.r * s.s; }
+size_t output_size(const ConvShape& s) { return size_t(s.n) * s.k * s.out_h() * s.out_w(); }
+
+template <typename T>
+std::vector<T> conv_forward(cpu::ConvWorkspace& ws, const ConvShape& s, const std::vector<T>& x,
+                            const std::vector<T>& w, const std::type_identity_t<T>* b,
+                            Activation act) {
+  std::vector<T> y(output_size(s));
+  cpu::conv2d_forward(ws, s, x.data(), w.data(), b, y.data(), act);
+  return y;
+}
+
+TEST_CASE("cpu conv2d: 3x3 input with a 2x2 kernel, by hand", "[cpu]") {
+  cpu::ConvWorkspace ws(2);
+  const std::vector<double> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const std::vector<double> w = {1, 2, 3, 4};
+  const double bias = 1;
+
+  SECTION("stride 1, no padding") {
+    const ConvShape s{.n = 1, .c = 1, .h = 3, .w = 3, .k = 1, .r = 2, .s = 2};
+    // y[i][j] = x[i][j] + 2 x[i][j+1] + 3 x[i+1][j] + 4 x[i+1][j+1] + 1
+    CHECK(conv_forward(ws, s, x, w, &bias, Activation::none) == std::vector<double>{38, 48, 68, 78});
+
+    const std::vector<double> ones(4, 1.0);
+    std::vector<double> dx(9), dw(4), db(1);
+    cpu::conv2d_backward_data(ws, s, ones.data(), w.data(), dx.data());
+    // each input pixel collects the kernel taps of the windows that cover it
+    CHECK(dx == std::vector<double>{1, 3, 2, 4, 10, 6, 3, 7, 4});
+    cpu::conv2d_backward_filter(ws, s, x.data(), ones.data(), dw.data());
+    // each tap sums the 2x2 block of inputs it sees
+    CHECK(dw == std::vector<double>{12, 16, 24, 28});
+    cpu::bias_backward(1, ones.data(), db.data(), 1, 1, 4);
+    CHECK(db == std::vector<double>{4});
+  }
+  SECTION("stride 2, padding 1") {
+    const ConvShape s{.n = 1, .c = 1, .h = 3, .w = 3, .k = 1, .r = 2, .s = 2, .stride = 2, .pad = 1};
+    REQUIRE(s.out_h() == 2);
+    // windows start at (-1,-1), (-1,1), (1,-1), (1,1); taps outside the image see zeros
+    CHECK(conv_forward(ws, s, x, w, nullptr, Activation::none) ==
+          std::vector<double>{4 * 1, 3 * 2 + 4 * 3, 2 * 4 + 4 * 7, 5 + 2 * 6 + 3 * 8 + 4 * 9});
+  }
+  SECTION("relu fused") {
+    const ConvShape s{.n = 1, .c = 1, .h = 3, .w = 3, .k = 1, .r = 2, .s = 2};
+    const double shift = -50;
+    CHECK(conv_forward(ws, s, x, w, &shift, Activation::relu) == std::vector<double>{0, 0, 17, 27});
+  }
+}
+
+struct ConvCase {
+  ConvShape shape;
+  Activation act;
+};
+
+// Every backward output of a conv layer y = act(conv(x, w) + b) against finite differences.
+void check_conv_gradients(const ConvCase& cc, size_t chunk_bytes) {
+  const ConvShape& s = cc.shape;
+  CAPTURE(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad, static_cast<int>(cc.act), chunk_bytes);
+  cpu::ConvWorkspace ws(2, chunk_bytes);
+  std::vector<double> x = random_values(input_size(s), 1);
+  std::vector<double> w = random_values(weight_size(s), 2);
+  std::vector<double> b = random_values(s.k, 3);
+  const std::vector<double> g = random_values(output_size(s), 4);
+  auto loss = [&] { return dot(g, conv_forward(ws, s, x, w, b.data(), cc.act)); };
+
+  const std::vector<double> y = conv_forward(ws, s, x, w, b.data(), cc.act);
+  std::vector<double> dpre(y.size()), dx(x.size()), dw(w.size()), db(b.size());
+  cpu::activation_backward(2, cc.act, y.data(), g.data(), dpre.data(), y.size());
+  cpu::conv2d_backward_data(ws, s, dpre.data(), w.data(), dx.data());
+  cpu::conv2d_backward_filter(ws, s, x.data(), dpre.data(), dw.data());
+  cpu::bias_backward(2, dpre.data(), db.data(), s.n, s.k, s.out_h() * s.out_w());
+
+  {
+    INFO("input gradient");
+    check_gradient(loss, x, dx);
+  }
+  {
+    INFO("filter gradient");
+    check_gradient(loss, w, dw);
+  }
+  {
+    INFO("bias gradient");
+    check_gradient(loss, b, db);
+  }
+}
+
+const ConvCase kCases[] = {
+    {{.n = 1, .c = 1, .h = 5, .w = 5, .k = 2, .r = 3, .s = 3}, Activation::none},
+    {{.n = 3, .c = 3, .h = 7, .w = 6, .k = 4, .r = 3, .s = 3, .stride = 2, .pad = 1}, Activation::relu},
+    {{.n = 3, .c = 1, .h = 6, .w = 7, .k = 2, .r = 2, .s = 3, .stride = 1, .pad = 1}, Activation::tanh},
+    {{.n = 1, .c = 3, .h = 5, .w = 5, .k = 3, .r = 3, .s = 2, .stride = 2, .pad = 0}, Activation::sigmoid},
+    {{.n = 3, .c = 3, .h = 5, .w = 4, .k = 2, .r = 1, .s = 1}, Activation::relu},
+    // more chunks than filter partial sums: a partial sums several chunks
+    {{.n = 20, .c = 2, .h = 4, .w = 4, .k = 2, .r = 3, .s = 3}, Activation::relu},
+};
+
+TEST_CASE("cpu conv2d: gradients match finite differences", "[cpu]") {
+  for (const ConvCase& cc : kCases) check_conv_gradients(cc, cpu::ConvWorkspace::kDefaultChunkBytes);
+}
+
+TEST_CASE("cpu conv2d: gradients match finite differences with one sample per chunk", "[cpu]") {
+  // A 1-byte chunk target forces one sample per chunk: many chunks and filter partial sums.
+  cpu::ConvWorkspace ws(2, 1);
+  const cpu::ConvPlan& plan = ws.prepare(kCases[std::size(kCases) - 1].shape, sizeof(double));
+  REQUIRE(plan.groups < plan.chunks);
+  for (const ConvCase& cc : kCases) check_conv_gradients(cc, 1);
+}
+
+template <typename T>
+std::vector<T> convert(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+// Largest |a - b| relative to the largest |b|.
+double relative_difference(const std::vector<float>& a, const std::vector<double>& b) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(b[i]));
+  }
+  return diff / scale;
+}
+
+TEST_CASE("cpu conv2d: float path matches double on a realistic shape", "[cpu]") {
+  const ConvShape s{.n = 5, .c = 32, .h = 13, .w = 13, .k = 64, .r = 3, .s = 3};
+  const std::vector<double> x = random_values(input_size(s), 11);
+  const std::vector<double> w = random_values(weight_size(s), 12, -0.1, 0.1);
+  const std::vector<double> b = random_values(s.k, 13);
+  const std::vector<double> dy = random_values(output_size(s), 14);
+  // A small chunk target gives several chunks per thread, as larger batches do.
+  cpu::ConvWorkspace wd(2), wf(2, 200 << 10);
+  REQUIRE(wf.prepare(s, sizeof(float)).chunks > 2);
+
+  const std::vector<double> y = conv_forward(wd, s, x, w, b.data(), Activation::relu);
+  const std::vector<float> bf = convert<float>(b);
+  const std::vector<float> yf = conv_forward(wf, s, convert<float>(x), convert<float>(w), bf.data(), Activation::relu);
+  CHECK(relative_difference(yf, y) < 1e-5);
+
+  std::vector<double> dx(x.size()), dw(w.size());
+  std::vector<float> dxf(x.size()), dwf(w.size());
+  cpu::conv2d_backward_data(wd, s, dy.data(), w.data(), dx.data());
+  cpu::conv2d_backward_data(wf, s, convert<float>(dy).data(), convert<float>(w).data(), dxf.data());
+  CHECK(relative_difference(dxf, dx) < 1e-5);
+  cpu::conv2d_backward_filter(wd, s, x.data(), dy.data(), dw.data());
+  cpu::conv2d_backward_filter(wf, s, convert<float>(x).data(), convert<float>(dy).data(), dwf.data());
+  CHECK(relative_difference(dwf, dw) < 1e-5);
+}
+
+TEST_CASE("cpu conv2d: shapes that were not prepared are planned on first use", "[cpu]") {
+  cpu::ConvWorkspace ws(2);
+  const ConvShape small{.n = 2, .c = 1, .h = 4, .w = 4, .k = 1, .r = 3, .s = 3};
+  const ConvShape large{.n = 4, .c = 8, .h = 12, .w = 12, .k = 16, .r = 3, .s = 3, .pad = 1};
+  const std::vector<double> xs(input_size(small), 1.0), ws_(weight_size(small), 1.0);
+  const std::vector<double> xl(input_size(large), 1.0), wl(weight_size(large), 1.0);
+  // small, then large (buffers grow), then small again (reuses the grown buffers)
+  CHECK(conv_forward(ws, small, xs, ws_, nullptr, Activation::none) == std::vector<double>(8, 9.0));
+  const std::vector<double> yl = conv_forward(ws, large, xl, wl, nullptr, Activation::none);
+  CHECK(yl[12 * 12 + 13] == 72.0);  // an interior pixel: 8 channels x 9 taps
+  CHECK(yl[0] == 32.0);             // a corner: 8 channels x 4 taps inside the image
+  CHECK(conv_forward(ws, small, xs, ws_, nullptr, Activation::none) == std::vector<double>(8, 9.0));
+}
+
+TEST_CASE("cpu conv2d: invalid shapes are reported", "[cpu]") {
+  cpu::ConvWorkspace ws(1);
+  const ConvShape bad{.n = 1, .c = 1, .h = 2, .w = 2, .k = 1, .r = 3, .s = 3};
+  CHECK_THROWS_WITH(ws.prepare(bad, sizeof(float)), Catch::Contains("cpu conv2d: invalid shape"));
+}
+
+}  // namespace
+}  // namespace plinth

@@ -1,0 +1,160 @@
+// CPU batch assembly and augmentation.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "cpu_fallback/data.h"
+#include "engine/augment_math.h"
+#include "tests/gradcheck.h"
+
+namespace plinth {
+namespace {
+
+TEST_CASE("cpu gather_batch: scales, normalises and gathers labels", "[cpu]") {
+  const int sample = 3;  // four images of three pixels
+  const std::vector<uint8_t> images = {0, 255, 51, 1, 2, 3, 10, 20, 30, 255, 0, 102};
+  const std::vector<int32_t> labels = {7, 8, 9, 6};
+  const std::vector<int32_t> indices = {3, 0, 3};
+  const float mean = 0.5f, std = 0.25f;
+  std::vector<double> out(3 * sample, -1.0);
+  std::vector<int32_t> labels_out(3, -1);
+  cpu::gather_batch(1, images.data(), labels.data(), indices.data(), 3, sample, mean, std,
+                    out.data(), labels_out.data());
+  const std::vector<double> expected = {2, -2, -0.4, -2, 2, -1.2, 2, -2, -0.4};
+  for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == Approx(expected[i]).epsilon(1e-15));
+  CHECK(labels_out == std::vector<int32_t>{6, 7, 6});
+
+  // labels may be null
+  std::vector<float> outf(sample);
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), 1, sample, 0.0f, 1.0f,
+                           outf.data(), nullptr);
+  CHECK(outf == std::vector<float>{1.0f, 0.0f, 0.4f});
+}
+
+TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
+  const int count = 50, sample = 784, batch = 40;
+  std::vector<uint8_t> images(size_t(count) * sample);
+  for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>(i * 31 % 256);
+  std::vector<int32_t> indices(batch);
+  for (int b = 0; b < batch; ++b) indices[b] = (b * 17) % count;
+  std::vector<float> one(size_t(batch) * sample), two(one.size());
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f, one.data(), nullptr);
+  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f, two.data(), nullptr);
+  CHECK(one == two);
+  CHECK(one[5 * sample + 9] == (images[size_t(indices[5]) * sample + 9] / 255.0f - 0.2f) / 0.3f);
+}
+
+struct Images {
+  int n, c, h, w;
+  std::vector<float> data;
+  float at(int i, int ch, int y, int x) const { return data[((size_t(i) * c + ch) * h + y) * w + x]; }
+};
+
+Images random_images(int n, int c, int h, int w) {
+  const std::vector<double> v = test::random_values(size_t(n) * c * h * w, 93, 0, 1);
+  return {n, c, h, w, std::vector<float>(v.begin(), v.end())};
+}
+
+std::vector<int32_t> sample_ids(int n) {
+  std::vector<int32_t> ids(n);
+  for (int i = 0; i < n; ++i) ids[i] = 1000 + 3 * i;
+  return ids;
+}
+
+TEST_CASE("cpu augment: the identity spec leaves images unchanged", "[cpu]") {
+  const Images in = random_images(3, 2, 5, 6);
+  std::vector<float> out(in.data.size());
+  cpu::augment(2, AugmentSpec{}, in.data.data(), out.data(), 3, 2, 5, 6, sample_ids(3).data(), 9);
+  CHECK(out == in.data);
+}
+
+TEST_CASE("cpu augment: an integer shift moves the image exactly", "[cpu]") {
+  const Images in = random_images(1, 1, 5, 6);
+  // shift by (+2, -1) pixels, no rotation or scale
+  const InverseAffine t{1, 0, 0, 1, 0.5f * (6 - 1), 0.5f * (5 - 1), 2, -1};
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 6; ++x) {
+      const int sx = x - 2, sy = y + 1;
+      const float expected = (sx >= 0 && sx < 6 && sy >= 0 && sy < 5) ? in.at(0, 0, sy, sx) : 0.0f;
+      CHECK(augment_pixel(t, in.data.data(), 5, 6, x, y) == expected);
+    }
+}
+
+TEST_CASE("cpu augment: random shifts are bilinear translations", "[cpu]") {
+  const int n = 4, c = 2, h = 7, w = 9;
+  const Images in = random_images(n, c, h, w);
+  const std::vector<int32_t> ids = sample_ids(n);
+  const AugmentSpec spec{.max_shift = 2.5f};
+  std::vector<float> out(in.data.size());
+  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 5);
+  auto pixel = [&](int i, int ch, int y, int x) {
+    return (x >= 0 && x < w && y >= 0 && y < h) ? double(in.at(i, ch, y, x)) : 0.0;
+  };
+  double worst = 0;
+  for (int i = 0; i < n; ++i) {
+    const InverseAffine t = augment_transform(spec, 5, ids[i], h, w);
+    for (int ch = 0; ch < c; ++ch)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+          const double sx = x - t.tx, sy = y - t.ty;
+          const double fx = std::floor(sx), fy = std::floor(sy), ax = sx - fx, ay = sy - fy;
+          const int x0 = int(fx), y0 = int(fy);
+          const double expected = (1 - ay) * ((1 - ax) * pixel(i, ch, y0, x0) + ax * pixel(i, ch, y0, x0 + 1)) +
+                                  ay * ((1 - ax) * pixel(i, ch, y0 + 1, x0) + ax * pixel(i, ch, y0 + 1, x0 + 1));
+          worst = std::max(worst, std::abs(out[((size_t(i) * c + ch) * h + y) * w + x] - expected));
+        }
+  }
+  CHECK(worst < 1e-5);
+}
+
+TEST_CASE("cpu augment: a flipped sample is the exact mirror image", "[cpu]") {
+  const int n = 32, c = 2, h = 4, w = 5;
+  const Images in = random_images(n, c, h, w);
+  const std::vector<int32_t> ids = sample_ids(n);
+  const AugmentSpec spec{.horizontal_flip = true};
+  std::vector<float> out(in.data.size());
+  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 11);
+  int flipped = 0;
+  for (int i = 0; i < n; ++i) {
+    const bool flip = augment_transform(spec, 11, ids[i], h, w).a < 0;
+    flipped += flip;
+    int wrong = 0;
+    for (int ch = 0; ch < c; ++ch)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          wrong += out[((size_t(i) * c + ch) * h + y) * w + x] != in.at(i, ch, y, flip ? w - 1 - x : x);
+    CAPTURE(i, flip);
+    CHECK(wrong == 0);
+  }
+  CHECK(flipped > 0);
+  CHECK(flipped < n);
+}
+
+TEST_CASE("cpu augment: each sample uses its own transform on every channel", "[cpu]") {
+  const int n = 3, c = 2, h = 6, w = 8;
+  const Images in = random_images(n, c, h, w);
+  const std::vector<int32_t> ids = sample_ids(n);
+  const AugmentSpec spec{.max_shift = 1.5f, .max_rotate = 20, .max_scale = 0.1f, .horizontal_flip = true};
+  std::vector<float> out(in.data.size());
+  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 13);
+  // Not bitwise: the library and the tests may be compiled with different FMA contraction.
+  double worst = 0;
+  for (int i = 0; i < n; ++i) {
+    const InverseAffine t = augment_transform(spec, 13, ids[i], h, w);
+    for (int ch = 0; ch < c; ++ch) {
+      const float* plane = in.data.data() + (size_t(i) * c + ch) * h * w;
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          worst = std::max(worst, double(std::abs(out[((size_t(i) * c + ch) * h + y) * w + x] -
+                                                  augment_pixel(t, plane, h, w, x, y))));
+    }
+  }
+  CHECK(worst < 1e-5);
+  CHECK(out != in.data);
+}
+
+}  // namespace
+}  // namespace plinth
