@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "engine/early_stopping.h"
 #include "engine/progress.h"
 #include "engine/rng.h"
 
@@ -78,6 +79,12 @@ Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, Train
 
 Trainer::~Trainer() = default;
 
+void Trainer::check_input_shape(const Dataset& d) const {
+  if (d.count > 0 && (d.channels != model_.input[0] || d.height != model_.input[1] || d.width != model_.input[2]))
+    fail("the model '{}' takes {}x{}x{} inputs but '{}' has {}x{}x{}", model_.name, model_.input[0],
+         model_.input[1], model_.input[2], d.name, d.channels, d.height, d.width);
+}
+
 Trainer::DeviceData& Trainer::device_data(const Dataset& data, int batch) {
   auto& slot = data_[&data];
   if (!slot || slot->padded % batch != 0) slot = std::make_unique<DeviceData>(backend_, data, batch);
@@ -133,6 +140,8 @@ TrainState Trainer::fit(const Dataset& train, const Dataset& val, TrainState sta
   if (steps == 0) fail("the training set has {} samples, fewer than one batch of {}", train.count, batch);
   if (model_.loss == LossKind::categorical_crossentropy && train.labels.empty())
     fail("categorical_crossentropy needs labels, but the training set has none");
+  if (options_.early_stopping_patience > 0 && val.count == 0)
+    fail("early stopping monitors val_loss, but there is no validation set (use a validation split)");
   const bool augment = model_.training.augment.enabled();
   const int c = model_.input[0], h = model_.input[1], w = model_.input[2];
   if (train.channels != c || train.height != h || train.width != w)
@@ -272,6 +281,12 @@ TrainState Trainer::fit(const Dataset& train, const Dataset& val, TrainState sta
       const double acc = per_epoch_test ? r.test_accuracy : r.val_accuracy;
       if (acc >= *options_.target_accuracy) go_on = false;
     }
+    const int patience = options_.early_stopping_patience;
+    if (patience > 0 && epochs_without_improvement(state.history, options_.early_stopping_min_delta) >= patience) {
+      progress.line(fmt::format("early stopping: val_loss has not improved by more than {} for {} epochs",
+                                options_.early_stopping_min_delta, patience));
+      go_on = false;
+    }
     if (!go_on || g_stop || (options_.max_steps >= 0 && state.step >= options_.max_steps)) {
       state.finished_early = state.epoch < options_.epochs;
       break;
@@ -285,6 +300,7 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
   if (data.count == 0) return r;
   if (model_.loss == LossKind::categorical_crossentropy && data.labels.empty())
     fail("evaluation needs labels, but the data set '{}' has none", data.name);
+  check_input_shape(data);
   const int batch = std::min(options_.eval_batch_size, data.count);
   Executor& exec = eval_executor(batch);
   DeviceData& d = device_data(data, batch);
@@ -323,6 +339,7 @@ std::vector<float> Trainer::predict(const Dataset& data, bool logits) {
   if (model_.loss != LossKind::categorical_crossentropy) fail("predict needs a classifier (softmax output)");
   const int batch = std::min(options_.eval_batch_size, std::max(1, data.count));
   Executor& exec = eval_executor(batch);
+  check_input_shape(data);
   Dataset labelled = data;
   if (labelled.labels.empty()) labelled.labels.assign(data.count, 0);  // loss needs some label
   DeviceData d(backend_, labelled, batch);

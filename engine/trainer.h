@@ -31,6 +31,11 @@ struct TrainOptions {
   OnNan on_nan = OnNan::stop;
   Verbosity verbosity = Verbosity::normal;
   std::optional<float> target_accuracy;  // stop once validation/test accuracy reaches it
+  // Keras EarlyStopping(monitor="val_loss"): stop once val_loss has not fallen below its
+  // best minus min_delta for `patience` epochs in a row (engine/early_stopping.h). 0 is
+  // off; on, it needs a validation set.
+  int early_stopping_patience = 0;
+  double early_stopping_min_delta = 0;
 };
 
 struct EpochRecord {
@@ -56,7 +61,7 @@ struct TrainState {
   double partial_stats[kStatsSize] = {};  // that epoch's accumulated stats so far
   double partial_seconds = 0;
   std::vector<EpochRecord> history;
-  bool finished_early = false;  // stopped by a signal, max_steps or target accuracy
+  bool finished_early = false;  // stopped by a signal, max_steps, target accuracy or early stopping
 };
 
 class Trainer {
@@ -94,6 +99,7 @@ class Trainer {
   DeviceData& device_data(const Dataset& data, int batch);
   Executor& eval_executor(int batch);
   std::string diagnose_nonfinite(const Executor& exec) const;
+  void check_input_shape(const Dataset& d) const;
 
   std::vector<bool> frozen_;
   std::vector<Group> groups_;  // contiguous runs of trainable parameters

@@ -105,6 +105,8 @@ int train_command(int argc, char** argv) {
       .option("clip-norm", "X", "clip gradients to this global norm (0: off)", "0")
       .option("on-nan", "stop|skip-step", "what a NaN/Inf loss or gradient does", "stop")
       .option("target-accuracy", "F", "stop once val (or with --test-each-epoch, test) accuracy reaches F")
+      .option("early-stopping", "PATIENCE", "stop once val_loss has not improved for PATIENCE epochs (0: off)", "0")
+      .option("early-stopping-min-delta", "X", "with --early-stopping: the smallest val_loss decrease that counts", "0")
       .flag("test-each-epoch", "also report test accuracy after every epoch (for time-to-accuracy)")
       .flag("quiet", "print nothing but errors and the final result")
       .flag("verbose", "also print the model summary and memory plan");
@@ -173,6 +175,8 @@ int train_command(int argc, char** argv) {
   opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;
   opt.verbosity = a.on("quiet") ? Verbosity::quiet : a.on("verbose") ? Verbosity::verbose : Verbosity::normal;
   if (a.has("target-accuracy")) opt.target_accuracy = a.number("target-accuracy");
+  opt.early_stopping_patience = a.integer("early-stopping");
+  opt.early_stopping_min_delta = a.number("early-stopping-min-delta");
   Trainer trainer(model, backend, params, opt);
   trainer.set_normalization(mean, std);
 
