@@ -3,6 +3,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "engine/safetensors.h"
@@ -33,11 +37,19 @@ nlohmann::json history_json(const std::vector<EpochRecord>& history) {
   return h;
 }
 
+// An integer field that must fit its type: 1e300 or -3 is malformed, not undefined behaviour.
+int64_t whole(const nlohmann::json& j, const char* key, int64_t max) {
+  const nlohmann::json& v = j.at(key);
+  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > max)
+    throw std::out_of_range(fmt::format("'{}' must be an integer in [0, {}]", key, max));
+  return v.get<int64_t>();
+}
+
 std::vector<EpochRecord> history_from_json(const nlohmann::json& h) {
   std::vector<EpochRecord> out;
   for (const auto& j : h) {
     EpochRecord r;
-    r.epoch = j.at("epoch");
+    r.epoch = static_cast<int>(whole(j, "epoch", 1 << 30));
     r.loss = j.at("loss");
     r.accuracy = j.at("accuracy");
     r.val_loss = j.at("val_loss");
@@ -45,7 +57,7 @@ std::vector<EpochRecord> history_from_json(const nlohmann::json& h) {
     r.lr = j.at("lr");
     r.seconds = j.at("seconds");
     r.samples_per_second = j.at("samples_per_second");
-    r.steps = j.at("steps");
+    r.steps = whole(j, "steps", int64_t{1} << 50);
     r.test_accuracy = j.value("test_accuracy", -1.0);
     out.push_back(r);
   }
@@ -70,7 +82,12 @@ void save_checkpoint(const std::string& path, const Parameters& params, const Ch
   for (auto& t : arena_tensors(params, params.moment2(), "v.")) state.push_back(std::move(t));
   const int64_t step = params.download_step();
   state.push_back(NamedTensorData::i64("step", {1}, std::span<const int64_t>(&step, 1)));
-  save_safetensors(optimizer_state_path(path), state, {{"format", "plinth-optimizer"}, {"tag", tag}});
+  // Three atomic steps, so a crash or a failed write at any point leaves a resumable pair:
+  // the new optimizer state goes to a pending file, then the weights replace the old ones,
+  // then the pending file replaces the old state. Between the last two, the loader finds
+  // the pending file by its tag.
+  const std::string optim = optimizer_state_path(path);
+  save_safetensors(optim + ".pending", state, {{"format", "plinth-optimizer"}, {"tag", tag}});
 
   const nlohmann::json partial(std::vector<double>(meta.state.partial_stats, meta.state.partial_stats + kStatsSize));
   std::map<std::string, std::string> md{
@@ -87,6 +104,8 @@ void save_checkpoint(const std::string& path, const Parameters& params, const Ch
       {"normalization", nlohmann::json{{"mean", meta.mean}, {"std", meta.std}}.dump()},
       {"tag", tag}};
   save_safetensors(path, arena_tensors(params, params.values(), ""), md);
+  if (std::rename((optim + ".pending").c_str(), optim.c_str()) != 0)
+    fail("{}: cannot rename the optimizer state into place: {}", optim, std::strerror(errno));
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
@@ -104,6 +123,9 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
     meta.state.epoch = std::stoi(field("epoch"));
     meta.state.step = std::stoll(field("step"));
     meta.state.batch_in_epoch = std::stoll(field("batch_in_epoch"));
+    for (const auto& [key, value] : {std::pair<const char*, int64_t>{"epoch", meta.state.epoch},
+                                     {"step", meta.state.step}, {"batch_in_epoch", meta.state.batch_in_epoch}})
+      if (value < 0) fail("{}: malformed plinth metadata ('{}' is negative)", path, key);
     const auto partial = nlohmann::json::parse(field("partial_stats"));
     for (int i = 0; i < kStatsSize; ++i) meta.state.partial_stats[i] = partial.at(i);
     meta.state.partial_seconds = std::stod(field("partial_seconds"));
@@ -160,14 +182,25 @@ LoadReport load_weights(const std::string& path, Parameters& params, bool strict
 }
 
 void load_optimizer_state(const std::string& path, Parameters& params) {
-  const std::string state_path = optimizer_state_path(path);
   const SafetensorsFile weights = load_safetensors(path);
-  const SafetensorsFile state = load_safetensors(state_path);
   const auto wt = weights.metadata().find("tag");
-  const auto st = state.metadata().find("tag");
-  if (wt == weights.metadata().end() || st == state.metadata().end() || wt->second != st->second)
-    fail("{}: optimizer state does not belong to {} (the save was interrupted between the "
-         "two files?); resume from an earlier checkpoint", state_path, path);
+  auto matches = [&](const SafetensorsFile& f) {
+    const auto t = f.metadata().find("tag");
+    return wt != weights.metadata().end() && t != f.metadata().end() && t->second == wt->second;
+  };
+  std::string state_path = optimizer_state_path(path);
+  SafetensorsFile state = load_safetensors(state_path);
+  if (!matches(state)) {
+    // A save interrupted after the weights were written left the state pending.
+    const std::string pending = state_path + ".pending";
+    if (std::filesystem::exists(pending) && matches(load_safetensors(pending))) {
+      state_path = pending;
+      state = load_safetensors(pending);
+    } else {
+      fail("{}: optimizer state does not belong to {}; resume from a matching pair, or start "
+           "a new run with --init-from", state_path, path);
+    }
+  }
   std::vector<float> m = params.download(params.moment1()), v = params.download(params.moment2());
   for (const ParamEntry& e : params.entries()) {
     const std::vector<float> mv = state.float_tensor("m." + e.name), vv = state.float_tensor("v." + e.name);
@@ -179,7 +212,7 @@ void load_optimizer_state(const std::string& path, Parameters& params) {
   params.upload(params.moment1(), m);
   params.upload(params.moment2(), v);
   const std::vector<int64_t> step = state.int64_tensor("step");
-  if (step.size() != 1) fail("{}: malformed optimizer step", state_path);
+  if (step.size() != 1 || step[0] < 0) fail("{}: malformed optimizer step", state_path);
   params.upload_step(step[0]);
 }
 

@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <climits>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -61,8 +62,10 @@ AugmentSpec parse_augment(const nlohmann::json& j, const std::string& where) {
   a.max_rotate = static_cast<float>(f.number("rotate", 0));
   a.max_scale = static_cast<float>(f.number("scale", 0));
   a.horizontal_flip = f.boolean("horizontal_flip", false);
-  if (a.max_shift < 0 || a.max_rotate < 0 || a.max_scale < 0 || a.max_scale >= 1)
-    fail("{}: shift, rotate must be >= 0 and scale in [0, 1)", where);
+  // Written as !(in range) so NaN (from --augment shift=nan) is refused too.
+  if (!(a.max_shift >= 0 && a.max_shift <= 65536) || !(a.max_rotate >= 0 && a.max_rotate <= 360) ||
+      !(a.max_scale >= 0 && a.max_scale < 1))
+    fail("{}: shift must be in [0, 65536], rotate in [0, 360] and scale in [0, 1)", where);
   return a;
 }
 
@@ -141,7 +144,14 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
   std::vector<Shape> shapes;
   for (const Node& n : m.nodes) {
     const Shape in = n.input < 0 ? Shape{1, m.input[0], m.input[1], m.input[2]} : shapes[n.input];
-    shapes.push_back(n.layer->output_shape(in));
+    try {
+      shapes.push_back(n.layer->output_shape(in));
+      // Shapes hold ints: a larger sample would wrap (flatten) or overflow further on.
+      if (in.per_sample() > INT_MAX || shapes.back().per_sample() > INT_MAX)
+        fail("layer {}: more than 2^31 - 1 values per sample", n.layer->name());
+    } catch (const Error& e) {
+      fail("{}: {}", where, e.what());  // name the file, not just the layer
+    }
   }
   const size_t out = shapes.back().per_sample();
   const size_t in_size = static_cast<size_t>(m.input[0]) * m.input[1] * m.input[2];

@@ -148,6 +148,9 @@ TrainState Trainer::fit(const Dataset& train, const Dataset& val, TrainState sta
     fail("the model '{}' takes {}x{}x{} inputs but the data has {}x{}x{}", model_.name, c, h, w,
          train.channels, train.height, train.width);
 
+  if (state.batch_in_epoch < 0 || state.batch_in_epoch >= steps)
+    fail("cannot resume at batch {} of an epoch of {} batches (was the batch size or the data changed?)",
+         state.batch_in_epoch, steps);
   Executor exec(model_, params_, backend_, batch, true, frozen_, options_.seed);
   DeviceData& data = device_data(train, batch);
   DeviceBuffer staging = augment ? DeviceBuffer(backend_, exec.input().numel() * sizeof(float)) : DeviceBuffer();

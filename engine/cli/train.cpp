@@ -41,6 +41,8 @@ void apply_overrides(const Args& a, Model& m) {
   }
   if (a.has("schedule")) m.training.schedule = parse_schedule({{"type", a.str("schedule")}}, "--schedule");
   if (m.training.epochs < 1 || m.training.batch_size < 1) fail("--epochs and --batch-size must be positive");
+  if (!(m.optimizer.lr > 0 && m.optimizer.lr < 1e6)) fail("--lr: expected a positive learning rate, got {}", m.optimizer.lr);
+  if (!(m.optimizer.weight_decay >= 0)) fail("--weight-decay: expected a number >= 0");
   if (m.training.val_split < 0 || m.training.val_split >= 1) fail("--val-split: expected a fraction in [0, 1)");
 }
 
@@ -170,6 +172,7 @@ int train_command(int argc, char** argv) {
   for (auto it = config["lr_multiplier"].begin(); it != config["lr_multiplier"].end(); ++it)
     opt.lr_multiplier[it.key()] = it->get<float>();
   opt.clip_norm = static_cast<float>(a.number("clip-norm"));
+  if (!(opt.clip_norm >= 0)) fail("--clip-norm: expected a number >= 0 (0: off)");
   const std::string on_nan = a.str("on-nan");
   if (on_nan != "stop" && on_nan != "skip-step") fail("--on-nan: expected stop or skip-step");
   opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;

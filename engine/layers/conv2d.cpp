@@ -34,8 +34,8 @@ class Conv2d final : public Layer {
     return {c.n, c.k, c.out_h(), c.out_w()};
   }
   std::vector<ParamSpec> param_specs(const Shape& in) const override {
-    const int rs = kernel_ * kernel_;
-    const float limit = std::sqrt(6.0f / static_cast<float>((in[1] + filters_) * rs));
+    const double rs = static_cast<double>(kernel_) * kernel_;  // double: no int overflow for huge files
+    const float limit = static_cast<float>(std::sqrt(6.0 / ((static_cast<double>(in[1]) + filters_) * rs)));
     std::vector<ParamSpec> p{{"weight", {filters_, in[1], kernel_, kernel_}, limit}};
     if (bias_) p.push_back({"bias", {filters_}, 0.0f});
     return p;

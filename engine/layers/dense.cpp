@@ -26,7 +26,7 @@ class Dense final : public Layer {
     return {in[0], units_};
   }
   std::vector<ParamSpec> param_specs(const Shape& in) const override {
-    const float limit = std::sqrt(6.0f / static_cast<float>(in[1] + units_));
+    const float limit = static_cast<float>(std::sqrt(6.0 / (static_cast<double>(in[1]) + units_)));
     std::vector<ParamSpec> p{{"weight", {units_, in[1]}, limit}};
     if (bias_) p.push_back({"bias", {units_}, 0.0f});
     return p;

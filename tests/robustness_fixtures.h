@@ -1,0 +1,174 @@
+// Helpers for the robustness tests: a small real data set on disk, a tiny model file,
+// CLI runs as child processes that can be signalled, and checkpoint weights read back.
+#pragma once
+
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "datasets/dataset.h"
+#include "engine/atomic_file.h"
+#include "engine/safetensors.h"
+#include "engine_fixtures.h"
+
+namespace plinth::test {
+
+// An uncompressed uint8 IDX file.
+inline void write_idx(const std::string& path, const std::vector<int>& dims, const uint8_t* data) {
+  std::string bytes = {0, 0, 8, static_cast<char>(dims.size())};
+  size_t count = 1;
+  for (int d : dims) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes += static_cast<char>((uint32_t(d) >> shift) & 0xff);
+    count *= static_cast<size_t>(d);
+  }
+  bytes.append(reinterpret_cast<const char*>(data), count);
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// A Fashion-MNIST data set in the MNIST layout (raw files) in a new directory: the first
+// `train` training samples, and the next `test` ones as its test set (the real test file
+// need not be decompressed for a test that only needs some test images).
+inline std::string small_fashion_dir(const std::string& name, int train, int test) {
+  const std::string dir = temp_dir(name);
+  const Dataset& all = fashion_train();
+  const size_t image = static_cast<size_t>(all.image_size());
+  auto write = [&](const std::string& prefix, int first, int count) {
+    write_idx(dir + "/" + prefix + "-images-idx3-ubyte", {count, all.height, all.width}, all.images.data() + first * image);
+    std::vector<uint8_t> labels(all.labels.begin() + first, all.labels.begin() + first + count);
+    write_idx(dir + "/" + prefix + "-labels-idx1-ubyte", {count}, labels.data());
+  };
+  write("train", 0, train);
+  write("t10k", train, test);
+  return dir;
+}
+
+// A small CNN with dropout and on-the-fly augmentation, so a resumed run must also restore
+// the random streams, not just the weights; it trains an epoch of 540 images in well
+// under a second.
+inline std::string tiny_cnn_file(const std::string& dir) {
+  const std::string path = dir + "/tiny_cnn.json";
+  std::ofstream(path) << R"({
+    "name": "tiny_cnn", "input": [1, 28, 28],
+    "layers": [
+      {"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3, "activation": "relu"},
+      {"type": "maxpool2d", "name": "pool1", "size": 2},
+      {"type": "flatten", "name": "flatten"},
+      {"type": "dropout", "name": "drop1", "rate": 0.2},
+      {"type": "dense", "name": "fc1", "units": 10, "activation": "softmax"}],
+    "loss": "categorical_crossentropy",
+    "optimizer": {"type": "adam", "lr": 0.002},
+    "training": {"augment": {"shift": 2}}
+  })";
+  return path;
+}
+
+inline std::map<std::string, std::vector<float>> checkpoint_weights(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  std::map<std::string, std::vector<float>> out;
+  for (const std::string& name : f.names()) out[name] = f.float_tensor(name);
+  return out;
+}
+
+inline std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while ((start = s.find_first_not_of(' ', start)) != std::string::npos) {
+    const size_t end = s.find(' ', start);
+    out.push_back(s.substr(start, end - start));
+    start = end;
+  }
+  return out;
+}
+
+struct CliOptions {
+  bool as_nobody = false;  // drop root first (root ignores file permissions)
+  bool paused = false;     // stop before exec: the test knows the pid, then calls resume()
+};
+
+// The CLI as a child process whose output goes to a log file, so the test can signal it.
+class CliProcess {
+ public:
+  CliProcess(const std::string& args, const std::string& log, CliOptions options = {}) : log_(log) {
+    std::vector<std::string> words = split_words(args);
+    words.insert(words.begin(), PLINTH_CLI_PATH);
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    start_ = std::chrono::steady_clock::now();
+    pid_ = ::fork();
+    if (pid_ == 0) {  // only async-signal-safe calls between fork and exec
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0 || ::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0) ::_exit(126);
+      if (options.as_nobody && ::geteuid() == 0 &&
+          (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0))
+        ::_exit(125);
+      if (options.paused) ::raise(SIGSTOP);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    if (options.paused) {
+      int status = 0;
+      ::waitpid(pid_, &status, WUNTRACED);
+    }
+  }
+  ~CliProcess() {
+    if (running()) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+  }
+  CliProcess(const CliProcess&) = delete;
+  CliProcess& operator=(const CliProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0 && !done_; }
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+  // Waits until the process ends or `seconds` pass; true if it ended.
+  bool wait_for(double seconds) {
+    while (!done_) {
+      int status = 0;
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) finish(status);
+      else if (this->seconds() >= seconds) return false;
+      else std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
+  // The exit status, or 128 + the signal that ended it.
+  int wait() {
+    while (!done_) {
+      int status = 0;
+      if (::waitpid(pid_, &status, 0) == pid_) finish(status);
+    }
+    return status_;
+  }
+  void signal(int sig) const { ::kill(pid_, sig); }
+  void resume() const { ::kill(pid_, SIGCONT); }
+  int status() const { return status_; }
+  std::string output() const { return read_file(log_, size_t{1} << 24); }
+
+ private:
+  void finish(int status) {
+    done_ = true;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  std::string log_;
+  pid_t pid_ = -1;
+  bool done_ = false;
+  int status_ = -1;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace plinth::test
