@@ -12,7 +12,7 @@
 # SEEDS ("1 2 3 4 5"), OUT (runs/finetune), PRETRAIN_EPOCHS (5), AE_EPOCHS (5),
 # FT_EPOCHS (30), FT_LR (0.003), RESULTS (benchmarks/results); SMOKE=1 checks the script
 # in a minute or two (pretraining cut to 50 steps, one seed, 2 epochs, results in OUT).
-# About 25 minutes on two CPU cores, most of it the two pretrainings.
+# About 16 minutes on two CPU cores, most of it the two pretrainings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,7 @@ fi
 # need labels too) and no early stopping: a fixed number of epochs. Every row, pretrained
 # or not, trains all layers with the same settings, chosen on a validation split where they
 # were the best or near-best for each initialisation (docs/finetune.md).
+# shellcheck disable=SC2054  # the commas belong to --classes
 FT_DATA=(--classes 5,6,7,8,9 --labelled-fraction 0.01 --val-split 0)
 FT_TRAIN=(--epochs "$FT_EPOCHS" --lr "$FT_LR" --batch-size 32)
 SETTINGS="Adam lr $FT_LR, batch 32, $FT_EPOCHS epochs, all layers trained, no validation split"

@@ -30,13 +30,14 @@ Loaded load_checkpoint_model(const Args& a) {
   if (!a.has("checkpoint")) fail("plinth: --checkpoint is required");
   const std::string path = a.str("checkpoint");
   Loaded l;
+  const SafetensorsFile f = load_safetensors(path);
+  const bool has_meta = f.metadata().count("model") > 0;
+  // The saved input normalisation applies whichever model definition is used.
+  if (has_meta) l.meta = read_checkpoint_meta(path);
   if (a.has("model")) {
     l.model = load_model(find_model_file(a.str("model")));
   } else {
-    const SafetensorsFile f = load_safetensors(path);
-    if (!f.metadata().count("model"))
-      fail("{}: the checkpoint carries no model definition; name one with --model FILE", path);
-    l.meta = read_checkpoint_meta(path);
+    if (!has_meta) fail("{}: the checkpoint carries no model definition; name one with --model FILE", path);
     l.model = parse_model(l.meta.model, path + ":model");
   }
   return l;
