@@ -165,6 +165,67 @@ TEST_CASE("cpu conv2d: float path matches double on a realistic shape", "[cpu]")
   CHECK(relative_difference(dwf, dw) < 1e-5);
 }
 
+// Plain loops over every output pixel and tap: forward, input gradient, filter gradient.
+struct DirectConv {
+  std::vector<double> y, dx, dw;
+};
+
+DirectConv direct_conv(const ConvShape& s, const std::vector<double>& x,
+                       const std::vector<double>& w, const std::vector<double>& dy) {
+  DirectConv d{std::vector<double>(output_size(s)), std::vector<double>(x.size()),
+               std::vector<double>(w.size())};
+  const int oh = s.out_h(), ow = s.out_w();
+  for (int n = 0; n < s.n; ++n)
+    for (int k = 0; k < s.k; ++k)
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          const size_t o = ((size_t(n) * s.k + k) * oh + oy) * ow + ox;
+          for (int c = 0; c < s.c; ++c)
+            for (int r = 0; r < s.r; ++r)
+              for (int t = 0; t < s.s; ++t) {
+                const int iy = oy * s.stride - s.pad + r, ix = ox * s.stride - s.pad + t;
+                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                const size_t i = ((size_t(n) * s.c + c) * s.h + iy) * s.w + ix;
+                const size_t f = ((size_t(k) * s.c + c) * s.r + r) * s.s + t;
+                d.y[o] += w[f] * x[i];
+                d.dx[i] += w[f] * dy[o];
+                d.dw[f] += x[i] * dy[o];
+              }
+        }
+  return d;
+}
+
+// Output widths 1..40 reach every row-copy size class of the unfolding, in float and double.
+TEMPLATE_TEST_CASE("cpu conv2d: matches plain loops for output widths 1 to 40", "[cpu]", float, double) {
+  cpu::ConvWorkspace ws(2, 64 << 10);
+  for (int width = 1; width <= 40; ++width)
+    for (int pad : {0, 1}) {
+      const ConvShape s{.n = 3, .c = 2, .h = 5, .w = width + 2 - 2 * pad, .k = 3, .r = 3, .s = 3, .pad = pad};
+      if (s.w < 1) continue;
+      CAPTURE(width, pad);
+      const std::vector<double> x = random_values(input_size(s), 31), w = random_values(weight_size(s), 32);
+      const std::vector<double> dy = random_values(output_size(s), 33);
+      const DirectConv want = direct_conv(s, x, w, dy);
+      const std::vector<TestType> xt(x.begin(), x.end()), wt(w.begin(), w.end()), dyt(dy.begin(), dy.end());
+      std::vector<TestType> y(want.y.size()), dx(x.size()), dw(w.size());
+      cpu::conv2d_forward(ws, s, xt.data(), wt.data(), static_cast<const TestType*>(nullptr), y.data(), Activation::none);
+      cpu::conv2d_backward_data(ws, s, dyt.data(), wt.data(), dx.data());
+      cpu::conv2d_backward_filter(ws, s, xt.data(), dyt.data(), dw.data());
+      const double tol = std::is_same_v<TestType, float> ? 1e-5 : 1e-12;
+      auto close = [&](const std::vector<TestType>& got, const std::vector<double>& ref) {
+        double diff = 0, scale = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          diff = std::max(diff, std::abs(double(got[i]) - ref[i]));
+          scale = std::max(scale, std::abs(ref[i]));
+        }
+        return diff <= tol * scale;
+      };
+      CHECK(close(y, want.y));
+      CHECK(close(dx, want.dx));
+      CHECK(close(dw, want.dw));
+    }
+}
+
 TEST_CASE("cpu conv2d: shapes that were not prepared are planned on first use", "[cpu]") {
   cpu::ConvWorkspace ws(2);
   const ConvShape small{.n = 2, .c = 1, .h = 4, .w = 4, .k = 1, .r = 3, .s = 3};

@@ -38,6 +38,30 @@ TEST_CASE("cpu maxpool: ties pick the first maximum in window order", "[cpu]") {
   CHECK(argmax == 1);
 }
 
+// The 2x2 stride-2 fast path against a plain loop, on values with many ties (and odd
+// sizes, whose last row and column no window covers).
+TEST_CASE("cpu maxpool: 2x2 stride 2 matches a plain first-maximum loop", "[cpu]") {
+  const PoolShape s{.n = 2, .c = 3, .h = 9, .w = 11, .size = 2, .stride = 2};
+  const size_t in_plane = size_t(s.h) * s.w, out_plane = size_t(s.out_h()) * s.out_w();
+  std::vector<float> x(size_t(s.n) * s.c * in_plane);
+  uint32_t state = 12345;
+  for (float& v : x) v = float((state = state * 1664525u + 1013904223u) >> 30);  // 0..3
+  std::vector<float> y(size_t(s.n) * s.c * out_plane);
+  std::vector<int32_t> argmax(y.size());
+  cpu::maxpool_forward(2, s, x.data(), y.data(), argmax.data());
+  for (size_t plane = 0; plane < size_t(s.n) * s.c; ++plane)
+    for (int oy = 0; oy < s.out_h(); ++oy)
+      for (int ox = 0; ox < s.out_w(); ++ox) {
+        int best_at = 2 * oy * s.w + 2 * ox;
+        for (int at : {best_at + 1, best_at + s.w, best_at + s.w + 1})
+          if (x[plane * in_plane + at] > x[plane * in_plane + best_at]) best_at = at;
+        const size_t o = plane * out_plane + oy * s.out_w() + ox;
+        CAPTURE(plane, oy, ox);
+        REQUIRE(argmax[o] == best_at);
+        REQUIRE(y[o] == x[plane * in_plane + best_at]);
+      }
+}
+
 void check_pool_gradient(const PoolShape& s) {
   CAPTURE(s.n, s.c, s.h, s.w, s.size, s.stride);
   const size_t in = size_t(s.n) * s.c * s.h * s.w, out = size_t(s.n) * s.c * s.out_h() * s.out_w();
