@@ -51,6 +51,24 @@ void im2col_valid(const ConvShape& s, const T* x, int count, T* col) {
     }
 }
 
+template <typename T>
+void col2im_valid(const ConvShape& s, const T* col, int count, T* dx) {
+  const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
+  const size_t ld = static_cast<size_t>(count) * p;
+  for (int j = 0; j < count; ++j)
+    for (int c = 0; c < s.c; ++c) {
+      T* plane = dx + (static_cast<size_t>(j) * s.c + c) * s.h * s.w;
+      const T* src = col + static_cast<size_t>(c) * s.r * s.s * ld + static_cast<size_t>(j) * p;
+      for (int r = 0; r < s.r; ++r)
+        for (int t = 0; t < s.s; ++t, src += ld)
+          for (int oy = 0; oy < oh; ++oy) {
+            T* __restrict out = plane + (oy + r) * s.w + t;
+            const T* __restrict in = src + oy * ow;
+            for (int ox = 0; ox < ow; ++ox) out[ox] += in[ox];
+          }
+    }
+}
+
 }  // namespace
 
 template <typename T>
@@ -93,6 +111,7 @@ void col2im(const ConvShape& s, const T* col, int count, T* dx) {
   const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
   const size_t ld = static_cast<size_t>(count) * p;
   std::fill(dx, dx + static_cast<size_t>(count) * s.c * s.h * s.w, T(0));
+  if (s.stride == 1 && s.pad == 0) return col2im_valid(s, col, count, dx);
   for (int j = 0; j < count; ++j) {
     for (int c = 0; c < s.c; ++c) {
       T* plane = dx + (static_cast<size_t>(j) * s.c + c) * s.h * s.w;
