@@ -1,6 +1,7 @@
 // CPU max pooling: a hand-computed 4x4 case and gradient checks.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -67,7 +68,7 @@ void check_pool_gradient(const PoolShape& s) {
   const size_t in = size_t(s.n) * s.c * s.h * s.w, out = size_t(s.n) * s.c * s.out_h() * s.out_w();
   std::vector<double> x = test::distinct_values(in, 21);
   const std::vector<double> g = test::random_values(out, 22);
-  std::vector<double> y(out), dx(in);
+  std::vector<double> y(out), dx(in, std::nan(""));  // every element must be overwritten
   std::vector<int32_t> argmax(out);
   auto loss = [&] {
     cpu::maxpool_forward(2, s, x.data(), y.data(), argmax.data());
@@ -80,6 +81,8 @@ void check_pool_gradient(const PoolShape& s) {
 
 TEST_CASE("cpu maxpool: gradients match finite differences", "[cpu]") {
   check_pool_gradient({.n = 3, .c = 2, .h = 7, .w = 6, .size = 2, .stride = 2});  // odd: last row unused
+  check_pool_gradient({.n = 2, .c = 2, .h = 6, .w = 9, .size = 2, .stride = 2});  // odd: last column unused
+  check_pool_gradient({.n = 1, .c = 3, .h = 5, .w = 5, .size = 2, .stride = 2});  // both
   check_pool_gradient({.n = 2, .c = 3, .h = 7, .w = 7, .size = 3, .stride = 2});  // overlapping windows
   check_pool_gradient({.n = 1, .c = 1, .h = 5, .w = 4, .size = 2, .stride = 1});
 }
