@@ -30,19 +30,23 @@ void Progress::update(int64_t step, double loss, double accuracy) {
   if (done < width) bar += '>' + std::string(width - done - 1, '.');
   fmt::print(out_, "\r{}/{} [{}] - ETA: {:.0f}s - {:.1f}ms/step - loss: {:.4f} - accuracy: {:.4f}\x1b[K",
              step, steps_, bar, per_step * (steps_ - step), per_step * 1e3, loss, accuracy);
+  bar_drawn_ = true;
   std::fflush(out_);
 }
 
 void Progress::end_epoch(const std::string& summary) {
   if (!enabled_) return;
   fmt::print(out_, "{}{}\n", interactive_ ? "\r\x1b[K" : "", summary);
+  bar_drawn_ = false;
   std::fflush(out_);
 }
 
 void Progress::line(const std::string& text) {
-  if (!enabled_) return;
-  fmt::print(out_, "{}\n", text);
+  if (bar_drawn_) fmt::print(out_, "\r\x1b[K");  // the next update() redraws it
+  bar_drawn_ = false;
   std::fflush(out_);
+  fmt::print(stderr, "{}\n", text);
+  std::fflush(stderr);
 }
 
 }  // namespace plinth

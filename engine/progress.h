@@ -19,11 +19,14 @@ class Progress {
   bool wants_update() const;
   void update(int64_t step, double loss, double accuracy);
   void end_epoch(const std::string& summary);
+  // A message the user must see even with progress off (--quiet): a warning, or why
+  // training stopped early. It goes to stderr, after clearing a half-drawn bar.
   void line(const std::string& text);
 
  private:
   using clock = std::chrono::steady_clock;
   bool enabled_, interactive_;
+  bool bar_drawn_ = false;  // an in-place bar is on screen without its newline
   std::FILE* out_;
   int64_t steps_ = 0;
   clock::time_point start_, last_draw_;

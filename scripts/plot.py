@@ -127,6 +127,8 @@ def plot_confusion(args):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true (per-class accuracy)")
     title = "confusion matrix"
+    if "count" in e:
+        title += f" of {e['count']:,} images"
     if "accuracy" in e:
         title += f": accuracy {e['accuracy']:.4f}"
     if "loss" in e:

@@ -62,7 +62,7 @@ TEST_CASE("api sequential: the builder makes models/seed_cnn.json's model, and t
   CHECK(params.download(params.values()) == model.parameters().download(model.parameters().values()));
 }
 
-TEST_CASE("api sequential: automatic names skip taken ones; mistakes fail where they are made", "[api]") {
+TEST_CASE("api sequential: automatic names skip taken ones, and mistakes fail where they are made", "[api]") {
   Sequential model({1, 8, 8});
   model.add(conv2d(4, 3).named("conv2")).add(conv2d(4, 3)).add(flatten()).add(dropout(0.5)).add(flatten());
   std::vector<std::string> names;

@@ -124,7 +124,7 @@ TEST_CASE("training: the seed CNN's loss falls and accuracy rises on Fashion-MNI
   CHECK(before.accuracy < 0.3);
 }
 
-TEST_CASE("training: the same seed and threads give bit-identical weights; another seed does not", "[engine][cpu]") {
+TEST_CASE("training: the same seed and threads give bit-identical weights, another seed does not", "[engine][cpu]") {
   REQUIRE_FASHION();
   const Model m = test::model_from(kSmallCnn);
   const Dataset train = test::head(test::fashion_train(), 640);

@@ -1,13 +1,43 @@
 #include "engine/cli/args.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "engine/error.h"
 
 namespace plinth::cli {
+
+namespace {
+
+// Stands for a space that wrap() must not break at; wrap() turns it back into a space.
+constexpr char kNoBreak = '\x1f';
+
+// Breaks text into lines of at most `width` columns at spaces; lines after the first are
+// indented by `indent` (the first continues whatever precedes it).
+std::string wrap(const std::string& text, size_t indent, size_t width = 100) {
+  std::string out, line;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string word = text.substr(start, end - start);
+    if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
+      out += line + "\n" + std::string(indent, ' ');
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+    start = end + 1;
+  }
+  out += line;
+  std::replace(out.begin(), out.end(), kNoBreak, ' ');
+  return out;
+}
+
+}  // namespace
 
 Args& Args::option(const std::string& name, const std::string& value_name, const std::string& help,
                    const std::string& fallback) {
@@ -22,6 +52,12 @@ Args& Args::flag(const std::string& name, const std::string& help) {
 
 Args& Args::positional(const std::string& name, const std::string& help) {
   positional_specs_.emplace_back(name, help);
+  return *this;
+}
+
+Args& Args::range(int64_t lo, int64_t hi) {
+  if (specs_.empty() || specs_.back().is_flag) throw std::logic_error("range() needs a valued option before it");
+  specs_.back().range = {lo, hi};
   return *this;
 }
 
@@ -63,6 +99,12 @@ bool Args::parse(int argc, char** argv) {
       values_[name] = value;
     }
   }
+  for (const Spec& s : specs_) {
+    if (!s.range || !values_.count(s.name)) continue;
+    const auto [lo, hi] = *s.range;
+    const int64_t v = integer64(s.name);
+    if (v < lo || v > hi) fail("plinth {}: --{} expects an integer from {} to {}, got {}", command_, s.name, lo, hi, v);
+  }
   if (positional_values_.size() > positional_specs_.size() && !positional_specs_.empty() &&
       positional_specs_.back().first.find("...") == std::string::npos)
     fail("plinth {}: unexpected argument '{}'", command_, positional_values_.back());
@@ -74,17 +116,19 @@ bool Args::parse(int argc, char** argv) {
 std::string Args::help() const {
   std::string usage = fmt::format("usage: plinth {} [options]", command_);
   for (const auto& [name, h] : positional_specs_) usage += " " + name;
-  std::string out = usage + "\n\n" + summary_ + "\n\noptions:\n";
+  std::string out = usage + "\n\n" + wrap(summary_, 0) + "\n\noptions:\n";
   for (const Spec& s : specs_) {
     std::string left = "  --" + s.name + (s.is_flag ? "" : " " + s.value_name);
     if (left.size() < 28) left.resize(28, ' ');
     else left += "\n" + std::string(28, ' ');
-    out += left + s.help + (s.fallback.empty() ? "" : " (default: " + s.fallback + ")") + "\n";
+    const std::string fallback = s.fallback.empty() ? "" : " (default:" + std::string(1, kNoBreak) + s.fallback + ")";
+    out += left + wrap(s.help + fallback, 28) + "\n";
   }
   for (const auto& [name, h] : positional_specs_) {
     std::string left = "  " + name;
     if (left.size() < 28) left.resize(28, ' ');
-    out += left + h + "\n";
+    else left += "\n" + std::string(28, ' ');
+    out += left + wrap(h, 28) + "\n";
   }
   return out + "  --help                    show this help\n";
 }

@@ -2,6 +2,7 @@
 // and the parser can never disagree.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@ class Args {
   Args& option(const std::string& name, const std::string& value_name, const std::string& help,
                const std::string& fallback = "");
   Args& flag(const std::string& name, const std::string& help);
+  // Limits the option declared last to integers in [lo, hi], checked by parse().
+  Args& range(int64_t lo, int64_t hi);
   Args& positional(const std::string& name, const std::string& help);
 
   // Returns false (after printing help) for --help; throws plinth::Error on bad input.
@@ -36,6 +39,7 @@ class Args {
   struct Spec {
     std::string name, value_name, help, fallback;
     bool is_flag = false;
+    std::optional<std::pair<int64_t, int64_t>> range;
   };
   const Spec& spec(const std::string& name) const;
   std::string command_, summary_;

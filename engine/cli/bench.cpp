@@ -49,6 +49,7 @@ int bench_command(int argc, char** argv) {
       .option("batch-sizes", "LIST", "batch sizes (default 32,64,256,1024, plus 4096 on a GPU)")
       .option("modes", "LIST", "train, infer or both", "train,infer")
       .option("threads", "N", "CPU threads (0: all cores)", "0")
+      .range(0, kMaxThreads)
       .option("repeats", "N", "timed windows per figure (the median is reported)", "5")
       .option("window", "SECONDS", "length of each timed window", "1.0")
       .option("json", "FILE", "write the rows as a JSON list")

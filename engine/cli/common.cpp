@@ -8,9 +8,20 @@
 
 namespace plinth::cli {
 
-void status(const std::string& line) {
+namespace {
+bool g_quiet = false;
+}  // namespace
+
+void set_quiet(bool quiet) { g_quiet = quiet; }
+
+void notice(const std::string& line) {
+  std::fflush(stdout);  // keep the order of stdout and stderr lines when both go to one pipe
   std::fprintf(stderr, "plinth: %s\n", line.c_str());
   std::fflush(stderr);
+}
+
+void status(const std::string& line) {
+  if (!g_quiet) notice(line);
 }
 
 std::string find_model_file(const std::string& path) {
@@ -29,7 +40,8 @@ std::string find_model_file(const std::string& path) {
 
 void add_device_options(Args& args) {
   args.option("device", "auto|cpu|cuda[:N]", "where to run; auto uses a usable GPU, else the CPU", "auto")
-      .option("threads", "N", "CPU threads (0: all cores)", "0")
+      .option("threads", "N", fmt::format("CPU threads, 0 to {} (0: all cores)", kMaxThreads), "0")
+      .range(0, kMaxThreads)
       .option("conv-impl", "cudnn|native", "GPU convolution: cuDNN or plinth's own kernels", "cudnn")
       .flag("tf32", "allow TF32 tensor cores on the GPU (faster, ~1e-3 relative error)")
       .flag("deterministic", "GPU: only deterministic cuDNN algorithms");
@@ -43,15 +55,15 @@ DeviceChoice open_device_from(const Args& args) {
   cuda.allow_tf32 = args.on("tf32");
   cuda.deterministic = args.on("deterministic");
   DeviceChoice choice = open_device(args.str("device"), args.integer("threads"), cuda);
-  if (!choice.note.empty()) status(choice.note.substr(choice.note.find(' ') + 1));
+  if (!choice.note.empty()) notice(choice.note.substr(choice.note.find(' ') + 1));
   status("device: " + choice.backend->description());
   return choice;
 }
 
 void add_data_options(Args& args) {
   args.option("data", "DIR", "IDX data set directory (MNIST layout)", kDefaultFashionMnistDir)
-      .option("classes", "LIST", "keep only these classes, relabelled 0..k-1 in this order (e.g. 5,6,7,8,9)")
-      .option("labelled-fraction", "F", "keep a seeded, class-stratified fraction of the training labels", "1");
+      .option("classes", "LIST",
+              "keep only these classes, relabelled 0..k-1 in this order (e.g. 5,6,7,8,9; default: all)");
 }
 
 std::vector<int> parse_classes(const Args& args) {

@@ -12,6 +12,11 @@ namespace plinth::cli {
 void add_device_options(Args& args);
 DeviceChoice open_device_from(const Args& args);
 
+// The largest --threads accepted: far above any real core count, low enough that a typo
+// (an extra digit, a negative number) is an error rather than a silent oversubscription.
+constexpr int kMaxThreads = 1024;
+
+// --data and --classes; train adds --labelled-fraction.
 void add_data_options(Args& args);
 struct Data {
   Dataset train, val, test;
@@ -26,7 +31,11 @@ std::vector<int> parse_classes(const Args& args);
 // works from any directory.
 std::string find_model_file(const std::string& path);
 
-// "plinth: " prefixed status lines on stderr, so stdout stays clean for --json output.
+// "plinth: " prefixed lines on stderr, so stdout stays clean for --json output. status()
+// lines are progress reports that --quiet hides; notice() lines (warnings, a fallback to
+// the CPU, why a run stopped) are always shown.
 void status(const std::string& line);
+void notice(const std::string& line);
+void set_quiet(bool quiet);
 
 }  // namespace plinth::cli

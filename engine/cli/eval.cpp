@@ -1,5 +1,6 @@
 // plinth eval and plinth predict: use a checkpoint.
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
@@ -58,9 +59,9 @@ Dataset load_idx_images(const std::string& path) {
 }
 
 void add_checkpoint_options(Args& a) {
-  a.option("checkpoint", "CKPT", "safetensors checkpoint (plinth's, or PyTorch's with --model)")
-      .option("model", "FILE", "model file, for checkpoints without plinth metadata")
-      .flag("json", "print the result as one JSON object");
+  a.option("checkpoint", "CKPT", "safetensors checkpoint (plinth's, or PyTorch's with --model); required")
+      .option("model", "FILE",
+              "model file to use instead of the checkpoint's own (needed for checkpoints without plinth metadata)");
 }
 
 }  // namespace
@@ -68,6 +69,8 @@ void add_checkpoint_options(Args& a) {
 int eval_command(int argc, char** argv) {
   Args a("eval", "Evaluate a checkpoint on the test set: loss, accuracy, per-class accuracy, confusion matrix.");
   add_checkpoint_options(a);
+  a.flag("json", "print the result on stdout as one JSON object: loss, accuracy, count, per_class_accuracy, "
+                 "confusion (rows: true class)");
   add_device_options(a);
   add_data_options(a);
   if (!a.parse(argc, argv)) return 0;
@@ -111,13 +114,17 @@ int eval_command(int argc, char** argv) {
 int predict_command(int argc, char** argv) {
   Args a("predict", "Top classes with probabilities for images: an IDX file (--images) or PGM files.");
   add_checkpoint_options(a);
+  a.flag("json", "print one JSON object per image: image, top (class, probability), and logits with --logits");
   add_device_options(a);
   a.option("images", "FILE", "IDX image file (raw or .gz)")
       .option("limit", "N", "predict only the first N images of --images", "10")
+      .range(0, std::numeric_limits<int>::max())
       .option("top", "K", "classes to show per image", "3")
-      .flag("logits", "with --json: also print the raw outputs of the last layer (before softmax)")
+      .range(1, std::numeric_limits<int>::max())
+      .flag("logits", "with --json: also print the raw outputs of the last layer (before the softmax)")
       .positional("[IMAGE.pgm ...]", "PGM (P5) images of the model's input size");
   if (!a.parse(argc, argv)) return 0;
+  if (a.on("logits") && !a.on("json")) fail("plinth predict: --logits needs --json (logits are printed in the JSON lines)");
   Loaded l = load_checkpoint_model(a);
   Dataset images;
   const int h = l.model.input[1], w = l.model.input[2];

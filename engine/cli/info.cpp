@@ -1,6 +1,8 @@
 // plinth info: what this build is and what it can see.
 #include <cstdio>
 
+#include <fmt/format.h>
+
 #include "engine/backend.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/common.h"
@@ -10,7 +12,8 @@ namespace plinth::cli {
 
 int info_command(int argc, char** argv) {
   Args a("info", "Print the build (CUDA, cuDNN, cuBLAS, BLAS, threads) and the devices found.");
-  a.option("threads", "N", "CPU threads to report for (0: all cores)", "0");
+  a.option("threads", "N", fmt::format("CPU threads to report for, 0 to {} (0: all cores)", kMaxThreads), "0")
+      .range(0, kMaxThreads);
   if (!a.parse(argc, argv)) return 0;
   std::printf("plinth %s\n", PLINTH_VERSION);
   std::printf("cpu:  %s\n", make_cpu_backend(a.integer("threads"))->description().c_str());

@@ -19,7 +19,7 @@ const char* kUsage =
     "  bench     training and inference throughput, per-layer timing, GEMM rate\n"
     "  info      the build (CUDA, cuDNN, cuBLAS, BLAS, threads) and the devices found\n"
     "\n"
-    "plinth <command> --help shows each command's options.\n";
+    "plinth <command> --help shows each command's options; plinth --version prints the version.\n";
 
 }  // namespace
 

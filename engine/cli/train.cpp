@@ -1,6 +1,9 @@
 // plinth train: the main job.
+#include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -77,44 +80,79 @@ void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requ
          "options (only --epochs may grow), or start a new run with --init-from", path, diff);
 }
 
+// --verbose: the layer table Keras' model.summary() prints, with frozen layers marked.
+void print_summary(const Model& m, const std::vector<std::string>& frozen) {
+  std::printf("%-28s%-18s%10s\n", "Layer (type)", "Output shape", "Params");
+  std::vector<Shape> shapes;
+  for (const Node& n : m.nodes) {
+    const Shape in = n.input < 0 ? Shape{1, m.input[0], m.input[1], m.input[2]} : shapes[n.input];
+    size_t count = 0;
+    for (const ParamSpec& p : n.layer->param_specs(in)) count += p.shape.numel();
+    shapes.push_back(n.layer->output_shape(in));
+    Shape out;  // per sample: without the batch dimension
+    for (int i = 1; i < shapes.back().rank; ++i) out.dims[out.rank++] = shapes.back().dims[i];
+    const bool is_frozen = std::find(frozen.begin(), frozen.end(), n.layer->name()) != frozen.end();
+    std::printf("%-28s%-18s%10zu%s\n", (n.layer->name() + " (" + n.layer->type() + ")").c_str(), out.str().c_str(),
+                count, is_frozen ? " (frozen)" : "");
+  }
+  std::printf("Total parameters: %zu\n", m.parameter_count());
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int train_command(int argc, char** argv) {
   Args a("train", "Train a model (default: the seed CNN on Fashion-MNIST).");
-  a.option("model", "FILE", "model file (JSON)", "models/seed_cnn.json")
+  a.option("model", "FILE",
+           "model file (JSON: layers, loss, optimizer, recipe): a path, or the name of a model shipped with "
+           "plinth (e.g. seed_cnn.json)", "models/seed_cnn.json")
       .option("epochs", "N", "epochs (default: the model file's, 10)")
       .option("batch-size", "N", "batch size (default: the model file's, 32)")
       .option("lr", "X", "learning rate (default: the model file's)")
       .option("optimizer", "NAME", "sgd, adam, adamw or rmsprop (default: the model file's)")
-      .option("weight-decay", "X", "L2 (adamw: decoupled) weight decay")
-      .option("schedule", "NAME", "learning-rate schedule: constant, step, cosine, one_cycle")
-      .option("augment", "SPEC", "none or shift=PX,rotate=DEG,scale=F,flip (on the fly)")
-      .option("val-split", "F", "fraction of the training set held out for validation (default 0.1)")
+      .option("weight-decay", "X", "L2 (adamw: decoupled) weight decay (default: the model file's, 0)")
+      .option("schedule", "NAME",
+              "learning-rate schedule with its default settings: constant, step, cosine or one_cycle "
+              "(default: the model file's; set step_epochs, gamma, min_lr... there)")
+      .option("augment", "SPEC",
+              "on-the-fly augmentation: none, or any of shift=PX,rotate=DEG,scale=F,flip (default: the model file's)")
+      .option("val-split", "F", "fraction of the training set held out for validation (default: the model file's, 0.1)")
       .option("seed", "N", "seed for initialisation, shuffling, dropout and augmentation", "1")
-      .option("max-steps", "N", "stop after N optimizer steps (smoke runs)")
-      .option("history", "FILE", "write the per-epoch history as JSON")
+      .option("max-steps", "N", "stop after N optimizer steps, e.g. for smoke runs (default: no limit)")
+      .option("history", "FILE", "write the per-epoch history (and the test result) as JSON")
       .option("csv", "FILE", "write one CSV row per epoch")
       .option("tensorboard", "DIR", "write TensorBoard scalar event files")
-      .option("save", "FILE", "save a safetensors checkpoint at the end (and with --save-every)")
-      .option("save-every", "N", "also save every N epochs", "0")
-      .option("save-best", "FILE", "save the checkpoint with the best val_accuracy")
-      .option("resume", "CKPT", "continue a saved run exactly where it stopped")
-      .option("init-from", "CKPT", "initialise weights by layer name from a checkpoint")
+      .option("save", "FILE",
+              "save a safetensors checkpoint at the end, on SIGINT/SIGTERM and with --save-every; the "
+              "optimizer state goes to FILE's .optim.safetensors sibling")
+      .option("save-every", "N", "with --save: also save every N epochs (0: only at the end)", "0")
+      .range(0, std::numeric_limits<int>::max())
+      .option("save-best", "FILE", "after each epoch, save the checkpoint here if its val_accuracy is the best so far")
+      .option("resume", "CKPT",
+              "continue a saved run exactly where it stopped; options that change its settings are "
+              "errors (only --epochs may grow)")
+      .option("init-from", "CKPT", "initialise weights by layer name from a checkpoint; every tensor must match unless --non-strict")
       .flag("non-strict", "with --init-from: load what matches, report the rest")
       .option("reset", "LAYERS", "with --init-from: re-initialise these layers (e.g. fc2)")
-      .option("freeze", "LAYERS", "layers that are not trained (e.g. conv1,conv2,conv3)")
+      .option("freeze", "LAYERS", "layers that are not trained (comma-separated, e.g. conv1,conv2,conv3)")
       .option("lr-multiplier", "L=F,...", "per-layer learning-rate factors (e.g. conv1=0.1)")
       .option("clip-norm", "X", "clip gradients to this global norm (0: off)", "0")
-      .option("on-nan", "stop|skip-step", "what a NaN/Inf loss or gradient does", "stop")
-      .option("target-accuracy", "F", "stop once val (or with --test-each-epoch, test) accuracy reaches F")
+      .option("on-nan", "stop|skip-step",
+              "what a NaN/Inf loss or gradient does: stop with an error, or skip that step with a warning", "stop")
+      .option("target-accuracy", "F",
+              "stop once val (or with --test-each-epoch, test) accuracy reaches F (default: off)")
       .option("early-stopping", "PATIENCE", "stop once val_loss has not improved for PATIENCE epochs (0: off)", "0")
+      .range(0, std::numeric_limits<int>::max())
       .option("early-stopping-min-delta", "X", "with --early-stopping: the smallest val_loss decrease that counts", "0")
       .flag("test-each-epoch", "also report test accuracy after every epoch (for time-to-accuracy)")
-      .flag("quiet", "print nothing but errors and the final result")
-      .flag("verbose", "also print the model summary and memory plan");
+      .flag("quiet", "print only errors, warnings and the final result (no progress or status lines)")
+      .flag("verbose", "also print the model's layers, output shapes and parameter counts");
   add_device_options(a);
   add_data_options(a);
+  a.option("labelled-fraction", "F", "keep a seeded, class-stratified fraction of the training labels", "1");
   if (!a.parse(argc, argv)) return 0;
+  if (a.on("quiet") && a.on("verbose")) fail("plinth train: --quiet and --verbose exclude each other");
+  set_quiet(a.on("quiet"));
 
   const uint64_t seed = static_cast<uint64_t>(a.integer64("seed"));
   Model model;
@@ -162,6 +200,7 @@ int train_command(int argc, char** argv) {
   }
   status(fmt::format("model {} ({}): {} parameters, loss {}, optimizer {} lr {}", model.name, model.source,
                      params.count(), loss_name(model.loss), optimizer_name(model.optimizer.kind), model.optimizer.lr));
+  if (a.on("verbose")) print_summary(model, a.list("freeze"));
 
   TrainOptions opt;
   opt.epochs = model.training.epochs;
@@ -210,7 +249,7 @@ int train_command(int argc, char** argv) {
     status("saved " + a.str("save"));
   }
   if (Trainer::stop_requested()) {
-    status("stopped by a signal" + std::string(a.has("save") ? "; resume with --resume " + a.str("save") : ""));
+    notice("stopped by a signal" + std::string(a.has("save") ? "; resume with --resume " + a.str("save") : ""));
     return 130;
   }
   const EvalResult test = trainer.evaluate(data.test);
