@@ -25,7 +25,9 @@ ValidRange valid_outputs(int tap, int pad, int stride, int in, int out) {
 template <typename T>
 inline void copy_row(const T* src, int n, T* dst) {
   constexpr int k32 = 32 / sizeof(T), k64 = 64 / sizeof(T);
-  if (n >= k32 && n <= 2 * k32) {
+  if (n < k32) {
+    for (int i = 0; i < n; ++i) dst[i] = src[i];  // inline: a memcpy call costs more
+  } else if (n >= k32 && n <= 2 * k32) {
     std::memcpy(dst, src, 32);
     std::memcpy(dst + n - k32, src + n - k32, 32);
   } else if (n > 2 * k32 && n <= 2 * k64) {
