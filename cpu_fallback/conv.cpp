@@ -31,8 +31,7 @@ void gather_rows(const ConvPlan& plan, const T* dy, int first, int count, T* row
   const size_t ld = static_cast<size_t>(count) * p;
   for (int j = 0; j < count; ++j)
     for (int c = 0; c < k; ++c)
-      std::memcpy(rows + c * ld + static_cast<size_t>(j) * p,
-                  dy + (static_cast<size_t>(first + j) * k + c) * p, p * sizeof(T));
+      copy_row(dy + (static_cast<size_t>(first + j) * k + c) * p, p, rows + c * ld + static_cast<size_t>(j) * p);
 }
 
 // With this many output pixels per sample a per-sample GEMM is wide enough to run at full

@@ -20,24 +20,6 @@ ValidRange valid_outputs(int tap, int pad, int stride, int in, int out) {
   return {lo, hi};
 }
 
-// Copies the short rows of small images (a 3x3 convolution of a 13x13 input copies rows of
-// 11) with two overlapping fixed-size block moves instead of a loop with a scalar tail.
-template <typename T>
-inline void copy_row(const T* src, int n, T* dst) {
-  constexpr int k32 = 32 / sizeof(T), k64 = 64 / sizeof(T);
-  if (n < k32) {
-    for (int i = 0; i < n; ++i) dst[i] = src[i];  // inline: a memcpy call costs more
-  } else if (n >= k32 && n <= 2 * k32) {
-    std::memcpy(dst, src, 32);
-    std::memcpy(dst + n - k32, src + n - k32, 32);
-  } else if (n > 2 * k32 && n <= 2 * k64) {
-    std::memcpy(dst, src, 64);
-    std::memcpy(dst + n - k64, src + n - k64, 64);
-  } else {
-    std::memcpy(dst, src, n * sizeof(T));
-  }
-}
-
 // Stride 1 without padding (Keras 'valid', the seed CNN): every tap reads whole rows.
 template <typename T>
 void im2col_valid(const ConvShape& s, const T* x, int count, T* col) {
