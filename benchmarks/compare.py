@@ -1,78 +1,176 @@
 #!/usr/bin/env python3
-"""Runs plinth's and PyTorch's benchmarks of the seed CNN in one go and prints the ratio
-plinth/PyTorch per row (device, mode, batch size), with each PyTorch's version, source and
-thread count. Writes all rows to OUT/bench.json, the table to OUT/compare.md and the
-throughput picture to OUT/throughput.png.
+"""plinth against PyTorch on the seed CNN, in one run, on one device.
 
-  /usr/bin/python3 benchmarks/compare.py [--device cpu|cuda] [--threads 2] [--out DIR]
+  /usr/bin/python3 benchmarks/compare.py [--device cpu|cuda] [--threads 2] [--rounds 3] [--tta] [--out DIR]
+
+Throughput is measured in rounds: each round runs `plinth bench` and then every PyTorch found
+(Debian's python3-torch for /usr/bin/python3, PyPI's in .venv-torch from
+scripts/setup_pytorch.sh --pypi), so that a slow patch of the machine hits both engines of a
+round alike. A figure is the median over rounds of each round's median; a ratio is the median
+of the per-round ratios, with their range. Then, once: plinth's per-layer times and its BLAS
+GEMM rate (the conv layers as a fraction of it) and, with --tta, time to 90% test accuracy for
+plinth's fast recipe and PyTorch's Keras recipe. Writes OUT/bench.json (every row), OUT/compare.md
+(the tables, with date, commit, versions and threads) and OUT/throughput.png.
 """
-import argparse, json, os, subprocess, sys, datetime
+import argparse, datetime, json, os, statistics, subprocess, sys
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ap = argparse.ArgumentParser()
-ap.add_argument("--device", default="cpu")
-ap.add_argument("--threads", type=int, default=os.cpu_count())
-ap.add_argument("--batch-sizes", default=None)
-ap.add_argument("--repeats", type=int, default=5)
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both engines (CPU)")
+ap.add_argument("--batch-sizes", default=None, help="default 32,64,256,1024 (and 4096 on cuda)")
+ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of both engines")
+ap.add_argument("--repeats", type=int, default=3, help="timed windows per figure and round")
+ap.add_argument("--layers-batch", type=int, default=32, help="batch size of the per-layer table")
+ap.add_argument("--tta", action="store_true", help="also time to 90%% test accuracy (minutes)")
+ap.add_argument("--tta-model", default=os.path.join(root, "models", "seed_cnn_fast.json"))
 ap.add_argument("--plinth", default=os.path.join(root, "build", "plinth"))
 ap.add_argument("--out", default=os.path.join(root, "benchmarks", "results", "latest"))
 a = ap.parse_args()
 os.makedirs(a.out, exist_ok=True)
 batches = a.batch_sizes or ("32,64,256,1024" if a.device == "cpu" else "32,64,256,1024,4096")
+env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
 
-def run(cmd, env=None):
+
+def run(cmd):
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, env=env)
 
-plinth_json = os.path.join(a.out, "plinth.json")
-run([a.plinth, "bench", "--device", a.device, "--threads", str(a.threads), "--batch-sizes", batches,
-     "--repeats", str(a.repeats), "--layers", "--gemm", "2048", "--json", plinth_json])
-rows = json.load(open(plinth_json))
-pythons = [("/usr/bin/python3", "debian")]
-venv = os.path.join(root, ".venv-torch", "bin", "python")
-if os.path.exists(venv):
-    pythons.append((venv, "pypi"))
-env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-for py, source in pythons:
-    if subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0:
-        print(f"(no torch for {py}; skipped)")
-        continue
-    out = os.path.join(a.out, f"pytorch-{source}.json")
-    run([py, os.path.join(root, "benchmarks", "pytorch_seed_cnn.py"), "--mode", "bench", "--device", a.device,
-         "--threads", str(a.threads), "--batch-sizes", batches, "--repeats", str(a.repeats), "--json", out], env)
-    rows += json.load(open(out))
-json.dump(rows, open(os.path.join(a.out, "bench.json"), "w"), indent=2)
+
+def run_json(cmd, path):
+    run(cmd + ["--json", path])
+    return json.load(open(path))
+
+
+def pytorch_pythons():
+    found = []
+    for py, source in [("/usr/bin/python3", "debian"), (os.path.join(root, ".venv-torch", "bin", "python"), "pypi")]:
+        if os.path.exists(py) and subprocess.run([py, "-c", "import torch"], capture_output=True).returncode == 0:
+            found.append((py, source))
+        else:
+            print(f"(no torch for {py}; skipped)")
+    return found
+
+
+def plinth_bench(extra, path):
+    return run_json([a.plinth, "bench", "--device", a.device, "--threads", str(a.threads)] + extra, path)
+
+
+def pytorch(py, extra, path):
+    script = os.path.join(root, "benchmarks", "pytorch_seed_cnn.py")
+    return run_json([py, script, "--device", a.device, "--threads", str(a.threads)] + extra, path)
+
+
+pythons = pytorch_pythons()
+engines = [("plinth", None)] + [("pytorch", s) for _, s in pythons]
+rows = []
+for r in range(a.rounds):
+    got = plinth_bench(["--batch-sizes", batches, "--repeats", str(a.repeats)], os.path.join(a.out, f"plinth-round{r}.json"))
+    for py, source in pythons:
+        got += pytorch(py, ["--mode", "bench", "--batch-sizes", batches, "--repeats", str(a.repeats)],
+                       os.path.join(a.out, f"pytorch-{source}-round{r}.json"))
+    for row in got:
+        row["round"] = r
+    rows += got
+
+layers = plinth_bench(["--batch-sizes", str(a.layers_batch), "--modes", "train", "--repeats", str(a.repeats),
+                       "--layers", "--gemm", "2048"], os.path.join(a.out, "plinth-layers.json"))
+rows += [x for x in layers if x["mode"] in ("layer", "gemm")]
+
+if a.tta:
+    tta_batch = json.load(open(a.tta_model))["training"]["batch_size"]
+    tta_epochs = json.load(open(a.tta_model))["training"]["epochs"]
+    rows += [x for x in plinth_bench(["--model", a.tta_model, "--batch-sizes", str(tta_batch), "--modes", "train",
+                                      "--repeats", "1", "--time-to-accuracy", "--tta-batch", str(tta_batch),
+                                      "--tta-epochs", str(tta_epochs)], os.path.join(a.out, "plinth-tta.json"))
+             if x["mode"] == "time_to_accuracy"]
+    for py, source in pythons:
+        h = pytorch(py, ["--mode", "train", "--epochs", "10", "--batch-size", "32", "--val-split", "0",
+                         "--stop-at-target"], os.path.join(a.out, f"pytorch-{source}-tta.json"))
+        t = h["time_to_accuracy"]
+        rows.append({"engine": "pytorch", "version": h["version"], "source": source, "device": a.device,
+                     "mode": "time_to_accuracy", "batch_size": 32, "target": t["target"],
+                     "seconds": t["train_seconds"] or -1, "epoch": t["epoch"] or 0,
+                     "epoch_seconds": h["epochs"][0]["seconds"], "threads": h["threads"],
+                     "test_accuracy": [e["test_accuracy"] for e in h["epochs"]]})
+json.dump(rows, open(os.path.join(a.out, "bench.json"), "w"), indent=1)
+
+
+# ------------------------------------------------------------------------------ the report
+
+def throughput(engine, source, mode, batch):
+    """Per-round medians of one figure, in round order."""
+    return [x for x in rows if x.get("engine") == engine and x.get("mode") == mode and x.get("batch_size") == batch
+            and x.get("variant", "eager") == "eager" and (engine == "plinth" or x.get("source") == source)]
+
+
+def median_row(engine, source, mode, batch):
+    got = throughput(engine, source, mode, batch)
+    if not got:
+        return None
+    return {"engine": engine, "version": got[0].get("version"), "source": source, "device": a.device, "mode": mode,
+            "variant": "eager", "batch_size": batch, "rounds": [x["samples_per_second"] for x in got],
+            "samples_per_second": statistics.median(x["samples_per_second"] for x in got),
+            "spread": {"min": min(x["spread"]["min"] for x in got), "max": max(x["spread"]["max"] for x in got)}}
+
 
 commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-lines = [f"# plinth vs PyTorch, {a.device}, {a.threads} threads ({datetime.date.today()}, commit {commit})", "",
-         "| mode | batch | plinth samples/s | " + " | ".join(f"PyTorch {s} samples/s | ratio" for _, s in pythons) + " |",
+dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                       text=True).stdout.strip()
+plinth_name = next((x.get("device_name") for x in rows if x.get("engine") == "plinth"), a.device)
+lines = [f"# plinth vs PyTorch: seed CNN, {a.device}, {a.threads} threads", "",
+         f"{datetime.date.today()}, commit {commit}{' (with uncommitted changes)' if dirty else ''}; "
+         f"plinth: {plinth_name}; {a.rounds} rounds x {a.repeats} windows per figure.", "",
+         "Samples/s: median over rounds of each round's median window (min..max over all windows). "
+         "Ratio: plinth/PyTorch, median of the per-round ratios (their range).", "",
+         "| mode | batch | plinth | " + " | ".join(f"PyTorch {s} | ratio" for _, s in pythons) + " |",
          "|---|---|---|" + "---|---|" * len(pythons)]
-def find(engine, source, mode, b):
-    for r in rows:
-        if r.get("engine") == engine and r.get("mode") == mode and r.get("batch_size") == b and r.get("device") == a.device \
-                and r.get("variant", "eager") == "eager" and (engine == "plinth" or r.get("source") == source):
-            return r
-versions = {}
+plot_rows, versions = [], {}
 for mode in ("train", "infer"):
     for b in [int(x) for x in batches.split(",")]:
-        p = find("plinth", None, mode, b)
+        p = median_row("plinth", None, mode, b)
         if not p:
             continue
-        cells = [mode, str(b), f"{p['samples_per_second']:.0f}"]
+        plot_rows.append(p)
+        cells = [mode, str(b), f"{p['samples_per_second']:,.0f} ({p['spread']['min']:,.0f}..{p['spread']['max']:,.0f})"]
         for _, source in pythons:
-            t = find("pytorch", source, mode, b)
-            if t:
-                versions[source] = t.get("version")
-                cells += [f"{t['samples_per_second']:.0f}", f"{p['samples_per_second'] / t['samples_per_second']:.2f}x"]
-            else:
+            t = median_row("pytorch", source, mode, b)
+            if not t:
                 cells += ["-", "-"]
+                continue
+            plot_rows.append(t)
+            versions[source] = t["version"]
+            ratios = [pp / tt for pp, tt in zip(p["rounds"], t["rounds"])]
+            cells += [f"{t['samples_per_second']:,.0f} ({t['spread']['min']:,.0f}..{t['spread']['max']:,.0f})",
+                      f"**{statistics.median(ratios):.2f}x** ({min(ratios):.2f}..{max(ratios):.2f})"]
         lines.append("| " + " | ".join(cells) + " |")
-lines.append("")
-lines.append("PyTorch: " + ", ".join(f"{v} ({s})" for s, v in versions.items()) + f"; threads {a.threads} for both engines.")
-gemm = [r for r in rows if r.get("engine") == "plinth" and r.get("mode") == "gemm"]
-if gemm:
-    lines.append(f"plinth's BLAS fp32 GEMM 2048^3: {gemm[0]['gflops']:.0f} GFLOP/s.")
-open(os.path.join(a.out, "compare.md"), "w").write("\n".join(lines) + "\n")
-print("\n".join(lines))
-subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "plot.py"), "bench", os.path.join(a.out, "bench.json"),
-                "-o", os.path.join(a.out, "throughput.png")])
+lines += ["", "PyTorch: " + (", ".join(f"{v} ({s})" for s, v in versions.items()) or "none found") +
+          f"; {a.threads} threads for both engines."]
+
+gemm = next((x for x in rows if x.get("mode") == "gemm"), None)
+layer_rows = [x for x in rows if x.get("mode") == "layer"]
+if layer_rows:
+    lines += ["", f"## Per-layer time, plinth, batch {a.layers_batch}, training step", "",
+              f"BLAS fp32 GEMM 2048^3: {gemm['gflops']:.0f} GFLOP/s." if gemm else "",
+              "", "| layer | forward ms | backward ms | forward GFLOP/s | of GEMM |", "|---|---|---|---|---|"]
+    for x in layer_rows:
+        share = f"{100 * x['forward_gflops'] / gemm['gflops']:.0f}%" if gemm and x["forward_gflops"] > 0 else ""
+        lines.append(f"| {x['layer']} | {x['forward_ms']:.3f} | {x['backward_ms']:.3f} | {x['forward_gflops']:.1f} | {share} |")
+
+tta = [x for x in rows if x.get("mode") == "time_to_accuracy"]
+if tta:
+    lines += ["", "## Time to 90% test accuracy (training seconds, test set checked after each epoch)", "",
+              "| engine | recipe | reached at | training seconds | seconds per epoch |", "|---|---|---|---|---|"]
+    for x in tta:
+        who = "plinth" if x["engine"] == "plinth" else f"PyTorch {x['version']} ({x['source']})"
+        recipe = os.path.relpath(a.tta_model, root) if x["engine"] == "plinth" else "Keras recipe: Adam 1e-3, batch 32"
+        reached = f"epoch {x['epoch']}" if x["seconds"] > 0 else "not reached"
+        secs = f"{x['seconds']:.1f}" if x["seconds"] > 0 else "-"
+        lines.append(f"| {who} | {recipe} (batch {x['batch_size']}) | {reached} | {secs} | {x['epoch_seconds']:.1f} |")
+
+report = "\n".join(lines) + "\n"
+open(os.path.join(a.out, "compare.md"), "w").write(report)
+json.dump(plot_rows, open(os.path.join(a.out, "throughput.json"), "w"), indent=1)
+print(report)
+subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "plot.py"), "bench",
+                os.path.join(a.out, "throughput.json"), "-o", os.path.join(a.out, "throughput.png")], check=True)

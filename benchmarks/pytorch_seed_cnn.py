@@ -51,6 +51,7 @@ def parse_args():
     t.add_argument("--val-split", type=float, default=0.1,
                    help="fraction held out from the end of the training set (0: train on all 60000)")
     t.add_argument("--target", type=float, default=0.90, help="test accuracy for time-to-accuracy")
+    t.add_argument("--stop-at-target", action="store_true", help="stop after the epoch that reaches --target")
     t.add_argument("--max-steps", type=int, default=0, help="smoke tests: stop each epoch after this many steps")
     return p.parse_args()
 
@@ -339,6 +340,8 @@ def train(torch, args, train_set, test_set):
             line += f" - val_loss: {record['val_loss']:.4f} - val_accuracy: {record['val_accuracy']:.4f}"
         line += f" - test_accuracy: {record['test_accuracy']:.4f} - {record['samples_per_second']:,.0f} samples/s"
         print(line, flush=True)
+        if reached and args.stop_at_target:
+            break
 
     last = history["epochs"][-1]
     history["test"] = {"loss": last["test_loss"], "accuracy": last["test_accuracy"]}

@@ -152,6 +152,7 @@ int bench_command(int argc, char** argv) {
       r.update({{"mode", "time_to_accuracy"}, {"batch_size", o.batch_size}, {"target", *o.target_accuracy},
                 {"seconds", reached ? seconds : -1}, {"epoch", reached},
                 {"epoch_seconds", s.history.empty() ? 0.0 : s.history.front().seconds}});
+      for (const EpochRecord& e : s.history) r["test_accuracy"].push_back(e.test_accuracy);
       rows.push_back(r);
     }
   }
