@@ -215,7 +215,9 @@ TrainState Trainer::fit(const Dataset& train, const Dataset& val, TrainState sta
             fail("non-finite loss or gradient at step {} (epoch {}, batch {}), {}; stopping "
                  "(try a lower --lr or --clip-norm; --on-nan skip-step skips such steps)",
                  state.step + 1, epoch + 1, b + 1, where);
-          progress.line(fmt::format("warning: skipped step {}: non-finite values, {}", state.step + 1, where));
+          // Skipped steps do not advance the step count: epoch and batch say which one it was.
+          progress.line(fmt::format("warning: skipped step (epoch {}, batch {}): non-finite values, {}", epoch + 1,
+                                    b + 1, where));
           backend_.fill(checks, kStatsSize, 0.0f);
           backend_.upload(exec.stats(), last_good, sizeof(last_good));  // keep the epoch's loss finite
           skip = true;
@@ -286,8 +288,8 @@ TrainState Trainer::fit(const Dataset& train, const Dataset& val, TrainState sta
     }
     const int patience = options_.early_stopping_patience;
     if (patience > 0 && epochs_without_improvement(state.history, options_.early_stopping_min_delta) >= patience) {
-      progress.line(fmt::format("early stopping: val_loss has not improved by more than {} for {} epochs",
-                                options_.early_stopping_min_delta, patience));
+      progress.line(fmt::format("early stopping: val_loss has not improved by more than {} for {} epoch{}",
+                                options_.early_stopping_min_delta, patience, patience == 1 ? "" : "s"));
       go_on = false;
     }
     if (!go_on || g_stop || (options_.max_steps >= 0 && state.step >= options_.max_steps)) {

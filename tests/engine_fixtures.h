@@ -2,8 +2,11 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -51,10 +54,23 @@ inline CommandResult run_cli(const std::string& args) {
   return r;
 }
 
+// The directories temp_dir() made, removed when the test process exits (children exit with
+// _exit and never run this). PLINTH_KEEP_TEST_DIRS=1 keeps them for a look after a failure.
+struct TempDirs {
+  std::vector<std::filesystem::path> dirs;
+  ~TempDirs() {
+    if (std::getenv("PLINTH_KEEP_TEST_DIRS")) return;
+    std::error_code ignored;
+    for (const auto& d : dirs) std::filesystem::remove_all(d, ignored);
+  }
+};
+
 inline std::string temp_dir(const std::string& name) {
+  static TempDirs made;
   const auto dir = std::filesystem::temp_directory_path() / ("plinth-test-" + name + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  made.dirs.push_back(dir);
   return dir.string();
 }
 

@@ -303,7 +303,7 @@ TEST_CASE("robustness nan: --on-nan skip-step warns about each skipped step and 
                                            "--on-nan skip-step", d.dir, model));
   INFO(r.output);
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Contains("warning: skipped step ") && Contains("non-finite values, first in the "));
+  CHECK_THAT(r.output, Contains("warning: skipped step (epoch ") && Contains("non-finite values, first in the "));
   CHECK_THAT(r.output, Contains("Epoch 3/3") && Contains("Test accuracy: "));
 }
 
