@@ -24,6 +24,7 @@ ap.add_argument("--repeats", type=int, default=3, help="timed windows per figure
 ap.add_argument("--layers-batch", type=int, default=32, help="batch size of the per-layer table")
 ap.add_argument("--tta", action="store_true", help="also time to 90%% test accuracy (minutes)")
 ap.add_argument("--tta-model", default=os.path.join(root, "models", "seed_cnn_fast.json"))
+ap.add_argument("--sources", default="debian,pypi", help="which PyTorch installs to run, of debian,pypi")
 ap.add_argument("--plinth", default=os.path.join(root, "build", "plinth"))
 ap.add_argument("--out", default=os.path.join(root, "benchmarks", "results", "latest"))
 a = ap.parse_args()
@@ -45,6 +46,8 @@ def run_json(cmd, path):
 def pytorch_pythons():
     found = []
     for py, source in [("/usr/bin/python3", "debian"), (os.path.join(root, ".venv-torch", "bin", "python"), "pypi")]:
+        if source not in a.sources.split(","):
+            continue
         if os.path.exists(py) and subprocess.run([py, "-c", "import torch"], capture_output=True).returncode == 0:
             found.append((py, source))
         else:
