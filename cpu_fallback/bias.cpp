@@ -31,10 +31,34 @@ void bias_backward(int threads, const T* dy, T* db, int n, int c, int spatial) {
   });
 }
 
+template <typename T>
+void bias_activation_backward(int threads, Activation act, const T* y, const T* dy, T* dx, T* db,
+                              int n, int c, int spatial) {
+  const size_t per_channel = static_cast<size_t>(n) * spatial;
+  with_activation(act, [&](auto kind) {
+    parallel_for(threads, c, per_channel, [&](size_t k) {
+      LaneSum sum;
+      for (int i = 0; i < n; ++i) {
+        const size_t at = (static_cast<size_t>(i) * c + k) * spatial;
+        const T* yr = y + at;
+        const T* g = dy + at;
+        T* d = dx + at;
+        for (int q = 0; q < spatial; ++q) d[q] = activation_grad(kind(), yr[q], g[q]);
+        sum.add(spatial, [&](size_t q) { return d[q]; });
+      }
+      db[k] = static_cast<T>(sum.total());
+    });
+  });
+}
+
 template void bias_activation_forward<float>(int, float*, const float*, int, int, int, Activation);
 template void bias_activation_forward<double>(int, double*, const double*, int, int, int,
                                               Activation);
 template void bias_backward<float>(int, const float*, float*, int, int, int);
 template void bias_backward<double>(int, const double*, double*, int, int, int);
+template void bias_activation_backward<float>(int, Activation, const float*, const float*, float*,
+                                              float*, int, int, int);
+template void bias_activation_backward<double>(int, Activation, const double*, const double*,
+                                               double*, double*, int, int, int);
 
 }  // namespace plinth::cpu

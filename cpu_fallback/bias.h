@@ -15,4 +15,10 @@ void bias_activation_forward(int threads, T* y, const T* b, int n, int c, int sp
 template <typename T>
 void bias_backward(int threads, const T* dy, T* db, int n, int c, int spatial);
 
+// dx = dy * act'(y) (dx may alias dy) and db = bias_backward of dx, in one pass and with the
+// same sums in the same order as the two separate calls.
+template <typename T>
+void bias_activation_backward(int threads, Activation act, const T* y, const T* dy, T* dx, T* db,
+                              int n, int c, int spatial);
+
 }  // namespace plinth::cpu

@@ -84,6 +84,11 @@ void CpuBackend::bias_backward(const float* dy, float* db, int n, int c, int spa
   cpu::bias_backward(threads_, dy, db, n, c, spatial);
 }
 
+void CpuBackend::bias_activation_backward(Activation act, const float* y, const float* dy, float* dx,
+                                          float* db, int n, int c, int spatial) {
+  cpu::bias_activation_backward(threads_, act, y, dy, dx, db, n, c, spatial);
+}
+
 void CpuBackend::maxpool_forward(const PoolShape& shape, const float* x, float* y,
                                  int32_t* argmax) {
   cpu::maxpool_forward(threads_, shape, x, y, argmax);

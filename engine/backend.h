@@ -121,6 +121,11 @@ class Backend {
   // y[n, c, spatial] = act(y + b[c]) in place; b may be null.
   virtual void bias_activation_forward(float* y, const float* b, int n, int c, int spatial,
                                        Activation act) = 0;
+  // Its backward in one pass over dy: dx = dy * act'(y) (dx may alias dy), and db[c] = the
+  // sum of dx over n and spatial (overwrites db). Equals activation_backward followed by
+  // bias_backward, without reading dy twice.
+  virtual void bias_activation_backward(Activation act, const float* y, const float* dy, float* dx,
+                                        float* db, int n, int c, int spatial) = 0;
 
   // ---- activations (elementwise; backward uses the forward output y) -----------------
   virtual void activation_forward(Activation act, const float* x, float* y, size_t n) = 0;

@@ -41,6 +41,8 @@ class CudaBackend final : public Backend {
   void conv2d_backward_filter(const ConvShape& shape, const float* x, const float* dy,
                               float* dw) override;
   void bias_backward(const float* dy, float* db, int n, int c, int spatial) override;
+  void bias_activation_backward(Activation act, const float* y, const float* dy, float* dx, float* db,
+                                int n, int c, int spatial) override;
 
   void maxpool_forward(const PoolShape& shape, const float* x, float* y,
                        int32_t* argmax) override;

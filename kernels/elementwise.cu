@@ -135,4 +135,11 @@ void CudaBackend::bias_backward(const float* dy, float* db, int n, int c, int sp
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
+// The two kernels in turn: on a GPU the second read of dy comes from L2 and costs little.
+void CudaBackend::bias_activation_backward(Activation act, const float* y, const float* dy, float* dx,
+                                           float* db, int n, int c, int spatial) {
+  activation_backward(act, y, dy, dx, static_cast<size_t>(n < 0 ? 0 : n) * c * (spatial < 0 ? 0 : spatial));
+  bias_backward(dx, db, n, c, spatial);
+}
+
 }  // namespace plinth

@@ -409,6 +409,30 @@ TEST_CASE("cuda bias_activation_forward and bias_backward match the CPU", "[cuda
   }
 }
 
+TEST_CASE("cuda bias_activation_backward matches the CPU, also in place", "[cuda]") {
+  PLINTH_SKIP_WITHOUT_GPU();
+  Backends b;
+  uint64_t seed = 100;
+  for (const BiasCase bc : kBiasCases) {
+    const size_t size = size_t(bc.n) * bc.c * bc.spatial;
+    for (const Activation act : kActivations) {
+      CAPTURE(bc.n, bc.c, bc.spatial, name_of(act));
+      const Mirror<float> y(b, random_floats(size, ++seed, -3, 3));
+      const Mirror<float> dy(b, random_floats(size, ++seed));
+      const Mirror<float> dx(b, size, 13.0f);
+      const Mirror<float> db(b, size_t(bc.c), 13.0f);
+      b.gpu->bias_activation_backward(act, y.gpu(), dy.gpu(), dx.gpu(), db.gpu(), bc.n, bc.c, bc.spatial);
+      b.cpu->bias_activation_backward(act, y.cpu(), dy.cpu(), dx.cpu(), db.cpu(), bc.n, bc.c, bc.spatial);
+      CHECK(dx.error() < kFp32);
+      CHECK(db.error() < kFp32);
+      b.gpu->bias_activation_backward(act, y.gpu(), dy.gpu(), dy.gpu(), db.gpu(), bc.n, bc.c, bc.spatial);
+      b.cpu->bias_activation_backward(act, y.cpu(), dy.cpu(), dy.cpu(), db.cpu(), bc.n, bc.c, bc.spatial);
+      CHECK(dy.error() < kFp32);
+      CHECK(db.error() < kFp32);
+    }
+  }
+}
+
 TEST_CASE("cuda activation forward and backward match the CPU, backward also in place",
           "[cuda]") {
   PLINTH_SKIP_WITHOUT_GPU();

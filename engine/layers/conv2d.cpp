@@ -51,11 +51,13 @@ class Conv2d final : public Layer {
   void backward(LayerIO& io) override {
     Backend& be = io.backend;
     const ConvShape shape = conv_shape(io.x.shape);
-    if (act_ != Activation::none) be.activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.dy.numel());
-    if (!io.grads.empty()) {
-      be.conv2d_backward_filter(shape, io.x.data, io.dy.data, io.grads[0].data);
-      if (bias_) be.bias_backward(io.dy.data, io.grads[1].data, shape.n, shape.k, shape.out_h() * shape.out_w());
-    }
+    const bool bias_grad = bias_ && !io.grads.empty();
+    if (bias_grad)
+      be.bias_activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.grads[1].data, shape.n, shape.k,
+                                  shape.out_h() * shape.out_w());
+    else if (act_ != Activation::none)
+      be.activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.dy.numel());
+    if (!io.grads.empty()) be.conv2d_backward_filter(shape, io.x.data, io.dy.data, io.grads[0].data);
     if (io.dx.data) be.conv2d_backward_data(shape, io.dy.data, io.params[0].data, io.dx.data);
   }
 
