@@ -34,6 +34,12 @@ void gather_rows(const ConvPlan& plan, const T* dy, int first, int count, T* row
       copy_row(dy + (static_cast<size_t>(first + j) * k + c) * p, p, rows + c * ld + static_cast<size_t>(j) * p);
 }
 
+// dst[q] = act(src[q] + bias) over one output plane; dst may be src.
+template <typename T, typename Kind>
+void bias_activate(Kind kind, const T* src, T bias, int p, T* dst) {
+  for (int q = 0; q < p; ++q) dst[q] = activate(kind(), src[q] + bias);
+}
+
 // With this many output pixels per sample a per-sample GEMM is wide enough to run at full
 // speed, and it reads and writes NCHW in place: no copy of dy into GEMM rows and no scatter
 // of the GEMM output (the seed CNN's first layer has 676).
@@ -60,9 +66,8 @@ void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* 
         gemm<T>(false, false, s.k, p, crs, T(1), w, crs, col + static_cast<size_t>(j) * p, cols, T(0), out, p);
         with_activation(act, [&](auto kind) {
           for (int k = 0; k < s.k; ++k) {
-            const T bias = b ? b[k] : T(0);
-            T* o = out + static_cast<size_t>(k) * p;
-            for (int q = 0; q < p; ++q) o[q] = activate(kind(), o[q] + bias);
+            T* plane = out + static_cast<size_t>(k) * p;
+            bias_activate(kind, plane, b ? b[k] : T(0), p, plane);
           }
         });
       }
@@ -72,12 +77,9 @@ void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* 
     // Scatter to NCHW with the bias and activation fused, while the rows are in cache.
     with_activation(act, [&](auto kind) {
       for (int j = 0; j < count; ++j)
-        for (int k = 0; k < s.k; ++k) {
-          const T bias = b ? b[k] : T(0);
-          const T* src = rows + static_cast<size_t>(k) * cols + static_cast<size_t>(j) * p;
-          T* dst = y + (static_cast<size_t>(first + j) * s.k + k) * p;
-          for (int q = 0; q < p; ++q) dst[q] = activate(kind(), src[q] + bias);
-        }
+        for (int k = 0; k < s.k; ++k)
+          bias_activate(kind, rows + static_cast<size_t>(k) * cols + static_cast<size_t>(j) * p, b ? b[k] : T(0), p,
+                        y + (static_cast<size_t>(first + j) * s.k + k) * p);
     });
   });
 }

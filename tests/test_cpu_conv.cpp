@@ -195,35 +195,43 @@ DirectConv direct_conv(const ConvShape& s, const std::vector<double>& x,
   return d;
 }
 
-// Output widths 1..40 reach every row-copy size class of the unfolding, in float and double.
+// Output widths 1..40 reach every row-copy size class of the unfolding, in float and double;
+// images of 12 and 26 rows (up to 960 pixels per sample) reach the per-sample GEMM path.
 TEMPLATE_TEST_CASE("cpu conv2d: matches plain loops for output widths 1 to 40", "[cpu]", float, double) {
   cpu::ConvWorkspace ws(2, 64 << 10);
-  for (int width = 1; width <= 40; ++width)
-    for (int pad : {0, 1}) {
-      const ConvShape s{.n = 3, .c = 2, .h = 5, .w = width + 2 - 2 * pad, .k = 3, .r = 3, .s = 3, .pad = pad};
-      if (s.w < 1) continue;
-      CAPTURE(width, pad);
-      const std::vector<double> x = random_values(input_size(s), 31), w = random_values(weight_size(s), 32);
-      const std::vector<double> dy = random_values(output_size(s), 33);
-      const DirectConv want = direct_conv(s, x, w, dy);
-      const std::vector<TestType> xt(x.begin(), x.end()), wt(w.begin(), w.end()), dyt(dy.begin(), dy.end());
-      std::vector<TestType> y(want.y.size()), dx(x.size()), dw(w.size());
-      cpu::conv2d_forward(ws, s, xt.data(), wt.data(), static_cast<const TestType*>(nullptr), y.data(), Activation::none);
-      cpu::conv2d_backward_data(ws, s, dyt.data(), wt.data(), dx.data());
-      cpu::conv2d_backward_filter(ws, s, xt.data(), dyt.data(), dw.data());
-      const double tol = std::is_same_v<TestType, float> ? 1e-5 : 1e-12;
-      auto close = [&](const std::vector<TestType>& got, const std::vector<double>& ref) {
-        double diff = 0, scale = 0;
-        for (size_t i = 0; i < got.size(); ++i) {
-          diff = std::max(diff, std::abs(double(got[i]) - ref[i]));
-          scale = std::max(scale, std::abs(ref[i]));
-        }
-        return diff <= tol * scale;
-      };
-      CHECK(close(y, want.y));
-      CHECK(close(dx, want.dx));
-      CHECK(close(dw, want.dw));
-    }
+  std::vector<ConvShape> shapes;
+  for (int rows : {5, 12, 26})
+    for (int width = 1; width <= 40; ++width)
+      for (int pad : {0, 1})
+        if (width + 2 - 2 * pad >= 1)
+          shapes.push_back({.n = 3, .c = 2, .h = rows, .w = width + 2 - 2 * pad, .k = 3, .r = 3, .s = 3, .pad = pad});
+  for (const ConvShape& s : shapes) {
+    CAPTURE(s.h, s.w, s.pad);
+    const std::vector<double> x = random_values(input_size(s), 31), w = random_values(weight_size(s), 32);
+    const std::vector<double> dy = random_values(output_size(s), 33);
+    const std::vector<double> bias = random_values(s.k, 34);
+    DirectConv want = direct_conv(s, x, w, dy);
+    const size_t plane = size_t(s.out_h()) * s.out_w();
+    for (size_t o = 0; o < want.y.size(); ++o) want.y[o] += bias[o / plane % s.k];
+    const std::vector<TestType> xt(x.begin(), x.end()), wt(w.begin(), w.end()), dyt(dy.begin(), dy.end());
+    const std::vector<TestType> bt(bias.begin(), bias.end());
+    std::vector<TestType> y(want.y.size(), 7), dx(x.size(), 7), dw(w.size(), 7);  // outputs are overwritten
+    cpu::conv2d_forward(ws, s, xt.data(), wt.data(), bt.data(), y.data(), Activation::none);
+    cpu::conv2d_backward_data(ws, s, dyt.data(), wt.data(), dx.data());
+    cpu::conv2d_backward_filter(ws, s, xt.data(), dyt.data(), dw.data());
+    const double tol = std::is_same_v<TestType, float> ? 1e-5 : 1e-12;
+    auto close = [&](const std::vector<TestType>& got, const std::vector<double>& ref) {
+      double diff = 0, scale = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        diff = std::max(diff, std::abs(double(got[i]) - ref[i]));
+        scale = std::max(scale, std::abs(ref[i]));
+      }
+      return diff <= tol * scale;
+    };
+    CHECK(close(y, want.y));
+    CHECK(close(dx, want.dx));
+    CHECK(close(dw, want.dw));
+  }
 }
 
 TEST_CASE("cpu conv2d: shapes that were not prepared are planned on first use", "[cpu]") {
