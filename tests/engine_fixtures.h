@@ -19,6 +19,14 @@ inline bool fashion_available() {
   return std::filesystem::exists(std::string(kDefaultFashionMnistDir) + "/train-images-idx3-ubyte.gz");
 }
 
+// Ends a test that needs the real data set with a visible skip (ctest's SKIP_REGULAR_EXPRESSION
+// matches "SKIPPED:") where the dataset-fashion-mnist package is not installed.
+#define REQUIRE_FASHION()                                                                   \
+  if (!::plinth::test::fashion_available()) {                                               \
+    WARN("SKIPPED: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"); \
+    return;                                                                                 \
+  }
+
 // The first `count` samples of a data set.
 inline Dataset head(const Dataset& d, int count) {
   Dataset out = d;

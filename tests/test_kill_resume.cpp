@@ -15,12 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define REQUIRE_FASHION()                                                          \
-  if (!test::fashion_available()) {                                                \
-    WARN("SKIPPED: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"); \
-    return;                                                                        \
-  }
-
 // 600 training images (540 after the validation split: 16 steps of 32 per epoch), 200 test.
 struct SmallRun {
   std::string dir = test::small_fashion_dir("kill-resume", 600, 200);

@@ -24,12 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define REQUIRE_FASHION()                                                          \
-  if (!test::fashion_available()) {                                                \
-    WARN("SKIPPED: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"); \
-    return;                                                                        \
-  }
-
 std::string slurp(const std::string& path) { return read_file(path, size_t{1} << 26); }
 
 void spit(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }

@@ -15,12 +15,6 @@ using namespace plinth;
 
 namespace {
 
-#define REQUIRE_FASHION()                                                          \
-  if (!test::fashion_available()) {                                                \
-    WARN("SKIPPED: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"); \
-    return;                                                                        \
-  }
-
 const char* kSmallCnn = R"({
   "name": "small", "input": [1, 28, 28],
   "layers": [
