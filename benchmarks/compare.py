@@ -35,7 +35,8 @@ env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
 
 def run(cmd):
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env=env)
+    if subprocess.run(cmd, env=env).returncode != 0:
+        sys.exit(f"compare.py: {os.path.basename(cmd[0])} {cmd[1]} failed (its error is above); no report written")
 
 
 def run_json(cmd, path):
@@ -48,10 +49,11 @@ def pytorch_pythons():
     for py, source in [("/usr/bin/python3", "debian"), (os.path.join(root, ".venv-torch", "bin", "python"), "pypi")]:
         if source not in a.sources.split(","):
             continue
-        if os.path.exists(py) and subprocess.run([py, "-c", "import torch"], capture_output=True).returncode == 0:
+        check = "import torch" + ("; assert torch.cuda.is_available()" if a.device == "cuda" else "")
+        if os.path.exists(py) and subprocess.run([py, "-c", check], capture_output=True).returncode == 0:
             found.append((py, source))
         else:
-            print(f"(no torch for {py}; skipped)")
+            print(f"(no {'CUDA ' if a.device == 'cuda' else ''}torch for {py}; skipped)")
     return found
 
 

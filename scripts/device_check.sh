@@ -36,9 +36,22 @@ $p train --device cuda --model models/seed_cnn.json --epochs 10 --batch-size 32 
 echo "== bench" | tee -a "$out/summary.txt"
 $p bench --device cuda --batch-sizes 32,64,256,1024,4096 --layers --gemm 4096 --json "$out/bench-gpu.json" \
   2>&1 | tee "$out/bench-gpu.log" | tail -25 | tee -a "$out/summary.txt"
+echo "== bench, TF32 allowed, large batches" | tee -a "$out/summary.txt"
+$p bench --device cuda --tf32 --batch-sizes 1024,4096 --json "$out/bench-gpu-tf32.json" \
+  2>&1 | tee "$out/bench-gpu-tf32.log" | tail -8 | tee -a "$out/summary.txt"
+echo "== time to 90% test accuracy: the seed CNN recipe at batch 64, then models/seed_cnn_fast.json" | tee -a "$out/summary.txt"
 $p bench --device cuda --modes train --batch-sizes 64 --time-to-accuracy --tta-batch 64 \
   --json "$out/tta-gpu.json" 2>&1 | tee "$out/tta-gpu.log" | tail -3 | tee -a "$out/summary.txt"
-if /usr/bin/env python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+$p bench --device cuda --model models/seed_cnn_fast.json --modes train --batch-sizes 64 --time-to-accuracy \
+  --tta-batch 64 --tta-epochs 3 --json "$out/tta-gpu-fast.json" 2>&1 | tee "$out/tta-gpu-fast.log" | tail -3 \
+  | tee -a "$out/summary.txt"
+# PyTorch on the same GPU (eager, and with its step in a CUDA graph): through compare.py where
+# /usr/bin/python3 or .venv-torch has a CUDA torch, else with whatever python3 has one.
+has_cuda_torch() { "$1" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; }
+if has_cuda_torch /usr/bin/python3 || { [ -x .venv-torch/bin/python ] && has_cuda_torch .venv-torch/bin/python; }; then
+  /usr/bin/python3 benchmarks/compare.py --device cuda --rounds 1 --plinth "$p" --out "$out/compare" \
+    2>&1 | tee "$out/compare.log" | tail -25 | tee -a "$out/summary.txt"
+elif has_cuda_torch python3; then
   python3 benchmarks/pytorch_seed_cnn.py --mode bench --device cuda --json "$out/pytorch-gpu.json" \
     2>&1 | tee "$out/pytorch-gpu.log" | tail -12 | tee -a "$out/summary.txt"
 fi
