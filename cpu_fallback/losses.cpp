@@ -21,8 +21,15 @@ struct LossSums {
 // Rows per block: enough elements that a block is worth a thread.
 size_t min_rows(int features) { return std::max<size_t>(1, 4096 / std::max(1, features)); }
 
-template <typename T>
-void add_stats(T* stats, const LossSums& sums, int n) {
+// Adds row(i) (a LossSums) over the n rows of width `width` to stats, in blocks whose cut
+// does not depend on the thread count.
+template <typename T, typename Row>
+void add_row_sums(int threads, int n, int width, T* stats, Row&& row) {
+  const LossSums sums = block_reduce<LossSums>(threads, n, min_rows(width), [&](size_t lo, size_t hi) {
+    LossSums s;
+    for (size_t i = lo; i < hi; ++i) s += row(i);
+    return s;
+  });
   stats[kStatLossSum] += static_cast<T>(sums.loss);
   stats[kStatCorrect] += static_cast<T>(sums.correct);
   stats[kStatCount] += static_cast<T>(n);
@@ -58,12 +65,7 @@ void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, 
     }
     return s;
   };
-  const LossSums sums = block_reduce<LossSums>(threads, n, min_rows(classes), [&](size_t lo, size_t hi) {
-    LossSums s;
-    for (size_t i = lo; i < hi; ++i) s += row(i);
-    return s;
-  });
-  add_stats(stats, sums, n);
+  add_row_sums(threads, n, classes, stats, row);
 }
 
 template <typename T>
@@ -78,14 +80,9 @@ void mse_loss(int threads, const T* pred, const T* target, int n, int features, 
       sum += d * d;
       if (grad) grad[base + j] = scale * d;
     }
-    return static_cast<double>(sum) / features;
+    return LossSums{static_cast<double>(sum) / features, 0};
   };
-  const LossSums sums = block_reduce<LossSums>(threads, n, min_rows(features), [&](size_t lo, size_t hi) {
-    LossSums s;
-    for (size_t i = lo; i < hi; ++i) s.loss += row(i);
-    return s;
-  });
-  add_stats(stats, sums, n);
+  add_row_sums(threads, n, features, stats, row);
 }
 
 template <typename T>
@@ -105,12 +102,7 @@ void bce_loss(int threads, const T* pred, const T* target, int n, int features, 
     }
     return LossSums{static_cast<double>(loss) / features, static_cast<double>(agree) / features};
   };
-  const LossSums sums = block_reduce<LossSums>(threads, n, min_rows(features), [&](size_t lo, size_t hi) {
-    LossSums s;
-    for (size_t i = lo; i < hi; ++i) s += row(i);
-    return s;
-  });
-  add_stats(stats, sums, n);
+  add_row_sums(threads, n, features, stats, row);
 }
 
 template void softmax_cross_entropy<float>(int, const float*, const int32_t*, int, int, float*,
