@@ -24,6 +24,16 @@ void for_each_chunk(const ConvWorkspace& ws, int count, F&& body) {
   }
 }
 
+// Runs body(first, count, col, rows) for every chunk of the plan: samples [first,
+// first + count) and the running thread's column and GEMM-row scratch.
+template <typename T, typename F>
+void for_each_chunk_with_scratch(const ConvWorkspace& ws, const ConvPlan& plan, F&& body) {
+  for_each_chunk(ws, plan.chunks, [&](int i, int thread) {
+    const int first = plan.chunk_begin(i);
+    body(first, plan.chunk_begin(i + 1) - first, ws.col<T>(thread), ws.rows<T>(thread));
+  });
+}
+
 // rows[k, j*P + p] = dy[first + j, k, p]: the chunk's output gradient as one GEMM operand.
 template <typename T>
 void gather_rows(const ConvPlan& plan, const T* dy, int first, int count, T* rows) {
@@ -54,11 +64,8 @@ void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* 
   const ThreadScope scope(ws.threads());
   const int crs = plan.crs(), p = plan.pixels();
   const size_t in_sample = static_cast<size_t>(s.c) * s.h * s.w;
-  for_each_chunk(ws, plan.chunks, [&](int i, int thread) {
-    const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
+  for_each_chunk_with_scratch<T>(ws, plan, [&](int first, int count, T* col, T* rows) {
     const int cols = count * p;
-    T* col = ws.col<T>(thread);
-    T* rows = ws.rows<T>(thread);
     im2col(s, x + first * in_sample, count, col);
     if (p >= kPerSamplePixels) {
       for (int j = 0; j < count; ++j) {
@@ -91,11 +98,8 @@ void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, co
   const ThreadScope scope(ws.threads());
   const int crs = plan.crs(), p = plan.pixels();
   const size_t in_sample = static_cast<size_t>(s.c) * s.h * s.w;
-  for_each_chunk(ws, plan.chunks, [&](int i, int thread) {
-    const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
+  for_each_chunk_with_scratch<T>(ws, plan, [&](int first, int count, T* col, T* rows) {
     const int cols = count * p;
-    T* col = ws.col<T>(thread);
-    T* rows = ws.rows<T>(thread);
     if (p >= kPerSamplePixels) {
       for (int j = 0; j < count; ++j)
         gemm<T>(true, false, crs, p, s.k, T(1), w, crs, dy + static_cast<size_t>(first + j) * s.k * p, p, T(0),
