@@ -50,9 +50,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr
 };
 
-inline CommandResult run_cli(const std::string& args) {
+// Runs a shell command line, capturing stdout and stderr together.
+inline CommandResult run_shell(const std::string& command) {
   CommandResult r;
-  const std::string cmd = std::string(PLINTH_CLI_PATH) + " " + args + " 2>&1";
+  const std::string cmd = command + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
   size_t n;
@@ -61,6 +62,8 @@ inline CommandResult run_cli(const std::string& args) {
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
+
+inline CommandResult run_cli(const std::string& args) { return run_shell(std::string(PLINTH_CLI_PATH) + " " + args); }
 
 // The directories temp_dir() made, removed when the test process exits (children exit with
 // _exit and never run this). PLINTH_KEEP_TEST_DIRS=1 keeps them for a look after a failure.
