@@ -91,6 +91,22 @@ inline std::vector<std::string> split_words(const std::string& s) {
   return out;
 }
 
+// A copy of the CLI that any user may run: the build tree can sit in a directory only its
+// owner may enter (`mktemp -d` makes 0700 ones), which a child that dropped root cannot reach.
+inline const std::string& cli_for_any_user() {
+  static const std::string path = [] {
+    namespace fs = std::filesystem;
+    const fs::path dir = temp_dir("cli-any-user");
+    const fs::perms open = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                           fs::perms::others_read | fs::perms::others_exec;
+    fs::permissions(dir, open);
+    fs::copy_file(PLINTH_CLI_PATH, dir / "plinth", fs::copy_options::overwrite_existing);
+    fs::permissions(dir / "plinth", open);
+    return (dir / "plinth").string();
+  }();
+  return path;
+}
+
 struct CliOptions {
   bool as_nobody = false;  // drop root first (root ignores file permissions)
   bool paused = false;     // stop before exec: the test knows the pid, then calls resume()
@@ -101,7 +117,7 @@ class CliProcess {
  public:
   CliProcess(const std::string& args, const std::string& log, CliOptions options = {}) : log_(log) {
     std::vector<std::string> words = split_words(args);
-    words.insert(words.begin(), PLINTH_CLI_PATH);
+    words.insert(words.begin(), options.as_nobody ? cli_for_any_user() : std::string(PLINTH_CLI_PATH));
     std::vector<char*> argv;
     for (std::string& w : words) argv.push_back(w.data());
     argv.push_back(nullptr);
