@@ -1,14 +1,14 @@
-#include "engine/benchmark.h"
+#include "cli/benchmark.h"
 
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <random>
 #include <string>
 
 #include "engine/parameters.h"
-#include "engine/rng.h"
 
-namespace plinth {
+namespace plinth::cli {
 
 namespace {
 
@@ -102,41 +102,61 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
   return t;
 }
 
-std::vector<Executor::LayerTiming> measure_layers(const Model& model, Backend& backend, int batch, int repeats) {
+namespace {
+
+// One training step with each layer timed on its own; times are added to `t` divided by
+// `repeats`.
+void time_one_step(Executor& exec, Backend& backend, int repeats, std::vector<LayerTiming>& t) {
+  auto timed = [&](auto&& run) {
+    const auto start = clock::now();
+    run();
+    backend.synchronize();
+    return std::chrono::duration<double, std::milli>(clock::now() - start).count() / repeats;
+  };
+  backend.synchronize();
+  for (size_t i = 0; i < t.size(); ++i) t[i].forward_ms += timed([&] { exec.forward_node(i, true); });
+  exec.loss(exec.batch(), true);
+  for (size_t i = t.size(); i-- > 0;)
+    if (exec.node_needs_gradient(i)) t[i].backward_ms += timed([&] { exec.backward_node(i); });
+}
+
+}  // namespace
+
+std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch, int repeats) {
   Parameters params(model, backend);
   params.initialize(1);
   Executor exec(model, params, backend, batch, true);
   std::vector<float> input(exec.input().numel());
-  for (size_t i = 0; i < input.size(); ++i) input[i] = uniform01(1, i);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+  for (float& v : input) v = pixel(rng);
   backend.upload(exec.input().data, input.data(), input.size() * sizeof(float));
-  exec.time_layers(1);  // warm-up
-  return exec.time_layers(repeats);
+  std::vector<LayerTiming> t(model.nodes.size());
+  time_one_step(exec, backend, 1, t);  // warm-up: first touch, algorithm choice, caches
+  t.assign(model.nodes.size(), {});
+  for (int r = 0; r < repeats; ++r) time_one_step(exec, backend, repeats, t);
+  for (size_t i = 0; i < t.size(); ++i) t[i].name = model.nodes[i].layer->name();
+  return t;
 }
 
 double layer_forward_flops(const Model& model, size_t node) {
-  std::vector<Shape> shapes;
-  for (size_t i = 0; i <= node; ++i) {
-    const Node& n = model.nodes[i];
-    const Shape in = n.input < 0 ? Shape{1, model.input[0], model.input[1], model.input[2]} : shapes[n.input];
-    shapes.push_back(n.layer->output_shape(in));
-    if (i == node) {
-      double weights = 0;
-      for (const ParamSpec& p : n.layer->param_specs(in))
-        if (p.suffix == "weight") weights = static_cast<double>(p.shape.numel());
-      // Each weight is used once per output position (conv) or once (dense).
-      const Shape& out = shapes.back();
-      const double positions = out.rank == 4 ? static_cast<double>(out[2]) * out[3] : 1.0;
-      return 2.0 * weights * positions;
-    }
-  }
-  return 0;
+  const NodeShapes shapes = model.shapes(1)[node];
+  double weights = 0;
+  for (const ParamSpec& p : model.nodes[node].layer->param_specs(shapes.input))
+    if (p.suffix == "weight") weights = static_cast<double>(p.shape.numel());
+  // Each weight is used once per output position (conv) or once (dense).
+  const Shape& out = shapes.output;
+  const double positions = out.rank == 4 ? static_cast<double>(out[2]) * out[3] : 1.0;
+  return 2.0 * weights * positions;
 }
 
 Throughput measure_gemm(Backend& backend, int n, int repeats) {
   const size_t count = static_cast<size_t>(n) * n;
   DeviceBuffer a(backend, count * sizeof(float)), b(backend, count * sizeof(float)), c(backend, count * sizeof(float));
   std::vector<float> host(count);
-  for (size_t i = 0; i < count; ++i) host[i] = uniform01(2, i) - 0.5f;
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> value(-0.5f, 0.5f);
+  for (float& v : host) v = value(rng);
   backend.upload(a.as<void>(), host.data(), count * sizeof(float));
   backend.upload(b.as<void>(), host.data(), count * sizeof(float));
   auto run = [&] { backend.gemm(false, false, n, n, n, 1.0f, a.as<float>(), n, b.as<float>(), n, 0.0f, c.as<float>(), n); };
@@ -152,4 +172,4 @@ Throughput measure_gemm(Backend& backend, int n, int repeats) {
   return summarize(rates);
 }
 
-}  // namespace plinth
+}  // namespace plinth::cli

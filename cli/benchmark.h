@@ -10,7 +10,7 @@
 #include "engine/executor.h"
 #include "engine/model.h"
 
-namespace plinth {
+namespace plinth::cli {
 
 struct Throughput {
   double median = 0, min = 0, max = 0;  // samples (or FLOP) per second over the windows
@@ -23,8 +23,14 @@ struct Throughput {
 Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
                               bool train, int repeats, double seconds_per_window);
 
-std::vector<Executor::LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
-                                                  int repeats);
+// Forward and backward time of each layer in one training step, milliseconds averaged
+// over `repeats` steps (after one warm-up step). Each layer is timed on its own, with the
+// device synchronised around it.
+struct LayerTiming {
+  std::string name;
+  double forward_ms = 0, backward_ms = 0;
+};
+std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch, int repeats);
 
 // Forward multiply-adds x 2 of a conv layer per sample, for GFLOP/s figures.
 double layer_forward_flops(const Model& model, size_t node);
@@ -32,4 +38,4 @@ double layer_forward_flops(const Model& model, size_t node);
 // fp32 GEMM rate (FLOP/s) of backend.gemm on n x n x n products.
 Throughput measure_gemm(Backend& backend, int n, int repeats);
 
-}  // namespace plinth
+}  // namespace plinth::cli

@@ -1,4 +1,4 @@
-#include "engine/cli/common.h"
+#include "cli/common.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +22,15 @@ void notice(const std::string& line) {
 
 void status(const std::string& line) {
   if (!g_quiet) notice(line);
+}
+
+std::optional<std::string> with_option_name(std::string_view message, OptionNames names) {
+  for (const auto& [setting, option] : names) {
+    const bool leads = message.substr(0, setting.size()) == setting && message.size() > setting.size() &&
+                       (message[setting.size()] == ':' || message[setting.size()] == ' ');
+    if (leads) return std::string(option) + std::string(message.substr(setting.size()));
+  }
+  return std::nullopt;
 }
 
 std::string find_model_file(const std::string& path) {
@@ -54,10 +63,14 @@ DeviceChoice open_device_from(const Args& args) {
   cuda.native_conv = impl == "native";
   cuda.allow_tf32 = args.on("tf32");
   cuda.deterministic = args.on("deterministic");
-  DeviceChoice choice = open_device(args.str("device"), args.integer("threads"), cuda);
+  DeviceChoice choice = open_device_option(args.str("device"), args.integer("threads"), cuda);
   if (!choice.note.empty()) notice(choice.note.substr(choice.note.find(' ') + 1));
   status("device: " + choice.backend->description());
   return choice;
+}
+
+DeviceChoice open_device_option(const std::string& spec, int threads, const CudaOptions& cuda) {
+  return naming_options({{"device", "--device"}}, [&] { return open_device(spec, threads, cuda); });
 }
 
 void add_data_options(Args& args) {

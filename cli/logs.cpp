@@ -1,13 +1,12 @@
-#include "engine/error.h"
-#include "engine/cli/logs.h"
+#include "cli/logs.h"
 
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/tensorboard.h"
 #include "engine/atomic_file.h"
 #include "engine/error.h"
-#include "engine/tensorboard.h"
 
 namespace plinth::cli {
 
@@ -24,7 +23,7 @@ RunLogs::RunLogs(const Args& args, std::string device, const Model& model)
 
 RunLogs::~RunLogs() = default;
 
-void RunLogs::epoch(const EpochRecord& r) {
+bool RunLogs::on_epoch_end(const EpochRecord& r, const TrainState&) {
   seen_.push_back(r);
   if (!csv_path_.empty()) {
     std::ofstream out(csv_path_, std::ios::app);
@@ -42,6 +41,7 @@ void RunLogs::epoch(const EpochRecord& r) {
     tensorboard_->flush();
   }
   write_history(seen_, nullptr);
+  return true;
 }
 
 void RunLogs::finish(const std::vector<EpochRecord>& history, const EvalResult& test) {
