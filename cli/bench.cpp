@@ -152,7 +152,9 @@ int bench_command(int argc, char** argv) {
                   reached ? fmt::format("{:.1f} s of training, epoch {}", seconds, reached).c_str() : "not reached",
                   o.batch_size, s.history.empty() ? 0.0 : s.history.front().seconds);
       nlohmann::json r = row(kind, be, host_threads);
-      r.update({{"mode", "time_to_accuracy"}, {"batch_size", o.batch_size}, {"target", target.target()},
+      r.update({{"mode", "time_to_accuracy"},
+                {"batch_size", o.batch_size},
+                {"target", target.target()},
                 {"seconds", reached ? seconds : -1}, {"epoch", reached},
                 {"epoch_seconds", s.history.empty() ? 0.0 : s.history.front().seconds}});
       for (const EpochRecord& e : s.history) r["test_accuracy"].push_back(e.test_accuracy);

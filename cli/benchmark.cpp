@@ -14,13 +14,13 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-double elapsed(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+double elapsed(clock::time_point t) {
+  return std::chrono::duration<double>(clock::now() - t).count();
+}
 
 // Linux keeps the peak resident set in VmHWM; writing 5 to clear_refs resets it, so each
 // batch size gets its own peak.
-void reset_peak_rss() {
-  std::ofstream("/proc/self/clear_refs") << "5";
-}
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 double peak_rss_mb() {
   std::ifstream in("/proc/self/status");
   std::string key;
@@ -56,7 +56,8 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
   // A pool of real images on the device, gathered into batches as in training.
   const int pool = std::min(data.count, std::max(batch * 4, 4096));
   DeviceBuffer images(backend, static_cast<size_t>(pool) * data.image_size());
-  backend.upload(images.as<void>(), data.images.data(), static_cast<size_t>(pool) * data.image_size());
+  backend.upload(images.as<void>(), data.images.data(),
+                 static_cast<size_t>(pool) * data.image_size());
   DeviceBuffer labels(backend, pool * sizeof(int32_t));
   backend.upload(labels.as<void>(), data.labels.data(), pool * sizeof(int32_t));
   const int batches = pool / batch > 0 ? pool / batch : 1;
@@ -68,15 +69,16 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
   int64_t step = 0;
   auto run_step = [&] {
     const int32_t* idx = indices.as<int32_t>() + (step++ % batches) * batch;
-    backend.gather_batch(images.as<uint8_t>(), labels.as<int32_t>(), idx, batch, static_cast<int>(data.image_size()),
-                         0.0f, 1.0f, exec.input().data, exec.labels());
+    backend.gather_batch(images.as<uint8_t>(), labels.as<int32_t>(), idx, batch,
+                         static_cast<int>(data.image_size()), 0.0f, 1.0f, exec.input().data,
+                         exec.labels());
     exec.forward(train);
     if (!train) return;
     exec.loss(batch, true);
     exec.backward();
     backend.increment(params.step());
-    backend.optimizer_update(model.optimizer, params.values(), params.grads(), params.moment1(), params.moment2(),
-                             params.size(), params.step(), nullptr);
+    backend.optimizer_update(model.optimizer, params.values(), params.grads(), params.moment1(),
+                             params.moment2(), params.size(), params.step(), nullptr);
   };
   // Warm-up: first-touch of memory, algorithm selection, caches; also sizes the window.
   auto t0 = clock::now();
@@ -114,7 +116,8 @@ void time_one_step(Executor& exec, Backend& backend, int repeats, std::vector<La
     return std::chrono::duration<double, std::milli>(clock::now() - start).count() / repeats;
   };
   backend.synchronize();
-  for (size_t i = 0; i < t.size(); ++i) t[i].forward_ms += timed([&] { exec.forward_node(i, true); });
+  for (size_t i = 0; i < t.size(); ++i)
+    t[i].forward_ms += timed([&] { exec.forward_node(i, true); });
   exec.loss(exec.batch(), true);
   for (size_t i = t.size(); i-- > 0;)
     if (exec.node_needs_gradient(i)) t[i].backward_ms += timed([&] { exec.backward_node(i); });
@@ -122,7 +125,8 @@ void time_one_step(Executor& exec, Backend& backend, int repeats, std::vector<La
 
 }  // namespace
 
-std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch, int repeats) {
+std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
+                                        int repeats) {
   Parameters params(model, backend);
   params.initialize(1);
   Executor exec(model, params, backend, batch, true);
@@ -152,14 +156,18 @@ double layer_forward_flops(const Model& model, size_t node) {
 
 Throughput measure_gemm(Backend& backend, int n, int repeats) {
   const size_t count = static_cast<size_t>(n) * n;
-  DeviceBuffer a(backend, count * sizeof(float)), b(backend, count * sizeof(float)), c(backend, count * sizeof(float));
+  DeviceBuffer a(backend, count * sizeof(float)), b(backend, count * sizeof(float)),
+      c(backend, count * sizeof(float));
   std::vector<float> host(count);
   std::mt19937 rng(2);
   std::uniform_real_distribution<float> value(-0.5f, 0.5f);
   for (float& v : host) v = value(rng);
   backend.upload(a.as<void>(), host.data(), count * sizeof(float));
   backend.upload(b.as<void>(), host.data(), count * sizeof(float));
-  auto run = [&] { backend.gemm(false, false, n, n, n, 1.0f, a.as<float>(), n, b.as<float>(), n, 0.0f, c.as<float>(), n); };
+  auto run = [&] {
+    backend.gemm(false, false, n, n, n, 1.0f, a.as<float>(), n, b.as<float>(), n, 0.0f,
+                 c.as<float>(), n);
+  };
   run();
   backend.synchronize();
   std::vector<double> rates;

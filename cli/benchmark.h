@@ -14,8 +14,8 @@ namespace plinth::cli {
 
 struct Throughput {
   double median = 0, min = 0, max = 0;  // samples (or FLOP) per second over the windows
-  size_t device_bytes = 0;   // executor arena + parameter arenas
-  double peak_rss_mb = 0;    // host peak resident set during the measurement
+  size_t device_bytes = 0;              // executor arena + parameter arenas
+  double peak_rss_mb = 0;               // host peak resident set during the measurement
 };
 
 // mode "train": forward + loss + backward + optimizer step; "infer": forward only.
@@ -30,7 +30,8 @@ struct LayerTiming {
   std::string name;
   double forward_ms = 0, backward_ms = 0;
 };
-std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch, int repeats);
+std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
+                                        int repeats);
 
 // Forward multiply-adds x 2 of a conv layer per sample, for GFLOP/s figures.
 double layer_forward_flops(const Model& model, size_t node);

@@ -23,52 +23,71 @@ namespace {
 Args train_args() {
   Args a("train", "Train a model (default: the seed CNN on Fashion-MNIST).");
   a.option("model", "FILE",
-           "model file (JSON: layers, loss, optimizer, recipe): a path, or the name of a model shipped with "
-           "plinth (e.g. seed_cnn.json)", "models/seed_cnn.json")
+           "model file (JSON: layers, loss, optimizer, recipe): a path, or the name of a model "
+           "shipped with "
+           "plinth (e.g. seed_cnn.json)",
+           "models/seed_cnn.json")
       .option("epochs", "N", "epochs (default: the model file's, 10)")
       .option("batch-size", "N", "batch size (default: the model file's, 32)")
       .option("lr", "X", "learning rate (default: the model file's)")
       .option("optimizer", "NAME", "sgd, adam, adamw or rmsprop (default: the model file's)")
-      .option("weight-decay", "X", "L2 (adamw: decoupled) weight decay (default: the model file's, 0)")
-      .option("schedule", "NAME",
-              "learning-rate schedule with its default settings: constant, step, cosine or one_cycle "
-              "(default: the model file's; set step_epochs, gamma, min_lr... there)")
+      .option("weight-decay", "X",
+              "L2 (adamw: decoupled) weight decay (default: the model file's, 0)")
+      .option(
+          "schedule", "NAME",
+          "learning-rate schedule with its default settings: constant, step, cosine or one_cycle "
+          "(default: the model file's; set step_epochs, gamma, min_lr... there)")
       .option("augment", "SPEC",
-              "on-the-fly augmentation: none, or any of shift=PX,rotate=DEG,scale=F,flip (default: the model file's)")
-      .option("val-split", "F", "fraction of the training set held out for validation (default: the model file's, 0.1)")
+              "on-the-fly augmentation: none, or any of shift=PX,rotate=DEG,scale=F,flip (default: "
+              "the model file's)")
+      .option(
+          "val-split", "F",
+          "fraction of the training set held out for validation (default: the model file's, 0.1)")
       .option("seed", "N", "seed for initialisation, shuffling, dropout and augmentation", "1")
-      .option("max-steps", "N", "stop after N optimizer steps, e.g. for smoke runs (default: no limit)")
+      .option("max-steps", "N",
+              "stop after N optimizer steps, e.g. for smoke runs (default: no limit)")
       .option("history", "FILE", "write the per-epoch history (and the test result) as JSON")
       .option("csv", "FILE", "write one CSV row per epoch")
       .option("tensorboard", "DIR", "write TensorBoard scalar event files")
-      .option("save", "FILE",
-              "save a safetensors checkpoint at the end, on SIGINT/SIGTERM and with --save-every; the "
-              "optimizer state goes to FILE's .optim.safetensors sibling")
+      .option(
+          "save", "FILE",
+          "save a safetensors checkpoint at the end, on SIGINT/SIGTERM and with --save-every; the "
+          "optimizer state goes to FILE's .optim.safetensors sibling")
       .option("save-every", "N", "with --save: also save every N epochs (0: only at the end)", "0")
       .range(0, std::numeric_limits<int>::max())
-      .option("save-best", "FILE", "after each epoch, save the checkpoint here if its val_accuracy is the best so far")
+      .option("save-best", "FILE",
+              "after each epoch, save the checkpoint here if its val_accuracy is the best so far")
       .option("resume", "CKPT",
               "continue a saved run exactly where it stopped; options that change its settings are "
               "errors (only --epochs may grow)")
-      .option("init-from", "CKPT", "initialise weights by layer name from a checkpoint; every tensor must match unless --non-strict")
+      .option("init-from", "CKPT",
+              "initialise weights by layer name from a checkpoint; every tensor must match unless "
+              "--non-strict")
       .flag("non-strict", "with --init-from: load what matches, report the rest")
       .option("reset", "LAYERS", "with --init-from: re-initialise these layers (e.g. fc2)")
-      .option("freeze", "LAYERS", "layers that are not trained (comma-separated, e.g. conv1,conv2,conv3)")
+      .option("freeze", "LAYERS",
+              "layers that are not trained (comma-separated, e.g. conv1,conv2,conv3)")
       .option("lr-multiplier", "L=F,...", "per-layer learning-rate factors (e.g. conv1=0.1)")
       .option("clip-norm", "X", "clip gradients to this global norm (0: off)", "0")
       .option("on-nan", "stop|skip-step",
-              "what a NaN/Inf loss or gradient does: stop with an error, or skip that step with a warning", "stop")
+              "what a NaN/Inf loss or gradient does: stop with an error, or skip that step with a "
+              "warning",
+              "stop")
       .option("target-accuracy", "F",
               "stop once val (or with --test-each-epoch, test) accuracy reaches F (default: off)")
-      .option("early-stopping", "PATIENCE", "stop once val_loss has not improved for PATIENCE epochs (0: off)", "0")
+      .option("early-stopping", "PATIENCE",
+              "stop once val_loss has not improved for PATIENCE epochs (0: off)", "0")
       .range(0, std::numeric_limits<int>::max())
-      .option("early-stopping-min-delta", "X", "with --early-stopping: the smallest val_loss decrease that counts", "0")
+      .option("early-stopping-min-delta", "X",
+              "with --early-stopping: the smallest val_loss decrease that counts", "0")
       .flag("test-each-epoch", "also report test accuracy after every epoch (for time-to-accuracy)")
-      .flag("quiet", "print only errors, warnings and the final result (no progress or status lines)")
+      .flag("quiet",
+            "print only errors, warnings and the final result (no progress or status lines)")
       .flag("verbose", "also print the model's layers, output shapes and parameter counts");
   add_device_options(a);
   add_data_options(a);
-  a.option("labelled-fraction", "F", "keep a seeded, class-stratified fraction of the training labels", "1");
+  a.option("labelled-fraction", "F",
+           "keep a seeded, class-stratified fraction of the training labels", "1");
   return a;
 }
 
@@ -77,9 +96,11 @@ void apply_overrides(const Args& a, Model& m) {
   if (a.has("epochs")) m.training.epochs = a.integer("epochs");
   if (a.has("batch-size")) m.training.batch_size = a.integer("batch-size");
   if (a.has("val-split")) m.training.val_split = a.number("val-split");
-  if (a.has("optimizer")) m.optimizer.kind = parse_optimizer_kind(a.str("optimizer"), "--optimizer");
+  if (a.has("optimizer"))
+    m.optimizer.kind = parse_optimizer_kind(a.str("optimizer"), "--optimizer");
   if (a.has("lr")) m.optimizer.lr = static_cast<float>(a.number("lr"));
-  if (a.has("weight-decay")) m.optimizer.weight_decay = static_cast<float>(a.number("weight-decay"));
+  if (a.has("weight-decay"))
+    m.optimizer.weight_decay = static_cast<float>(a.number("weight-decay"));
   if (a.has("augment")) {
     const std::string v = a.str("augment");
     nlohmann::json j = nlohmann::json::object();
@@ -87,18 +108,25 @@ void apply_overrides(const Args& a, Model& m) {
       for (const std::string& item : a.list("augment")) {
         const size_t eq = item.find('=');
         const std::string key = item.substr(0, eq);
-        if (key == "flip") j["horizontal_flip"] = true;
-        else if (eq == std::string::npos) fail("--augment: expected shift=N,rotate=DEG,scale=F,flip or none, got '{}'", item);
-        else j[key] = std::stod(item.substr(eq + 1));
+        if (key == "flip")
+          j["horizontal_flip"] = true;
+        else if (eq == std::string::npos)
+          fail("--augment: expected shift=N,rotate=DEG,scale=F,flip or none, got '{}'", item);
+        else
+          j[key] = std::stod(item.substr(eq + 1));
       }
     }
     m.training.augment = parse_augment(j, "--augment");
   }
-  if (a.has("schedule")) m.training.schedule = parse_schedule({{"type", a.str("schedule")}}, "--schedule");
-  if (m.training.epochs < 1 || m.training.batch_size < 1) fail("--epochs and --batch-size must be positive");
-  if (!(m.optimizer.lr > 0 && m.optimizer.lr < 1e6)) fail("--lr: expected a positive learning rate, got {}", m.optimizer.lr);
+  if (a.has("schedule"))
+    m.training.schedule = parse_schedule({{"type", a.str("schedule")}}, "--schedule");
+  if (m.training.epochs < 1 || m.training.batch_size < 1)
+    fail("--epochs and --batch-size must be positive");
+  if (!(m.optimizer.lr > 0 && m.optimizer.lr < 1e6))
+    fail("--lr: expected a positive learning rate, got {}", m.optimizer.lr);
   if (!(m.optimizer.weight_decay >= 0)) fail("--weight-decay: expected a number >= 0");
-  if (m.training.val_split < 0 || m.training.val_split >= 1) fail("--val-split: expected a fraction in [0, 1)");
+  if (m.training.val_split < 0 || m.training.val_split >= 1)
+    fail("--val-split: expected a fraction in [0, 1)");
 }
 
 nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
@@ -108,28 +136,38 @@ nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
     if (eq == std::string::npos) fail("--lr-multiplier: expected LAYER=FACTOR, got '{}'", item);
     lr_mult[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
   }
-  return {{"seed", seed}, {"data", a.str("data")}, {"classes", parse_classes(a)},
-          {"labelled_fraction", a.number("labelled-fraction")}, {"freeze", a.list("freeze")},
-          {"lr_multiplier", lr_mult}, {"clip_norm", a.number("clip-norm")},
-          {"optimizer", optimizer_to_json(m.optimizer)}, {"training", training_to_json(m.training)}};
+  return {{"seed", seed},
+          {"data", a.str("data")},
+          {"classes", parse_classes(a)},
+          {"labelled_fraction", a.number("labelled-fraction")},
+          {"freeze", a.list("freeze")},
+          {"lr_multiplier", lr_mult},
+          {"clip_norm", a.number("clip-norm")},
+          {"optimizer", optimizer_to_json(m.optimizer)},
+          {"training", training_to_json(m.training)}};
 }
 
 // A resumed run must be the run that was saved: any hyper-parameter given on the command
 // line that differs from the checkpoint's is an error, never silently used or ignored.
-void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requested, const std::string& path) {
+void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requested,
+                         const std::string& path) {
   std::string diff;
   for (auto it = saved.begin(); it != saved.end(); ++it) {
     if (it.key() == "training") {
       for (auto t = it->begin(); t != it->end(); ++t)
         if (t.key() != "epochs" && requested["training"][t.key()] != *t)
-          diff += fmt::format(" training.{}: saved {} vs now {};", t.key(), t->dump(), requested["training"][t.key()].dump());
+          diff += fmt::format(" training.{}: saved {} vs now {};", t.key(), t->dump(),
+                              requested["training"][t.key()].dump());
     } else if (requested[it.key()] != *it) {
-      diff += fmt::format(" {}: saved {} vs now {};", it.key(), it->dump(), requested[it.key()].dump());
+      diff +=
+          fmt::format(" {}: saved {} vs now {};", it.key(), it->dump(), requested[it.key()].dump());
     }
   }
   if (!diff.empty())
-    fail("--resume {}: the command line changes the run's settings:{} resume with the same "
-         "options (only --epochs may grow), or start a new run with --init-from", path, diff);
+    fail(
+        "--resume {}: the command line changes the run's settings:{} resume with the same "
+        "options (only --epochs may grow), or start a new run with --init-from",
+        path, diff);
 }
 
 // --verbose: the layer table Keras' model.summary() prints, with frozen layers marked.
@@ -143,8 +181,8 @@ void print_summary(const Model& m, const std::vector<std::string>& frozen) {
     Shape out;  // per sample: without the batch dimension
     for (int d = 1; d < shapes[i].output.rank; ++d) out.dims[out.rank++] = shapes[i].output.dims[d];
     const bool is_frozen = std::find(frozen.begin(), frozen.end(), layer.name()) != frozen.end();
-    std::printf("%-28s%-18s%10zu%s\n", (layer.name() + " (" + layer.type() + ")").c_str(), out.str().c_str(),
-                count, is_frozen ? " (frozen)" : "");
+    std::printf("%-28s%-18s%10zu%s\n", (layer.name() + " (" + layer.type() + ")").c_str(),
+                out.str().c_str(), count, is_frozen ? " (frozen)" : "");
   }
   std::printf("Total parameters: %zu\n", m.parameter_count());
   std::fflush(stdout);
@@ -180,8 +218,10 @@ void init_from(const Args& a, Parameters& params) {
   const std::string path = a.str("init-from");
   const LoadReport r = load_weights(path, params, /*strict=*/false, a.list("reset"));
   if (!a.on("non-strict") && !r.complete())
-    fail("{}: weights do not match the model:{} use --non-strict to load what matches, or "
-         "--reset LAYER to re-initialise a layer", path, r.mismatches());
+    fail(
+        "{}: weights do not match the model:{} use --non-strict to load what matches, or "
+        "--reset LAYER to re-initialise a layer",
+        path, r.mismatches());
   status(fmt::format("init from {}: loaded {} tensors", path, r.loaded.size()));
   for (const auto& n : r.loaded) status("  loaded      " + n);
   for (const auto& n : r.mismatched) status("  skipped     " + n + " (shape)");
@@ -240,7 +280,8 @@ TrainOptions train_options(const Args& a, const RunSpec& run) {
 // Writes the run's checkpoints: its weights, settings, normalisation and where it stands.
 class RunSaver {
  public:
-  RunSaver(const Parameters& params, CheckpointMeta meta) : params_(params), meta_(std::move(meta)) {}
+  RunSaver(const Parameters& params, CheckpointMeta meta)
+      : params_(params), meta_(std::move(meta)) {}
   void save(const std::string& path, const TrainState& state) {
     meta_.state = state;
     save_checkpoint(path, params_, meta_);
@@ -255,12 +296,15 @@ class RunSaver {
 class EpochCheckpoints : public TrainHook {
  public:
   EpochCheckpoints(const Args& a, RunSaver& saver, const TrainState& start)
-      : saver_(saver), every_(a.integer("save-every")), every_path_(a.str("save")),
+      : saver_(saver),
+        every_(a.integer("save-every")),
+        every_path_(a.str("save")),
         best_path_(a.str("save-best")) {
     for (const EpochRecord& r : start.history) best_ = std::max(best_, r.val_accuracy);
   }
   bool on_epoch_end(const EpochRecord& record, const TrainState& state) override {
-    if (!every_path_.empty() && every_ > 0 && state.epoch % every_ == 0) saver_.save(every_path_, state);
+    if (!every_path_.empty() && every_ > 0 && state.epoch % every_ == 0)
+      saver_.save(every_path_, state);
     if (!best_path_.empty() && record.val_accuracy > best_) {
       best_ = record.val_accuracy;
       saver_.save(best_path_, state);
@@ -280,7 +324,8 @@ class EpochCheckpoints : public TrainHook {
 int train_command(int argc, char** argv) {
   Args a = train_args();
   if (!a.parse(argc, argv)) return 0;
-  if (a.on("quiet") && a.on("verbose")) fail("plinth train: --quiet and --verbose exclude each other");
+  if (a.on("quiet") && a.on("verbose"))
+    fail("plinth train: --quiet and --verbose exclude each other");
   set_quiet(a.on("quiet"));
   const RunSpec run = read_run_spec(a);
   DeviceChoice device = open_device_from(a);
@@ -289,12 +334,13 @@ int train_command(int argc, char** argv) {
   Parameters params(run.model, backend);
   const Start start = load_start(a, run, data, params);
   const Model& model = run.model;
-  status(fmt::format("model {} ({}): {} parameters, loss {}, optimizer {} lr {}", model.name, model.source,
-                     params.count(), loss_name(model.loss), optimizer_name(model.optimizer.kind), model.optimizer.lr));
+  status(fmt::format("model {} ({}): {} parameters, loss {}, optimizer {} lr {}", model.name,
+                     model.source, params.count(), loss_name(model.loss),
+                     optimizer_name(model.optimizer.kind), model.optimizer.lr));
   if (a.on("verbose")) print_summary(model, a.list("freeze"));
-  Trainer trainer = naming_options({{"freeze", "--freeze"}, {"lr_multiplier", "--lr-multiplier"}}, [&] {
-    return Trainer(model, backend, params, train_options(a, run));
-  });
+  Trainer trainer =
+      naming_options({{"freeze", "--freeze"}, {"lr_multiplier", "--lr-multiplier"}},
+                     [&] { return Trainer(model, backend, params, train_options(a, run)); });
   trainer.set_normalization(start.mean, start.std);
 
   RunLogs logs(a, backend.description(), model);
@@ -303,10 +349,12 @@ int train_command(int argc, char** argv) {
   ProgressPrinter progress(!a.on("quiet"));
   std::vector<TrainHook*> hooks{&progress, &logs, &checkpoints};
   std::optional<TargetAccuracy> target;
-  if (a.has("target-accuracy")) hooks.push_back(&target.emplace(static_cast<float>(a.number("target-accuracy"))));
+  if (a.has("target-accuracy"))
+    hooks.push_back(&target.emplace(static_cast<float>(a.number("target-accuracy"))));
   std::optional<EarlyStopping> early;
   if (a.integer("early-stopping") > 0)
-    hooks.push_back(&early.emplace(a.integer("early-stopping"), a.number("early-stopping-min-delta")));
+    hooks.push_back(
+        &early.emplace(a.integer("early-stopping"), a.number("early-stopping-min-delta")));
   TrainState end;
   bool signalled = false;
   try {
@@ -325,12 +373,14 @@ int train_command(int argc, char** argv) {
     status("saved " + a.str("save"));
   }
   if (signalled) {
-    notice("stopped by a signal" + std::string(a.has("save") ? "; resume with --resume " + a.str("save") : ""));
+    notice("stopped by a signal" +
+           std::string(a.has("save") ? "; resume with --resume " + a.str("save") : ""));
     return 130;
   }
   const EvalResult test = trainer.evaluate(data.test);
   logs.finish(end.history, test);
-  std::printf("Test accuracy: %.4f - test loss: %.4f (%d images)\n", test.accuracy, test.loss, test.count);
+  std::printf("Test accuracy: %.4f - test loss: %.4f (%d images)\n", test.accuracy, test.loss,
+              test.count);
   return 0;
 }
 

@@ -30,7 +30,8 @@ DeviceChoice open_device(const std::string& spec, int threads, CudaOptions cuda)
       }
     }
     const CudaStatus status = cuda_status();
-    if (status.devices.empty()) fail("device {}: no usable GPU: {}", spec, status.unavailable_reason);
+    if (status.devices.empty())
+      fail("device {}: no usable GPU: {}", spec, status.unavailable_reason);
     if (cuda.device_index < 0 || cuda.device_index >= static_cast<int>(status.devices.size()))
       fail("device {}: there are {} CUDA devices", spec, status.devices.size());
     choice.backend = make_cuda_backend(cuda);

@@ -193,7 +193,8 @@ size_t Model::parameter_count() const {
   const std::vector<NodeShapes> shapes = this->shapes(1);
   size_t total = 0;
   for (size_t i = 0; i < nodes.size(); ++i)
-    for (const ParamSpec& p : nodes[i].layer->param_specs(shapes[i].input)) total += p.shape.numel();
+    for (const ParamSpec& p : nodes[i].layer->param_specs(shapes[i].input))
+      total += p.shape.numel();
   return total;
 }
 

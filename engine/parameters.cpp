@@ -22,7 +22,8 @@ Parameters::Parameters(const Model& model, Backend& backend) : backend_(backend)
   for (size_t i = 0; i < model.nodes.size(); ++i) {
     const Layer& layer = *model.nodes[i].layer;
     for (const ParamSpec& p : layer.param_specs(shapes[i].input)) {
-      entries_.push_back({layer.name() + "." + p.suffix, static_cast<int>(i), p.shape, size_, p.init_limit});
+      entries_.push_back(
+          {layer.name() + "." + p.suffix, static_cast<int>(i), p.shape, size_, p.init_limit});
       size_ += (p.shape.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
     }
   }

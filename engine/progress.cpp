@@ -50,7 +50,8 @@ bool ProgressPrinter::on_epoch_end(const EpochRecord& r, const TrainState&) {
   std::string summary = fmt::format("{}/{} - {:.1f}s - loss: {:.4f} - accuracy: {:.4f}", r.steps,
                                     r.steps, r.seconds, r.loss, r.accuracy);
   if (run_.has_validation)
-    summary += fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", r.val_loss, r.val_accuracy);
+    summary +=
+        fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", r.val_loss, r.val_accuracy);
   if (run_.has_test) summary += fmt::format(" - test_accuracy: {:.4f}", r.test_accuracy);
   summary += fmt::format(" - {:.0f} samples/s - lr: {:.3g}", r.samples_per_second, r.lr);
   fmt::print(out_, "{}{}\n", interactive_ ? "\r\x1b[K" : "", summary);

@@ -16,8 +16,8 @@ namespace plinth {
 
 // The run fit() is about to start.
 struct TrainBegin {
-  int epochs = 0;           // the run ends after this many epochs
-  int64_t batches = 0;      // per epoch
+  int epochs = 0;       // the run ends after this many epochs
+  int64_t batches = 0;  // per epoch
   int batch_size = 0;
   bool has_validation = false;  // EpochRecord::val_loss and val_accuracy are measured
   bool has_test = false;        // EpochRecord::test_accuracy is measured
@@ -33,9 +33,9 @@ class BatchEnd {
  public:
   BatchEnd(int epoch, int64_t batch, int64_t step, Backend& backend, const float* device_stats)
       : epoch(epoch), batch(batch), step(step), backend_(&backend), stats_(device_stats) {}
-  int epoch;     // 1-based
+  int epoch;      // 1-based
   int64_t batch;  // 1-based, within the epoch
-  int64_t step;  // optimizer steps taken in the run so far
+  int64_t step;   // optimizer steps taken in the run so far
   // Reads the running figures from the device: a wait on a GPU, so only when shown.
   RunningMetrics metrics() const;
 

@@ -8,8 +8,9 @@
 namespace plinth {
 
 NonFiniteError::NonFiniteError(const std::string& finding)
-    : Error(finding + " (try a lower learning rate or a clip_norm; on_nan = OnNan::skip_step "
-                      "skips such steps)"),
+    : Error(finding +
+            " (try a lower learning rate or a clip_norm; on_nan = OnNan::skip_step "
+            "skips such steps)"),
       finding_(finding) {}
 
 Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, TrainOptions options)
@@ -42,15 +43,16 @@ Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, Train
 Trainer::~Trainer() = default;
 
 void Trainer::check_input_shape(const Dataset& d) const {
-  if (d.count > 0 && (d.channels != model_.input[0] || d.height != model_.input[1] ||
-                      d.width != model_.input[2]))
+  if (d.count > 0 &&
+      (d.channels != model_.input[0] || d.height != model_.input[1] || d.width != model_.input[2]))
     fail("the model '{}' takes {}x{}x{} inputs but '{}' has {}x{}x{}", model_.name, model_.input[0],
          model_.input[1], model_.input[2], d.name, d.channels, d.height, d.width);
 }
 
 DeviceDataset& Trainer::device_data(const Dataset& data, int batch) {
   auto& slot = data_[&data];
-  if (!slot || slot->padded % batch != 0) slot = std::make_unique<DeviceDataset>(backend_, data, batch);
+  if (!slot || slot->padded % batch != 0)
+    slot = std::make_unique<DeviceDataset>(backend_, data, batch);
   return *slot;
 }
 
@@ -67,14 +69,17 @@ double Trainer::learning_rate(int epoch, int64_t step, int64_t steps_per_epoch) 
   const double t = std::min(1.0, step / std::max(1.0, total));
   constexpr double pi = 3.14159265358979323846;
   switch (s.kind) {
-    case ScheduleKind::step: return lr * std::pow(s.gamma, epoch / s.step_epochs);
-    case ScheduleKind::cosine: return s.min_lr + (lr - s.min_lr) * 0.5 * (1 + std::cos(pi * t));
+    case ScheduleKind::step:
+      return lr * std::pow(s.gamma, epoch / s.step_epochs);
+    case ScheduleKind::cosine:
+      return s.min_lr + (lr - s.min_lr) * 0.5 * (1 + std::cos(pi * t));
     case ScheduleKind::one_cycle: {
       if (t < s.warmup) return lr * (s.start_factor + (1 - s.start_factor) * t / s.warmup);
       const double u = (t - s.warmup) / (1 - s.warmup);
       return s.min_lr + (lr - s.min_lr) * 0.5 * (1 + std::cos(pi * u));
     }
-    default: return lr;
+    default:
+      return lr;
   }
 }
 
@@ -126,18 +131,18 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
   if (confusion && model_.loss == LossKind::categorical_crossentropy)
     r.confusion.assign(classes, std::vector<int64_t>(classes, 0));
   std::vector<float> probs;
-  forward_batches(device_data(data, batch), data.count, batch,
-                  [&](const Executor& exec, int start, int valid) {
-    if (r.confusion.empty()) return;
-    probs.resize(static_cast<size_t>(valid) * classes);
-    backend_.download(probs.data(), exec.probabilities(), probs.size() * sizeof(float));
-    for (int i = 0; i < valid; ++i) {
-      const float* row = probs.data() + static_cast<size_t>(i) * classes;
-      const int predicted = static_cast<int>(std::max_element(row, row + classes) - row);
-      const int truth = data.labels[start + i];
-      if (truth >= 0 && truth < classes) ++r.confusion[truth][predicted];
-    }
-  });
+  forward_batches(
+      device_data(data, batch), data.count, batch, [&](const Executor& exec, int start, int valid) {
+        if (r.confusion.empty()) return;
+        probs.resize(static_cast<size_t>(valid) * classes);
+        backend_.download(probs.data(), exec.probabilities(), probs.size() * sizeof(float));
+        for (int i = 0; i < valid; ++i) {
+          const float* row = probs.data() + static_cast<size_t>(i) * classes;
+          const int predicted = static_cast<int>(std::max_element(row, row + classes) - row);
+          const int truth = data.labels[start + i];
+          if (truth >= 0 && truth < classes) ++r.confusion[truth][predicted];
+        }
+      });
   float s[kStatsSize];
   backend_.download(s, eval_executor(batch).stats(), sizeof(s));
   r.count = data.count;

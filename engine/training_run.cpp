@@ -1,11 +1,12 @@
 // Trainer::fit: the training loop over epochs and steps, and what it tells the hooks.
+#include "engine/trainer.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 
 #include "engine/device_dataset.h"
 #include "engine/rng.h"
-#include "engine/trainer.h"
 
 namespace plinth {
 
@@ -22,6 +23,27 @@ double seconds_since(Clock::time_point t) {
 RunningMetrics running_metrics(const float (&stats)[kStatsSize]) {
   const float count = std::max(1.0f, stats[kStatCount]);
   return {stats[kStatLossSum] / count, stats[kStatCorrect] / count};
+}
+
+// fit()'s checks of its inputs, made before anything is allocated; returns the number of
+// whole batches per epoch.
+int64_t checked_batches_per_epoch(const Model& model, const Dataset& train, int batch,
+                                  const TrainState& start) {
+  const int64_t batches = train.count / batch;
+  if (batches == 0)
+    fail("the training set has {} samples, fewer than one batch of {}", train.count, batch);
+  if (model.loss == LossKind::categorical_crossentropy && train.labels.empty())
+    fail("categorical_crossentropy needs labels, but the training set has none");
+  const int c = model.input[0], h = model.input[1], w = model.input[2];
+  if (train.channels != c || train.height != h || train.width != w)
+    fail("the model '{}' takes {}x{}x{} inputs but the data has {}x{}x{}", model.name, c, h, w,
+         train.channels, train.height, train.width);
+  if (start.batch_in_epoch < 0 || start.batch_in_epoch >= batches)
+    fail(
+        "cannot resume at batch {} of an epoch of {} batches (was the batch size or the "
+        "data changed?)",
+        start.batch_in_epoch, batches);
+  return batches;
 }
 
 }  // namespace
@@ -62,7 +84,7 @@ class Trainer::Run {
   const std::vector<TrainHook*>& hooks_;
   TrainState state_;
   const int batch_;
-  const int64_t batches_;     // per epoch
+  const int64_t batches_;      // per epoch
   const int64_t check_every_;  // steps between checks for non-finite values
   Executor exec_;
   DeviceDataset& data_;
@@ -76,33 +98,9 @@ class Trainer::Run {
   uint64_t augment_seed_ = 0;
   int64_t first_batch_ = 0;  // > 0 when it resumed midway
   Clock::time_point started_;
-  double lr_ = 0;                    // of the last step
+  double lr_ = 0;                     // of the last step
   float last_good_[kStatsSize] = {};  // its stats at the last check that found all finite
 };
-
-namespace {
-
-// fit()'s checks of its inputs, made before anything is allocated; returns the number of
-// whole batches per epoch.
-int64_t checked_batches_per_epoch(const Model& model, const Dataset& train, int batch,
-                                  const TrainState& start) {
-  const int64_t batches = train.count / batch;
-  if (batches == 0)
-    fail("the training set has {} samples, fewer than one batch of {}", train.count, batch);
-  if (model.loss == LossKind::categorical_crossentropy && train.labels.empty())
-    fail("categorical_crossentropy needs labels, but the training set has none");
-  const int c = model.input[0], h = model.input[1], w = model.input[2];
-  if (train.channels != c || train.height != h || train.width != w)
-    fail("the model '{}' takes {}x{}x{} inputs but the data has {}x{}x{}", model.name, c, h, w,
-         train.channels, train.height, train.width);
-  if (start.batch_in_epoch < 0 || start.batch_in_epoch >= batches)
-    fail("cannot resume at batch {} of an epoch of {} batches (was the batch size or the data "
-         "changed?)",
-         start.batch_in_epoch, batches);
-  return batches;
-}
-
-}  // namespace
 
 Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, const Dataset* test,
                   TrainState start, const std::vector<TrainHook*>& hooks)
@@ -200,8 +198,8 @@ void Trainer::Run::gather_batch(int64_t b) {
                         c * h * w, t_.mean_, t_.std_,
                         augment_ ? staging_.as<float>() : exec_.input().data, exec_.labels());
   if (augment_)
-    backend_.augment(m.training.augment, staging_.as<float>(), exec_.input().data, batch_, c, h,
-                     w, idx, augment_seed_);
+    backend_.augment(m.training.augment, staging_.as<float>(), exec_.input().data, batch_, c, h, w,
+                     idx, augment_seed_);
 }
 
 // Whether the step may update the weights. Non-finite values are counted every step and
@@ -297,8 +295,8 @@ EpochRecord Trainer::Run::epoch_record(int epoch) {
   r.lr = lr_;
   r.steps = batches_;
   r.seconds = epoch_seconds();
-  r.samples_per_second =
-      static_cast<double>((batches_ - first_batch_) * batch_) / std::max(1e-9, seconds_since(started_));
+  r.samples_per_second = static_cast<double>((batches_ - first_batch_) * batch_) /
+                         std::max(1e-9, seconds_since(started_));
   if (val_.count > 0) {
     const EvalResult v = t_.evaluate(val_);
     r.val_loss = v.loss;
@@ -312,6 +310,7 @@ EpochRecord Trainer::Run::epoch_record(int epoch) {
 double Trainer::Run::epoch_seconds() const {
   return seconds_since(started_) + (first_batch_ > 0 ? state_.partial_seconds : 0);
 }
+
 TrainState Trainer::fit(const Dataset& train, const Dataset& val, TrainState start,
                         const std::vector<TrainHook*>& hooks, const Dataset* per_epoch_test) {
   return Run(*this, train, val, per_epoch_test, std::move(start), hooks).fit();

@@ -86,7 +86,8 @@ std::vector<float> values(const Parameters& p) { return p.download(p.values()); 
 
 }  // namespace
 
-TEST_CASE("hooks: a C++ user's hook sees the run, every epoch and batch, and can stop it", "[hooks]") {
+TEST_CASE("hooks: a C++ user's hook sees the run, every epoch and batch, and can stop it",
+          "[hooks]") {
   const Model m = test::model_from(kTinyCnn);
   auto be = make_cpu_backend(1);
   Parameters p(m, *be);
@@ -120,8 +121,10 @@ TEST_CASE("hooks: a C++ user's hook sees the run, every epoch and batch, and can
   CHECK(s.batch_in_epoch == 0);
 }
 
-TEST_CASE("hooks: should_stop stops inside an epoch, and the run resumed from its checkpoint ends bit-identical",
-          "[hooks][checkpoint]") {
+TEST_CASE(
+    "hooks: should_stop stops inside an epoch, and the run resumed from its checkpoint ends "
+    "bit-identical",
+    "[hooks][checkpoint]") {
   const Model m = test::model_from(kTinyCnn);
   const Dataset train = synthetic(96, 1);
   auto be = make_cpu_backend(2);
@@ -138,7 +141,8 @@ TEST_CASE("hooks: should_stop stops inside an epoch, and the run resumed from it
     StopAfterBatches stop;
     stop.after = 8;  // batch 2 of epoch 2
     Recorder recorder;
-    const TrainState s = Trainer(m, *be, p, options(3)).fit(train, Dataset{}, {}, {&recorder, &stop});
+    const TrainState s =
+        Trainer(m, *be, p, options(3)).fit(train, Dataset{}, {}, {&recorder, &stop});
     CHECK(s.epoch == 1);
     CHECK(s.batch_in_epoch == 2);
     CHECK(s.step == 8);
@@ -179,6 +183,7 @@ TEST_CASE("hooks: the library's stopping hooks, target accuracy and early stoppi
   CHECK(t.fit(synthetic(96, 1), synthetic(32, 2), {}, {&unreachable}).history.size() == 4);
 
   EarlyStopping early(1);
-  CHECK_THROWS_WITH(t.fit(synthetic(96, 1), Dataset{}, {}, {&early}), Catch::Contains("no validation set"));
+  CHECK_THROWS_WITH(t.fit(synthetic(96, 1), Dataset{}, {}, {&early}),
+                    Catch::Contains("no validation set"));
   CHECK_THROWS_WITH(EarlyStopping(0), Catch::Contains("patience must be at least 1"));
 }

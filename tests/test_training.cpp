@@ -214,7 +214,8 @@ TEST_CASE("fine-tuning: weights load by name with shape checks, strict by defaul
   const Model target = parse_model(j, "five-classes");
   Parameters q(target, *be);
   q.initialize(2);
-  CHECK_THROWS_WITH(load_weights(dir + "/src.safetensors", q, true), Catch::Contains("fc2.weight") && Catch::Contains("non-strict"));
+  CHECK_THROWS_WITH(load_weights(dir + "/src.safetensors", q, true),
+                    Catch::Contains("fc2.weight") && Catch::Contains("non-strict"));
   const LoadReport r = load_weights(dir + "/src.safetensors", q, false);
   CHECK(r.loaded.size() == 8);
   CHECK(r.mismatched.size() == 2);
