@@ -1,6 +1,8 @@
 #include "cli/common.h"
 
 #include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -26,10 +28,9 @@ void status(const std::string& line) {
 
 std::optional<std::string> with_option_name(std::string_view message, OptionNames names) {
   for (const auto& [setting, option] : names) {
-    const bool leads = message.substr(0, setting.size()) == setting &&
-                       message.size() > setting.size() &&
-                       (message[setting.size()] == ':' || message[setting.size()] == ' ');
-    if (leads) return std::string(option) + std::string(message.substr(setting.size()));
+    const std::string_view rest = message.substr(std::min(setting.size(), message.size()));
+    if (message.starts_with(setting) && (rest.starts_with(':') || rest.starts_with(' ')))
+      return std::string(option) + std::string(rest);
   }
   return std::nullopt;
 }

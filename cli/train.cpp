@@ -219,8 +219,8 @@ void init_from(const Args& a, Parameters& params) {
   const LoadReport r = load_weights(path, params, /*strict=*/false, a.list("reset"));
   if (!a.on("non-strict") && !r.complete())
     fail(
-        "{}: weights do not match the model:{} use --non-strict to load what matches, or "
-        "--reset LAYER to re-initialise a layer",
+        "{}: weights do not match the model:{} use --non-strict to load what matches, "
+        "or --reset LAYER to re-initialise a layer",
         path, r.mismatches());
   status(fmt::format("init from {}: loaded {} tensors", path, r.loaded.size()));
   for (const auto& n : r.loaded) status("  loaded      " + n);

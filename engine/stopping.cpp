@@ -28,8 +28,8 @@ EarlyStopping::EarlyStopping(int patience, double min_delta)
 void EarlyStopping::on_train_begin(const TrainBegin& run) {
   if (!run.has_validation)
     fail(
-        "early stopping monitors val_loss, but there is no validation set (use a validation "
-        "split)");
+        "early stopping monitors val_loss, but there is no validation set (use a "
+        "validation split)");
 }
 
 bool EarlyStopping::on_epoch_end(const EpochRecord&, const TrainState& state) {

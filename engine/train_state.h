@@ -21,11 +21,11 @@ struct EpochRecord {
 struct TrainState {
   int epoch = 0;               // completed epochs
   int64_t step = 0;            // optimizer steps taken
-  int64_t batch_in_epoch = 0;  // > 0 when stopped inside epoch `epoch` (by a hook's should_stop)
+  int64_t batch_in_epoch = 0;  // > 0 when stopped inside epoch `epoch` (should_stop, max_steps)
   double partial_stats[kStatsSize] = {};  // that epoch's accumulated stats so far
   double partial_seconds = 0;
   std::vector<EpochRecord> history;
-  bool finished_early = false;  // stopped by a hook or max_steps before the last epoch
+  bool finished_early = false;  // stopped by a hook or max_steps before the last epoch's end
 };
 
 }  // namespace plinth

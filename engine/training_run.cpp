@@ -40,8 +40,8 @@ int64_t checked_batches_per_epoch(const Model& model, const Dataset& train, int 
          train.channels, train.height, train.width);
   if (start.batch_in_epoch < 0 || start.batch_in_epoch >= batches)
     fail(
-        "cannot resume at batch {} of an epoch of {} batches (was the batch size or the "
-        "data changed?)",
+        "cannot resume at batch {} of an epoch of {} batches (was the batch size or "
+        "the data changed?)",
         start.batch_in_epoch, batches);
   return batches;
 }
