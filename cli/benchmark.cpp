@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 
+#include "engine/executor.h"
 #include "engine/parameters.h"
 
 namespace plinth::cli {

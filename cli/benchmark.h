@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "datasets/dataset.h"
-#include "engine/executor.h"
 #include "engine/model.h"
 
 namespace plinth::cli {
