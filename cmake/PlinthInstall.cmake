@@ -1,6 +1,7 @@
 # `cmake --install <build> --prefix P` gives
-#   P/include/plinth/{engine,datasets}/*.h  the public headers, at their source-tree paths,
-#                                          so "engine/sequential.h" works as in the tree,
+#   P/include/plinth/{engine,datasets}/*.h  the public headers (the plinth target's HEADERS
+#                                          file set) at their source-tree paths, so
+#                                          "engine/sequential.h" works as in the tree,
 #   P/include/plinth/plinth.h               the umbrella header: #include <plinth/plinth.h>,
 #   P/lib/libplinth.a (or .so), P/bin/plinth, P/share/plinth/models/*.json,
 #   P/lib/cmake/plinth                      the package: find_package(plinth CONFIG REQUIRED)
@@ -20,9 +21,8 @@ set_target_properties(plinth_cli PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_IN
 install(TARGETS plinth plinth_cli EXPORT plinthTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(DIRECTORY engine datasets DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/plinth
-  FILES_MATCHING PATTERN "*.h" PATTERN "cli" EXCLUDE)
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/plinth)
 install(FILES engine/plinth.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/plinth)
 install(DIRECTORY models/ DESTINATION ${CMAKE_INSTALL_DATADIR}/plinth/models)
 install(EXPORT plinthTargets NAMESPACE plinth:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/plinth)

@@ -169,16 +169,20 @@ LoadReport load_weights(const std::string& path, Parameters& params, bool strict
   }
   for (const std::string& name : f.names())
     if (!params.find(name) && !is_reset(name)) report.unexpected.push_back(name);
-  if (strict && (!report.missing.empty() || !report.unexpected.empty() || !report.mismatched.empty())) {
-    std::string why;
-    for (const auto& m : report.mismatched) why += " shape mismatch " + m + ";";
-    for (const auto& m : report.missing) why += " missing " + m + ";";
-    for (const auto& m : report.unexpected) why += " unexpected " + m + ";";
-    fail("{}: weights do not match the model:{} use --non-strict to load what matches, or "
-         "--reset LAYER to re-initialise a layer", path, why);
-  }
+  if (strict && !report.complete())
+    fail("{}: weights do not match the model:{} load non-strictly to keep what matches, or "
+         "reset those layers to initialise them afresh",
+         path, report.mismatches());
   params.upload(params.values(), host);
   return report;
+}
+
+std::string LoadReport::mismatches() const {
+  std::string why;
+  for (const auto& m : mismatched) why += " shape mismatch " + m + ";";
+  for (const auto& m : missing) why += " missing " + m + ";";
+  for (const auto& m : unexpected) why += " unexpected " + m + ";";
+  return why;
 }
 
 void load_optimizer_state(const std::string& path, Parameters& params) {
@@ -198,7 +202,8 @@ void load_optimizer_state(const std::string& path, Parameters& params) {
       state = load_safetensors(pending);
     } else {
       fail("{}: optimizer state does not belong to {}; resume from a matching pair, or start "
-           "a new run with --init-from", state_path, path);
+           "a new run initialised from these weights",
+           state_path, path);
     }
   }
   std::vector<float> m = params.download(params.moment1()), v = params.download(params.moment2());

@@ -12,7 +12,7 @@
 
 #include "engine/model.h"
 #include "engine/parameters.h"
-#include "engine/trainer.h"
+#include "engine/train_state.h"
 
 namespace plinth {
 
@@ -34,6 +34,10 @@ CheckpointMeta read_checkpoint_meta(const std::string& path);
 
 struct LoadReport {
   std::vector<std::string> loaded, missing, unexpected, mismatched;  // mismatched: "name: [a] vs [b]"
+  // Every tensor matched (names listed in `reset` aside).
+  bool complete() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  // What did not match, " shape mismatch ...; missing ...; unexpected ...;", for messages.
+  std::string mismatches() const;
 };
 
 // Copies the tensors whose names and shapes match into params. strict: any missing,

@@ -26,17 +26,18 @@ DeviceChoice open_device(const std::string& spec, int threads, CudaOptions cuda)
       try {
         cuda.device_index = std::stoi(spec.substr(5));
       } catch (const std::exception&) {
-        fail("--device {}: expected cuda:N with a device number", spec);
+        fail("device {}: expected cuda:N with a device number", spec);
       }
     }
     const CudaStatus status = cuda_status();
-    if (status.devices.empty()) fail("--device {}: no usable GPU: {}", spec, status.unavailable_reason);
+    if (status.devices.empty())
+      fail("device {}: no usable GPU: {}", spec, status.unavailable_reason);
     if (cuda.device_index < 0 || cuda.device_index >= static_cast<int>(status.devices.size()))
-      fail("--device {}: there are {} CUDA devices", spec, status.devices.size());
+      fail("device {}: there are {} CUDA devices", spec, status.devices.size());
     choice.backend = make_cuda_backend(cuda);
     return choice;
   }
-  fail("--device: expected auto, cpu, cuda or cuda:N, got '{}'", spec);
+  fail("device: expected auto, cpu, cuda or cuda:N, got '{}'", spec);
 }
 
 }  // namespace plinth

@@ -15,6 +15,7 @@ struct DeviceChoice {
 
 // spec: "auto" (a usable GPU, else the CPU with a note saying why), "cpu", "cuda" or
 // "cuda:N" (an error if that GPU is not usable). threads applies to the CPU backend.
+// Errors start with "device", e.g. "device cuda: no usable GPU: ...".
 DeviceChoice open_device(const std::string& spec, int threads, CudaOptions cuda = {});
 
 }  // namespace plinth

@@ -1,7 +1,5 @@
-#include "engine/error.h"
 #include "engine/executor.h"
-
-#include <chrono>
+#include "engine/error.h"
 
 #include "engine/rng.h"
 
@@ -36,15 +34,12 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
     : model_(model), params_(params), backend_(backend), batch_(batch), training_(training), seed_(seed) {
   if (batch < 1) fail("batch size must be at least 1, got {}", batch);
   const size_t n = model.nodes.size();
-  std::vector<Shape> shapes(n);
+  const std::vector<NodeShapes> shapes = model.shapes(batch);
   std::vector<int> consumers(n, 0);
   std::vector<bool> needs_grad(n, false);  // is the gradient of node i's output needed?
   nodes_.resize(n);
-  const Shape input_shape{batch, model.input[0], model.input[1], model.input[2]};
   for (size_t i = 0; i < n; ++i) {
     const Node& node = model.nodes[i];
-    const Shape in = node.input < 0 ? input_shape : shapes[node.input];
-    shapes[i] = node.layer->output_shape(in);
     nodes_[i].frozen = i < frozen.size() && frozen[i];
     bool trainable = false;
     for (const ParamEntry& e : params.entries()) trainable = trainable || (e.node == static_cast<int>(i) && !nodes_[i].frozen);
@@ -58,19 +53,19 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
 
   // Plan the arena.
   ArenaPlan plan;
+  const Shape& input_shape = shapes.front().input;
   const size_t input_at = plan.add(input_shape.numel() * sizeof(float));
   const size_t labels_at = plan.add(batch * sizeof(int32_t));
-  const size_t classes = shapes.back().per_sample();
+  const size_t classes = shapes.back().output.per_sample();
   const size_t probs_at = plan.add(batch * classes * sizeof(float));
   const size_t stats_at = plan.add(kStatsSize * sizeof(float));
   std::vector<size_t> y_at(n), dy_at(n), scratch_at(n);
   for (size_t i = 0; i < n; ++i) {
-    const Node& node = model.nodes[i];
-    const Shape in = node.input < 0 ? input_shape : shapes[node.input];
-    const bool alias = node.layer->reshape_only();
-    y_at[i] = alias ? 0 : plan.add(shapes[i].numel() * sizeof(float));
-    dy_at[i] = (alias || !training) ? 0 : plan.add(shapes[i].numel() * sizeof(float));
-    scratch_at[i] = plan.add(node.layer->scratch_bytes(in));
+    const Layer& layer = *model.nodes[i].layer;
+    const bool alias = layer.reshape_only();
+    y_at[i] = alias ? 0 : plan.add(shapes[i].output.numel() * sizeof(float));
+    dy_at[i] = (alias || !training) ? 0 : plan.add(shapes[i].output.numel() * sizeof(float));
+    scratch_at[i] = plan.add(layer.scratch_bytes(shapes[i].input));
   }
   arena_ = DeviceBuffer(backend, plan.size());
 
@@ -83,14 +78,14 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
     NodeBuffers& b = nodes_[i];
     b.x = node.input < 0 ? input_ : nodes_[node.input].y;
     if (node.input >= 0 && needs_grad[node.input]) b.dx = nodes_[node.input].dy;
-    b.x.shape = node.input < 0 ? input_shape : shapes[node.input];
+    b.x.shape = shapes[i].input;
     b.dx.shape = b.x.shape;
     if (node.layer->reshape_only()) {
-      b.y = {shapes[i], b.x.data};
-      b.dy = {shapes[i], b.dx.data};
+      b.y = {shapes[i].output, b.x.data};
+      b.dy = {shapes[i].output, b.dx.data};
     } else {
-      b.y = {shapes[i], at<float>(arena_, y_at[i])};
-      b.dy = {shapes[i], training ? at<float>(arena_, dy_at[i]) : nullptr};
+      b.y = {shapes[i].output, at<float>(arena_, y_at[i])};
+      b.dy = {shapes[i].output, training ? at<float>(arena_, dy_at[i]) : nullptr};
     }
     b.scratch = at<char>(arena_, scratch_at[i]);
     b.needs_grad = needs_grad[i];
@@ -113,10 +108,12 @@ LayerIO Executor::io(size_t i, bool training) {
 }
 
 void Executor::forward(bool training) {
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    LayerIO layer_io = io(i, training);
-    model_.nodes[i].layer->forward(layer_io);
-  }
+  for (size_t i = 0; i < nodes_.size(); ++i) forward_node(i, training);
+}
+
+void Executor::forward_node(size_t i, bool training) {
+  LayerIO layer_io = io(i, training);
+  model_.nodes[i].layer->forward(layer_io);
 }
 
 void Executor::loss(int valid, bool training) {
@@ -141,45 +138,16 @@ void Executor::loss(int valid, bool training) {
 
 void Executor::backward() {
   if (!training_) fail("backward: this executor was built for inference");
-  for (size_t i = nodes_.size(); i-- > 0;) {
-    if (!nodes_[i].needs_grad) continue;
-    LayerIO layer_io = io(i, true);
-    model_.nodes[i].layer->backward(layer_io);
-  }
+  for (size_t i = nodes_.size(); i-- > 0;) backward_node(i);
+}
+
+void Executor::backward_node(size_t i) {
+  if (!training_) fail("backward: this executor was built for inference");
+  if (!nodes_[i].needs_grad) return;
+  LayerIO layer_io = io(i, true);
+  model_.nodes[i].layer->backward(layer_io);
 }
 
 void Executor::reset_stats() { backend_.fill(stats_, kStatsSize, 0.0f); }
-
-std::vector<Executor::LayerTiming> Executor::time_layers(int repeats) {
-  using clock = std::chrono::steady_clock;
-  std::vector<LayerTiming> t(nodes_.size());
-  forward(training_);
-  if (training_) {
-    loss(batch_, true);
-    backward();
-  }
-  backend_.synchronize();
-  for (int r = 0; r < repeats; ++r) {
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      LayerIO layer_io = io(i, training_);
-      const auto start = clock::now();
-      model_.nodes[i].layer->forward(layer_io);
-      backend_.synchronize();
-      t[i].forward_ms += std::chrono::duration<double, std::milli>(clock::now() - start).count() / repeats;
-    }
-    if (!training_) continue;
-    loss(batch_, true);
-    for (size_t i = nodes_.size(); i-- > 0;) {
-      if (!nodes_[i].needs_grad) continue;
-      LayerIO layer_io = io(i, true);
-      const auto start = clock::now();
-      model_.nodes[i].layer->backward(layer_io);
-      backend_.synchronize();
-      t[i].backward_ms += std::chrono::duration<double, std::milli>(clock::now() - start).count() / repeats;
-    }
-  }
-  for (size_t i = 0; i < nodes_.size(); ++i) t[i].name = model_.nodes[i].layer->name();
-  return t;
-}
 
 }  // namespace plinth

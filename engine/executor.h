@@ -36,12 +36,12 @@ class Executor {
   void backward();
   void reset_stats();
 
-  // Forward and backward time of each layer, for `plinth bench --layers`.
-  struct LayerTiming {
-    std::string name;
-    double forward_ms = 0, backward_ms = 0;
-  };
-  std::vector<LayerTiming> time_layers(int repeats);
+  // One node's share of forward() and backward(), for callers that time or inspect layers
+  // one by one. backward_node() needs node i's output gradient in place (a loss() and the
+  // backward passes of the nodes after it) and does nothing for a node that needs none.
+  void forward_node(size_t i, bool training);
+  void backward_node(size_t i);
+  bool node_needs_gradient(size_t i) const { return nodes_[i].needs_grad; }
 
  private:
   struct NodeBuffers {

@@ -141,19 +141,13 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
     m.training.normalize = t.boolean("normalize", false);
   }
   // Validate the shapes once, with batch 1, so a bad file fails before any allocation.
-  std::vector<Shape> shapes;
-  for (const Node& n : m.nodes) {
-    const Shape in = n.input < 0 ? Shape{1, m.input[0], m.input[1], m.input[2]} : shapes[n.input];
-    try {
-      shapes.push_back(n.layer->output_shape(in));
-      // Shapes hold ints: a larger sample would wrap (flatten) or overflow further on.
-      if (in.per_sample() > INT_MAX || shapes.back().per_sample() > INT_MAX)
-        fail("layer {}: more than 2^31 - 1 values per sample", n.layer->name());
-    } catch (const Error& e) {
-      fail("{}: {}", where, e.what());  // name the file, not just the layer
-    }
+  std::vector<NodeShapes> shapes;
+  try {
+    shapes = m.shapes(1);
+  } catch (const Error& e) {
+    fail("{}: {}", where, e.what());  // name the file, not just the layer
   }
-  const size_t out = shapes.back().per_sample();
+  const size_t out = shapes.back().output.per_sample();
   const size_t in_size = static_cast<size_t>(m.input[0]) * m.input[1] * m.input[2];
   if (m.loss != LossKind::categorical_crossentropy && out != in_size)
     fail("{}.loss: {} compares the output with the input image, but the output has {} values "
@@ -181,14 +175,26 @@ int Model::find(const std::string& layer_name) const {
   return -1;
 }
 
-size_t Model::parameter_count() const {
-  size_t total = 0;
-  std::vector<Shape> shapes;
+std::vector<NodeShapes> Model::shapes(int batch) const {
+  std::vector<NodeShapes> out;
+  out.reserve(nodes.size());
   for (const Node& n : nodes) {
-    const Shape in = n.input < 0 ? Shape{1, input[0], input[1], input[2]} : shapes[n.input];
-    for (const ParamSpec& p : n.layer->param_specs(in)) total += p.shape.numel();
-    shapes.push_back(n.layer->output_shape(in));
+    const Shape in = n.input < 0 ? Shape{batch, input[0], input[1], input[2]} : out[n.input].output;
+    const Shape y = n.layer->output_shape(in);
+    // Shapes hold ints: a larger sample would wrap (flatten) or overflow further on.
+    if (in.per_sample() > INT_MAX || y.per_sample() > INT_MAX)
+      fail("layer {}: more than 2^31 - 1 values per sample", n.layer->name());
+    out.push_back({in, y});
   }
+  return out;
+}
+
+size_t Model::parameter_count() const {
+  const std::vector<NodeShapes> shapes = this->shapes(1);
+  size_t total = 0;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (const ParamSpec& p : nodes[i].layer->param_specs(shapes[i].input))
+      total += p.shape.numel();
   return total;
 }
 

@@ -41,6 +41,11 @@ struct Node {
   int input = -1;  // index of the node it consumes; -1 is the model input
 };
 
+// A node's input and output shapes, batch dimension first.
+struct NodeShapes {
+  Shape input, output;
+};
+
 struct Model {
   std::string name;
   std::string source;  // file it came from, for messages
@@ -51,6 +56,10 @@ struct Model {
   TrainingRecipe training;
 
   int find(const std::string& layer_name) const;  // -1 if absent
+  // Every node's shapes for a batch size, in node order: the one walk of the graph that
+  // the executor, the parameters and the summaries share. Throws plinth::Error naming the
+  // layer that cannot take its input or would hold more than 2^31 - 1 values per sample.
+  std::vector<NodeShapes> shapes(int batch) const;
   nlohmann::json to_json() const;
   size_t parameter_count() const;
 };

@@ -18,15 +18,14 @@ uint64_t hash_name(const std::string& s) {
 }
 
 Parameters::Parameters(const Model& model, Backend& backend) : backend_(backend) {
-  std::vector<Shape> shapes;
+  const std::vector<NodeShapes> shapes = model.shapes(1);
   for (size_t i = 0; i < model.nodes.size(); ++i) {
-    const Node& n = model.nodes[i];
-    const Shape in = n.input < 0 ? Shape{1, model.input[0], model.input[1], model.input[2]} : shapes[n.input];
-    for (const ParamSpec& p : n.layer->param_specs(in)) {
-      entries_.push_back({n.layer->name() + "." + p.suffix, static_cast<int>(i), p.shape, size_, p.init_limit});
+    const Layer& layer = *model.nodes[i].layer;
+    for (const ParamSpec& p : layer.param_specs(shapes[i].input)) {
+      entries_.push_back(
+          {layer.name() + "." + p.suffix, static_cast<int>(i), p.shape, size_, p.init_limit});
       size_ += (p.shape.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
     }
-    shapes.push_back(n.layer->output_shape(in));
   }
   const size_t bytes = std::max<size_t>(size_, 1) * sizeof(float);
   values_ = DeviceBuffer(backend, bytes);

@@ -1,5 +1,7 @@
-// Keras-style progress: on a terminal a bar that updates in place, elsewhere (CI logs,
-// pipes) one plain line per epoch.
+// Keras-style progress as a training hook: on a terminal a bar that updates in place,
+// elsewhere (CI logs, pipes) one plain line per epoch, "Epoch 1/10" then
+// "1687/1687 - 9.2s - loss: 0.5277 - accuracy: 0.8061 - val_loss: ...". Warnings (skipped
+// steps) go to stderr even when the progress itself is off.
 #pragma once
 
 #include <chrono>
@@ -7,28 +9,36 @@
 #include <cstdio>
 #include <string>
 
+#include "engine/train_hook.h"
+
 namespace plinth {
 
-class Progress {
+class ProgressPrinter : public TrainHook {
  public:
-  Progress(bool enabled, std::FILE* out = stdout);
+  explicit ProgressPrinter(bool enabled, std::FILE* out = stdout);
   bool interactive() const { return interactive_; }
-  void begin_epoch(int epoch, int epochs, int64_t steps);
-  // Called each step; redraws at most ~10 times a second. wants_update() says whether a
-  // redraw is due, so callers fetch running metrics (a device sync) only then.
-  bool wants_update() const;
-  void update(int64_t step, double loss, double accuracy);
-  void end_epoch(const std::string& summary);
-  // A message the user must see even with progress off (--quiet): a warning, or why
-  // training stopped early. It goes to stderr, after clearing a half-drawn bar.
+
+  void on_train_begin(const TrainBegin& run) override;
+  void on_epoch_begin(int epoch) override;
+  // Redraws the bar at most ~10 times a second, and reads the running metrics only then.
+  void on_batch_end(const BatchEnd& batch) override;
+  void on_step_skipped(const SkippedStep& step) override;
+  bool on_epoch_end(const EpochRecord& record, const TrainState& state) override;
+  void on_train_end(const TrainState& state) override;
+
+  // A message the user must see even with progress off: a warning, or why training
+  // stopped early. It goes to stderr, after clearing a half-drawn bar.
   void line(const std::string& text);
 
  private:
   using clock = std::chrono::steady_clock;
+  void draw_bar(int64_t batch, const RunningMetrics& m);
+
   bool enabled_, interactive_;
-  bool bar_drawn_ = false;  // an in-place bar is on screen without its newline
   std::FILE* out_;
-  int64_t steps_ = 0;
+  TrainBegin run_;
+  bool bar_drawn_ = false;   // an in-place bar is on screen without its newline
+  bool epoch_open_ = false;  // an epoch began and has not ended: a stop lands inside it
   clock::time_point start_, last_draw_;
 };
 

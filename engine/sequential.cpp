@@ -7,9 +7,10 @@
 
 #include "engine/checkpoint.h"
 #include "engine/device_select.h"
-#include "engine/early_stopping.h"
 #include "engine/error.h"
 #include "engine/parameters.h"
+#include "engine/progress.h"
+#include "engine/stopping.h"
 
 namespace plinth {
 
@@ -199,14 +200,17 @@ History Sequential::run_fit(const Dataset& train, const Dataset& val, const FitO
   t.batch_size = o.batch_size;
   t.seed = o.seed;
   t.max_steps = o.max_steps;
-  t.verbosity = o.verbosity;
-  t.early_stopping_patience = o.early_stopping_patience;
-  t.early_stopping_min_delta = o.early_stopping_min_delta;
-  c.state = make_trainer(t)->fit(train, val, {}, o.on_epoch);
+  ProgressPrinter progress(o.verbosity != Verbosity::quiet);
+  std::optional<EarlyStopping> early;
+  std::vector<TrainHook*> hooks{&progress};
+  if (o.early_stopping_patience > 0)
+    hooks.push_back(&early.emplace(o.early_stopping_patience, o.early_stopping_min_delta));
+  hooks.insert(hooks.end(), o.hooks.begin(), o.hooks.end());
+  c.state = make_trainer(t)->fit(train, val, {}, hooks);
   c.seed = o.seed;
-  const bool early = c.state.finished_early && o.early_stopping_patience > 0 &&
-                     epochs_without_improvement(c.state.history, o.early_stopping_min_delta) >= o.early_stopping_patience;
-  return {c.state.history, c.state.finished_early, early};
+  if (early && early->stopped()) progress.line(early->reason());
+  const bool early_stopped = c.state.finished_early && early && early->stopped();
+  return {c.state.history, c.state.finished_early, early_stopped};
 }
 
 EvalResult Sequential::evaluate(const Dataset& data, bool confusion) {
@@ -266,14 +270,13 @@ std::string Sequential::summary() const {
   const Model& m = c.model;
   std::string out = fmt::format("Model: {} on {}\n{:<28}{:<18}{:>10}\n", m.name, c.backend->description(),
                                 "Layer (type)", "Output shape", "Params");
-  std::vector<Shape> shapes;
-  for (const Node& n : m.nodes) {
-    const Shape in = n.input < 0 ? Shape{1, m.input[0], m.input[1], m.input[2]} : shapes[n.input];
+  const std::vector<NodeShapes> shapes = m.shapes(1);
+  for (size_t i = 0; i < m.nodes.size(); ++i) {
+    const Layer& layer = *m.nodes[i].layer;
     size_t params = 0;
-    for (const ParamSpec& p : n.layer->param_specs(in)) params += p.shape.numel();
-    shapes.push_back(n.layer->output_shape(in));
-    out += fmt::format("{:<28}{:<18}{:>10}\n", n.layer->name() + " (" + n.layer->type() + ")",
-                       per_sample(shapes.back()), params);
+    for (const ParamSpec& p : layer.param_specs(shapes[i].input)) params += p.shape.numel();
+    out += fmt::format("{:<28}{:<18}{:>10}\n", layer.name() + " (" + layer.type() + ")",
+                       per_sample(shapes[i].output), params);
   }
   return out + fmt::format("Total parameters: {}, loss {}, optimizer {} (lr {})\n", c.params->count(),
                            loss_name(m.loss), optimizer_name(m.optimizer.kind), m.optimizer.lr);

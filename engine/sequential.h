@@ -67,6 +67,8 @@ struct CompileOptions {
   bool quiet = false;  // otherwise one line on stderr says which device runs (and why)
 };
 
+enum class Verbosity { quiet, normal, verbose };
+
 struct FitOptions {
   int epochs = 10;
   int batch_size = 32;
@@ -78,18 +80,21 @@ struct FitOptions {
   // Standardise inputs with this training set's mean and std, which evaluate(), predict()
   // and save() then keep; false feeds pixel / 255.
   bool normalize = false;
-  // Keras EarlyStopping on val_loss (see engine/early_stopping.h); 0 is off.
+  // Keras EarlyStopping on val_loss (see engine/stopping.h); 0 is off.
   int early_stopping_patience = 0;
   double early_stopping_min_delta = 0;
   uint64_t seed = 1;       // shuffling, dropout, augmentation
   int64_t max_steps = -1;  // stop after this many optimizer steps (smoke runs)
+  // normal: Keras-style progress on stdout; quiet: only warnings (on stderr).
   Verbosity verbosity = Verbosity::normal;
-  Trainer::EpochCallback on_epoch;  // after every epoch; return false to stop
+  // The caller's training hooks (engine/train_hook.h), called after the progress and
+  // early stopping; any of them can stop the run.
+  std::vector<TrainHook*> hooks;
 };
 
 struct History {
   std::vector<EpochRecord> epochs;  // one record per completed epoch
-  bool stopped_early = false;       // by early stopping, max_steps or on_epoch
+  bool stopped_early = false;       // by early stopping, max_steps or a hook
   bool early_stopped = false;       // by early stopping
 };
 

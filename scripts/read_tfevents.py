@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads TensorBoard event files (events.out.tfevents.*) without TensorFlow or TensorBoard:
 TFRecord framing with both masked CRC-32C checks, then the Event protobuf fields that scalars
-use. Written independently of engine/tensorboard.cpp so each can check the other.
+use. Written independently of cli/tensorboard.cpp so each can check the other.
 
   read_tfevents.py FILE_OR_DIR...          one line per scalar: step, tag, value, wall time
   read_tfevents.py --json FILE_OR_DIR...   the same as a JSON list of objects

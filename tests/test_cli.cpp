@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/common.h"
 #include "engine/device.h"
 #include "engine_fixtures.h"
 #include "robustness_fixtures.h"
@@ -168,7 +169,8 @@ TEST_CASE("cli: --device cuda without a usable GPU fails clearly, and auto says 
     WARN("SKIPPED: a GPU is usable here; this test is about machines without one");
     return;
   }
-  const auto cuda = test::run_cli("train --device cuda --max-steps 1");
+  const auto cuda = test::run_cli("train --device cuda --max-steps 1 --model " PLINTH_SOURCE_DIR
+                                  "/models/seed_cnn.json");
   CHECK(cuda.status == 1);
   CHECK_THAT(cuda.output, Catch::Contains("--device cuda: no usable GPU"));
   const auto info = test::run_cli("info");
@@ -177,7 +179,8 @@ TEST_CASE("cli: --device cuda without a usable GPU fails clearly, and auto says 
 }
 
 TEST_CASE("cli: a missing data set or model file is one clear line and a non-zero exit", "[cli]") {
-  const auto data = test::run_cli("train --device cpu --data /nonexistent/dir --max-steps 1");
+  const auto data = test::run_cli("train --device cpu --data /nonexistent/dir --max-steps 1 "
+                                  "--model " PLINTH_SOURCE_DIR "/models/seed_cnn.json");
   CHECK(data.status == 1);
   CHECK_THAT(data.output, Catch::Contains("/nonexistent/dir"));
   const auto model = test::run_cli("train --device cpu --model /nonexistent.json");
@@ -306,4 +309,49 @@ TEST_CASE("cli: train --verbose prints the layer table", "[cli]") {
   CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10} (frozen)\n", "conv1 (conv2d)", "[4, 26, 26]", 40)));
   CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10}\n", "fc1 (dense)", "[10]", 6770)));
   CHECK_THAT(r.output, Catch::Contains("\nTotal parameters: 6810\n"));
+}
+
+TEST_CASE("cli: library errors about a setting are reported under the option that set it",
+          "[cli]") {
+  const cli::OptionNames names{
+      {"freeze", "--freeze"}, {"lr_multiplier", "--lr-multiplier"}, {"device", "--device"}};
+  CHECK(cli::with_option_name("freeze: the model has no layer named 'x'", names) ==
+        "--freeze: the model has no layer named 'x'");
+  CHECK(cli::with_option_name("lr_multiplier: the model has no layer named 'x'", names) ==
+        "--lr-multiplier: the model has no layer named 'x'");
+  CHECK(cli::with_option_name("device cuda: no usable GPU: no driver", names) ==
+        "--device cuda: no usable GPU: no driver");
+  // A longer word is another setting; a setting's name elsewhere in the line is no prefix.
+  CHECK(cli::with_option_name("devices: none", names) == std::nullopt);
+  CHECK(cli::with_option_name("the model has no layer named 'freeze'", names) == std::nullopt);
+
+  if (!test::fashion_available()) {
+    WARN("SKIPPED: Fashion-MNIST is not installed");
+    return;
+  }
+  const std::string dir = test::small_fashion_dir("cli-option-names", 600, 200);
+  const std::string args =
+      fmt::format("train --device cpu --threads 2 --data {} --model {} --max-steps 1 --quiet", dir,
+                  test::tiny_cnn_file(dir));
+  const auto freeze = test::run_cli(args + " --freeze conv9");
+  CHECK(freeze.status == 1);
+  CHECK_THAT(freeze.output,
+             Catch::Contains("plinth: error: --freeze: the model has no layer named 'conv9'"));
+  const auto multiplier = test::run_cli(args + " --lr-multiplier conv9=2");
+  CHECK(multiplier.status == 1);
+  CHECK_THAT(multiplier.output, Catch::Contains("plinth: error: --lr-multiplier: the model has no "
+                                                "layer named 'conv9'"));
+  // A checkpoint of the tiny CNN does not fit the seed CNN: --init-from says how to load it
+  // anyway.
+  const std::string ckpt = dir + "/tiny.safetensors";
+  REQUIRE(test::run_cli(args + " --save " + ckpt).status == 0);
+  const auto init = test::run_cli(
+      fmt::format("train --device cpu --threads 2 --data {} --model {} --max-steps 1 --quiet "
+                  "--init-from {}",
+                  dir, PLINTH_SOURCE_DIR "/models/seed_cnn.json", ckpt));
+  INFO(init.output);
+  CHECK(init.status == 1);
+  CHECK_THAT(init.output,
+             Catch::Contains(ckpt + ": weights do not match the model: shape mismatch conv1") &&
+                 Catch::Contains("use --non-strict to load what matches, or --reset LAYER"));
 }

@@ -19,10 +19,11 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
-#include "engine/tensorboard.h"
+#include "cli/tensorboard.h"
 
 namespace fs = std::filesystem;
 using namespace plinth;
+using namespace plinth::cli;
 
 namespace {
 

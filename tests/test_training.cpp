@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "engine/checkpoint.h"
@@ -33,9 +34,15 @@ TrainOptions quick_options(int epochs = 1, int batch = 32) {
   TrainOptions o;
   o.epochs = epochs;
   o.batch_size = batch;
-  o.verbosity = Verbosity::quiet;
   return o;
 }
+
+// Calls a function at every epoch end; it returns false to stop the run.
+struct OnEpochEnd : TrainHook {
+  std::function<bool(const TrainState&)> call;
+  explicit OnEpochEnd(std::function<bool(const TrainState&)> f) : call(std::move(f)) {}
+  bool on_epoch_end(const EpochRecord&, const TrainState& state) override { return call(state); }
+};
 
 std::vector<float> weights_after(const Model& m, const Dataset& train, uint64_t seed, int threads, int epochs) {
   auto be = make_cpu_backend(threads);
@@ -147,10 +154,11 @@ TEST_CASE("training: a run stopped after epoch 1 and resumed from its checkpoint
     TrainOptions o = quick_options(3);
     o.seed = 9;
     Trainer t(m, *be, p, o);
-    t.fit(train, Dataset{}, {}, [&](const TrainState& s) {
+    OnEpochEnd save_then_stop([&](const TrainState& s) {
       save_checkpoint(ckpt, p, {m.to_json(), {}, s, 0, 1});
       return s.epoch < 1;  // stop after the first epoch, as a killed run would
     });
+    t.fit(train, Dataset{}, {}, {&save_then_stop});
   }
   auto be = make_cpu_backend(2);
   const CheckpointMeta meta = read_checkpoint_meta(ckpt);
@@ -206,7 +214,8 @@ TEST_CASE("fine-tuning: weights load by name with shape checks, strict by defaul
   const Model target = parse_model(j, "five-classes");
   Parameters q(target, *be);
   q.initialize(2);
-  CHECK_THROWS_WITH(load_weights(dir + "/src.safetensors", q, true), Catch::Contains("fc2.weight") && Catch::Contains("--non-strict"));
+  CHECK_THROWS_WITH(load_weights(dir + "/src.safetensors", q, true),
+                    Catch::Contains("fc2.weight") && Catch::Contains("non-strict"));
   const LoadReport r = load_weights(dir + "/src.safetensors", q, false);
   CHECK(r.loaded.size() == 8);
   CHECK(r.mismatched.size() == 2);

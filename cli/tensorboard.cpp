@@ -1,4 +1,4 @@
-#include "engine/tensorboard.h"
+#include "cli/tensorboard.h"
 
 #include <unistd.h>
 
@@ -12,7 +12,7 @@
 
 #include "engine/error.h"
 
-namespace plinth {
+namespace plinth::cli {
 namespace {
 
 constexpr std::array<std::uint32_t, 256> make_crc32c_table() {
@@ -144,4 +144,4 @@ void TensorBoardWriter::flush() {
   if (std::fflush(file_.get()) != 0) fail("tensorboard: cannot write '{}': {}", path_, std::strerror(errno));
 }
 
-}  // namespace plinth
+}  // namespace plinth::cli

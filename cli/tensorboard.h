@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace plinth {
+namespace plinth::cli {
 
 // CRC-32C (Castagnoli polynomial), the checksum TFRecord framing uses.
 std::uint32_t crc32c(std::string_view bytes);
@@ -40,4 +40,4 @@ class TensorBoardWriter {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr, &std::fclose};
 };
 
-}  // namespace plinth
+}  // namespace plinth::cli

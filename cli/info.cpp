@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include "engine/backend.h"
-#include "engine/cli/commands.h"
-#include "engine/cli/common.h"
+#include "cli/commands.h"
+#include "cli/common.h"
 #include "engine/device.h"
 
 namespace plinth::cli {

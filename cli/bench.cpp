@@ -6,12 +6,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/benchmark.h"
-#include "engine/cli/commands.h"
-#include "engine/cli/common.h"
+#include "cli/benchmark.h"
+#include "cli/commands.h"
+#include "cli/common.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/parameters.h"
+#include "engine/progress.h"
+#include "engine/stopping.h"
 #include "engine/trainer.h"
 
 namespace plinth::cli {
@@ -74,7 +76,7 @@ int bench_command(int argc, char** argv) {
   cuda.allow_tf32 = a.on("tf32");
 
   for (const std::string& device : devices_to_run(a.str("device"))) {
-    DeviceChoice choice = open_device(device, threads, cuda);
+    DeviceChoice choice = open_device_option(device, threads, cuda);
     Backend& be = *choice.backend;
     const std::string kind = be.kind() == DeviceKind::cpu ? "cpu" : "cuda";
     status("bench on " + be.description());
@@ -135,21 +137,24 @@ int bench_command(int argc, char** argv) {
       o.epochs = a.integer("tta-epochs");
       o.batch_size = a.integer("tta-batch");
       o.seed = static_cast<uint64_t>(a.integer64("seed"));
-      o.target_accuracy = a.number("target");
       Trainer trainer(model, be, params, o);
-      const TrainState s = trainer.fit(train, Dataset{}, {}, {}, &test);
+      ProgressPrinter progress(true);
+      TargetAccuracy target(static_cast<float>(a.number("target")));
+      const TrainState s = trainer.fit(train, Dataset{}, {}, {&progress, &target}, &test);
       double seconds = 0;
       int reached = 0;
       for (const EpochRecord& r : s.history) {
         seconds += r.seconds;
-        if (!reached && r.test_accuracy >= *o.target_accuracy) reached = r.epoch;
+        if (!reached && r.test_accuracy >= target.target()) reached = r.epoch;
       }
       std::printf("\n%s time to %.1f%% test accuracy: %s (batch %d, all 60000 training images, epoch %.1f s)\n",
-                  kind.c_str(), 100 * *o.target_accuracy,
+                  kind.c_str(), 100 * target.target(),
                   reached ? fmt::format("{:.1f} s of training, epoch {}", seconds, reached).c_str() : "not reached",
                   o.batch_size, s.history.empty() ? 0.0 : s.history.front().seconds);
       nlohmann::json r = row(kind, be, host_threads);
-      r.update({{"mode", "time_to_accuracy"}, {"batch_size", o.batch_size}, {"target", *o.target_accuracy},
+      r.update({{"mode", "time_to_accuracy"},
+                {"batch_size", o.batch_size},
+                {"target", target.target()},
                 {"seconds", reached ? seconds : -1}, {"epoch", reached},
                 {"epoch_seconds", s.history.empty() ? 0.0 : s.history.front().seconds}});
       for (const EpochRecord& e : s.history) r["test_accuracy"].push_back(e.test_accuracy);

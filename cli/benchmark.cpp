@@ -1,26 +1,27 @@
-#include "engine/benchmark.h"
+#include "cli/benchmark.h"
 
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <random>
 #include <string>
 
+#include "engine/executor.h"
 #include "engine/parameters.h"
-#include "engine/rng.h"
 
-namespace plinth {
+namespace plinth::cli {
 
 namespace {
 
 using clock = std::chrono::steady_clock;
 
-double elapsed(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+double elapsed(clock::time_point t) {
+  return std::chrono::duration<double>(clock::now() - t).count();
+}
 
 // Linux keeps the peak resident set in VmHWM; writing 5 to clear_refs resets it, so each
 // batch size gets its own peak.
-void reset_peak_rss() {
-  std::ofstream("/proc/self/clear_refs") << "5";
-}
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 double peak_rss_mb() {
   std::ifstream in("/proc/self/status");
   std::string key;
@@ -56,7 +57,8 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
   // A pool of real images on the device, gathered into batches as in training.
   const int pool = std::min(data.count, std::max(batch * 4, 4096));
   DeviceBuffer images(backend, static_cast<size_t>(pool) * data.image_size());
-  backend.upload(images.as<void>(), data.images.data(), static_cast<size_t>(pool) * data.image_size());
+  backend.upload(images.as<void>(), data.images.data(),
+                 static_cast<size_t>(pool) * data.image_size());
   DeviceBuffer labels(backend, pool * sizeof(int32_t));
   backend.upload(labels.as<void>(), data.labels.data(), pool * sizeof(int32_t));
   const int batches = pool / batch > 0 ? pool / batch : 1;
@@ -68,15 +70,16 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
   int64_t step = 0;
   auto run_step = [&] {
     const int32_t* idx = indices.as<int32_t>() + (step++ % batches) * batch;
-    backend.gather_batch(images.as<uint8_t>(), labels.as<int32_t>(), idx, batch, static_cast<int>(data.image_size()),
-                         0.0f, 1.0f, exec.input().data, exec.labels());
+    backend.gather_batch(images.as<uint8_t>(), labels.as<int32_t>(), idx, batch,
+                         static_cast<int>(data.image_size()), 0.0f, 1.0f, exec.input().data,
+                         exec.labels());
     exec.forward(train);
     if (!train) return;
     exec.loss(batch, true);
     exec.backward();
     backend.increment(params.step());
-    backend.optimizer_update(model.optimizer, params.values(), params.grads(), params.moment1(), params.moment2(),
-                             params.size(), params.step(), nullptr);
+    backend.optimizer_update(model.optimizer, params.values(), params.grads(), params.moment1(),
+                             params.moment2(), params.size(), params.step(), nullptr);
   };
   // Warm-up: first-touch of memory, algorithm selection, caches; also sizes the window.
   auto t0 = clock::now();
@@ -102,44 +105,70 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
   return t;
 }
 
-std::vector<Executor::LayerTiming> measure_layers(const Model& model, Backend& backend, int batch, int repeats) {
+namespace {
+
+// One training step with each layer timed on its own; times are added to `t` divided by
+// `repeats`.
+void time_one_step(Executor& exec, Backend& backend, int repeats, std::vector<LayerTiming>& t) {
+  auto timed = [&](auto&& run) {
+    const auto start = clock::now();
+    run();
+    backend.synchronize();
+    return std::chrono::duration<double, std::milli>(clock::now() - start).count() / repeats;
+  };
+  backend.synchronize();
+  for (size_t i = 0; i < t.size(); ++i)
+    t[i].forward_ms += timed([&] { exec.forward_node(i, true); });
+  exec.loss(exec.batch(), true);
+  for (size_t i = t.size(); i-- > 0;)
+    if (exec.node_needs_gradient(i)) t[i].backward_ms += timed([&] { exec.backward_node(i); });
+}
+
+}  // namespace
+
+std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
+                                        int repeats) {
   Parameters params(model, backend);
   params.initialize(1);
   Executor exec(model, params, backend, batch, true);
   std::vector<float> input(exec.input().numel());
-  for (size_t i = 0; i < input.size(); ++i) input[i] = uniform01(1, i);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+  for (float& v : input) v = pixel(rng);
   backend.upload(exec.input().data, input.data(), input.size() * sizeof(float));
-  exec.time_layers(1);  // warm-up
-  return exec.time_layers(repeats);
+  std::vector<LayerTiming> t(model.nodes.size());
+  time_one_step(exec, backend, 1, t);  // warm-up: first touch, algorithm choice, caches
+  t.assign(model.nodes.size(), {});
+  for (int r = 0; r < repeats; ++r) time_one_step(exec, backend, repeats, t);
+  for (size_t i = 0; i < t.size(); ++i) t[i].name = model.nodes[i].layer->name();
+  return t;
 }
 
 double layer_forward_flops(const Model& model, size_t node) {
-  std::vector<Shape> shapes;
-  for (size_t i = 0; i <= node; ++i) {
-    const Node& n = model.nodes[i];
-    const Shape in = n.input < 0 ? Shape{1, model.input[0], model.input[1], model.input[2]} : shapes[n.input];
-    shapes.push_back(n.layer->output_shape(in));
-    if (i == node) {
-      double weights = 0;
-      for (const ParamSpec& p : n.layer->param_specs(in))
-        if (p.suffix == "weight") weights = static_cast<double>(p.shape.numel());
-      // Each weight is used once per output position (conv) or once (dense).
-      const Shape& out = shapes.back();
-      const double positions = out.rank == 4 ? static_cast<double>(out[2]) * out[3] : 1.0;
-      return 2.0 * weights * positions;
-    }
-  }
-  return 0;
+  const NodeShapes shapes = model.shapes(1)[node];
+  double weights = 0;
+  for (const ParamSpec& p : model.nodes[node].layer->param_specs(shapes.input))
+    if (p.suffix == "weight") weights = static_cast<double>(p.shape.numel());
+  // Each weight is used once per output position (conv) or once (dense).
+  const Shape& out = shapes.output;
+  const double positions = out.rank == 4 ? static_cast<double>(out[2]) * out[3] : 1.0;
+  return 2.0 * weights * positions;
 }
 
 Throughput measure_gemm(Backend& backend, int n, int repeats) {
   const size_t count = static_cast<size_t>(n) * n;
-  DeviceBuffer a(backend, count * sizeof(float)), b(backend, count * sizeof(float)), c(backend, count * sizeof(float));
+  DeviceBuffer a(backend, count * sizeof(float)), b(backend, count * sizeof(float)),
+      c(backend, count * sizeof(float));
   std::vector<float> host(count);
-  for (size_t i = 0; i < count; ++i) host[i] = uniform01(2, i) - 0.5f;
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> value(-0.5f, 0.5f);
+  for (float& v : host) v = value(rng);
   backend.upload(a.as<void>(), host.data(), count * sizeof(float));
   backend.upload(b.as<void>(), host.data(), count * sizeof(float));
-  auto run = [&] { backend.gemm(false, false, n, n, n, 1.0f, a.as<float>(), n, b.as<float>(), n, 0.0f, c.as<float>(), n); };
+  auto run = [&] {
+    backend.gemm(false, false, n, n, n, 1.0f, a.as<float>(), n, b.as<float>(), n, 0.0f,
+                 c.as<float>(), n);
+  };
   run();
   backend.synchronize();
   std::vector<double> rates;
@@ -152,4 +181,4 @@ Throughput measure_gemm(Backend& backend, int n, int repeats) {
   return summarize(rates);
 }
 
-}  // namespace plinth
+}  // namespace plinth::cli

@@ -4,7 +4,7 @@
 #include <exception>
 #include <string>
 
-#include "engine/cli/commands.h"
+#include "cli/commands.h"
 #include "engine/error.h"
 
 namespace {

@@ -1,26 +1,27 @@
-// The run's logs: JSON history, CSV and TensorBoard, each rewritten or appended after
-// every epoch so a crash keeps what was learned so far.
+// The run's logs as a training hook: JSON history, CSV and TensorBoard, each rewritten or
+// appended after every epoch so a crash keeps what was learned so far.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/cli/args.h"
+#include "cli/args.h"
 #include "engine/model.h"
+#include "engine/train_hook.h"
 #include "engine/trainer.h"
-
-namespace plinth {
-class TensorBoardWriter;
-}
 
 namespace plinth::cli {
 
-class RunLogs {
+class TensorBoardWriter;
+
+class RunLogs : public TrainHook {
  public:
+  // --history, --csv and --tensorboard; creates the CSV and TensorBoard files now.
   RunLogs(const Args& args, std::string device, const Model& model);
-  ~RunLogs();
-  void epoch(const EpochRecord& r);
+  ~RunLogs() override;
+  bool on_epoch_end(const EpochRecord& record, const TrainState& state) override;
+  // The whole run's history with the test result, after the run.
   void finish(const std::vector<EpochRecord>& history, const EvalResult& test);
 
  private:

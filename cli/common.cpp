@@ -1,8 +1,10 @@
-#include "engine/cli/common.h"
+#include "cli/common.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <unistd.h>
 
 #include "engine/error.h"
 
@@ -24,6 +26,15 @@ void status(const std::string& line) {
   if (!g_quiet) notice(line);
 }
 
+std::optional<std::string> with_option_name(std::string_view message, OptionNames names) {
+  for (const auto& [setting, option] : names) {
+    const std::string_view rest = message.substr(std::min(setting.size(), message.size()));
+    if (message.starts_with(setting) && (rest.starts_with(':') || rest.starts_with(' ')))
+      return std::string(option) + std::string(rest);
+  }
+  return std::nullopt;
+}
+
 std::string find_model_file(const std::string& path) {
   namespace fs = std::filesystem;
   if (fs::exists(path)) return path;
@@ -39,10 +50,12 @@ std::string find_model_file(const std::string& path) {
 }
 
 void add_device_options(Args& args) {
-  args.option("device", "auto|cpu|cuda[:N]", "where to run; auto uses a usable GPU, else the CPU", "auto")
+  args.option("device", "auto|cpu|cuda[:N]", "where to run; auto uses a usable GPU, else the CPU",
+              "auto")
       .option("threads", "N", fmt::format("CPU threads, 0 to {} (0: all cores)", kMaxThreads), "0")
       .range(0, kMaxThreads)
-      .option("conv-impl", "cudnn|native", "GPU convolution: cuDNN or plinth's own kernels", "cudnn")
+      .option("conv-impl", "cudnn|native", "GPU convolution: cuDNN or plinth's own kernels",
+              "cudnn")
       .flag("tf32", "allow TF32 tensor cores on the GPU (faster, ~1e-3 relative error)")
       .flag("deterministic", "GPU: only deterministic cuDNN algorithms");
 }
@@ -50,20 +63,26 @@ void add_device_options(Args& args) {
 DeviceChoice open_device_from(const Args& args) {
   CudaOptions cuda;
   const std::string impl = args.str("conv-impl");
-  if (impl != "cudnn" && impl != "native") fail("--conv-impl: expected cudnn or native, got '{}'", impl);
+  if (impl != "cudnn" && impl != "native")
+    fail("--conv-impl: expected cudnn or native, got '{}'", impl);
   cuda.native_conv = impl == "native";
   cuda.allow_tf32 = args.on("tf32");
   cuda.deterministic = args.on("deterministic");
-  DeviceChoice choice = open_device(args.str("device"), args.integer("threads"), cuda);
+  DeviceChoice choice = open_device_option(args.str("device"), args.integer("threads"), cuda);
   if (!choice.note.empty()) notice(choice.note.substr(choice.note.find(' ') + 1));
   status("device: " + choice.backend->description());
   return choice;
 }
 
+DeviceChoice open_device_option(const std::string& spec, int threads, const CudaOptions& cuda) {
+  return naming_options({{"device", "--device"}}, [&] { return open_device(spec, threads, cuda); });
+}
+
 void add_data_options(Args& args) {
   args.option("data", "DIR", "IDX data set directory (MNIST layout)", kDefaultFashionMnistDir)
       .option("classes", "LIST",
-              "keep only these classes, relabelled 0..k-1 in this order (e.g. 5,6,7,8,9; default: all)");
+              "keep only these classes, relabelled 0..k-1 in this order (e.g. 5,6,7,8,9; default: "
+              "all)");
 }
 
 std::vector<int> parse_classes(const Args& args) {
@@ -72,7 +91,8 @@ std::vector<int> parse_classes(const Args& args) {
     try {
       classes.push_back(std::stoi(c));
     } catch (const std::exception&) {
-      fail("--classes: expected a comma-separated list of class numbers, got '{}'", args.str("classes"));
+      fail("--classes: expected a comma-separated list of class numbers, got '{}'",
+           args.str("classes"));
     }
   }
   return classes;
@@ -93,8 +113,9 @@ Data load_data(const Args& args, double val_split, uint64_t seed) {
   const double fraction = args.number("labelled-fraction");
   if (!(fraction > 0 && fraction <= 1)) fail("--labelled-fraction: expected a fraction in (0, 1]");
   if (fraction < 1) d.train = labelled_fraction(d.train, fraction, seed);
-  status(fmt::format("data: {} training, {} validation, {} test images of {}x{}x{}, {} classes", d.train.count,
-                     d.val.count, d.test.count, d.train.channels, d.train.height, d.train.width, d.test.classes));
+  status(fmt::format("data: {} training, {} validation, {} test images of {}x{}x{}, {} classes",
+                     d.train.count, d.val.count, d.test.count, d.train.channels, d.train.height,
+                     d.train.width, d.test.classes));
   return d;
 }
 

@@ -7,8 +7,8 @@
 
 #include "engine/error.h"
 #include "engine/checkpoint.h"
-#include "engine/cli/commands.h"
-#include "engine/cli/common.h"
+#include "cli/commands.h"
+#include "cli/common.h"
 #include "engine/safetensors.h"
 #include "datasets/idx.h"
 #include "engine/trainer.h"

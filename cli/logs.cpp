@@ -1,35 +1,38 @@
-#include "engine/error.h"
-#include "engine/cli/logs.h"
+#include "cli/logs.h"
 
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/tensorboard.h"
 #include "engine/atomic_file.h"
 #include "engine/error.h"
-#include "engine/tensorboard.h"
 
 namespace plinth::cli {
 
 RunLogs::RunLogs(const Args& args, std::string device, const Model& model)
-    : device_(std::move(device)), model_(model.source), history_path_(args.str("history")),
+    : device_(std::move(device)),
+      model_(model.source),
+      history_path_(args.str("history")),
       csv_path_(args.str("csv")) {
   if (!csv_path_.empty()) {
     std::ofstream out(csv_path_);
     if (!out) fail("{}: cannot write the CSV log", csv_path_);
     out << "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second\n";
   }
-  if (args.has("tensorboard")) tensorboard_ = std::make_unique<TensorBoardWriter>(args.str("tensorboard"));
+  if (args.has("tensorboard"))
+    tensorboard_ = std::make_unique<TensorBoardWriter>(args.str("tensorboard"));
 }
 
 RunLogs::~RunLogs() = default;
 
-void RunLogs::epoch(const EpochRecord& r) {
+bool RunLogs::on_epoch_end(const EpochRecord& r, const TrainState&) {
   seen_.push_back(r);
   if (!csv_path_.empty()) {
     std::ofstream out(csv_path_, std::ios::app);
-    out << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f},{:.1f}\n", r.epoch, r.loss, r.accuracy,
-                       r.val_loss, r.val_accuracy, r.lr, r.seconds, r.samples_per_second);
+    out << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f},{:.1f}\n", r.epoch, r.loss,
+                       r.accuracy, r.val_loss, r.val_accuracy, r.lr, r.seconds,
+                       r.samples_per_second);
     if (!out) fail("{}: cannot write the CSV log", csv_path_);
   }
   if (tensorboard_) {
@@ -38,17 +41,21 @@ void RunLogs::epoch(const EpochRecord& r) {
     tensorboard_->add_scalar("epoch_val_loss", static_cast<float>(r.val_loss), r.epoch);
     tensorboard_->add_scalar("epoch_val_accuracy", static_cast<float>(r.val_accuracy), r.epoch);
     tensorboard_->add_scalar("learning_rate", static_cast<float>(r.lr), r.epoch);
-    tensorboard_->add_scalar("samples_per_second", static_cast<float>(r.samples_per_second), r.epoch);
+    tensorboard_->add_scalar("samples_per_second", static_cast<float>(r.samples_per_second),
+                             r.epoch);
     tensorboard_->flush();
   }
   write_history(seen_, nullptr);
+  return true;
 }
 
 void RunLogs::finish(const std::vector<EpochRecord>& history, const EvalResult& test) {
   write_history(history, &test);
   if (tensorboard_) {
-    tensorboard_->add_scalar("test_accuracy", static_cast<float>(test.accuracy), static_cast<int64_t>(history.size()));
-    tensorboard_->add_scalar("test_loss", static_cast<float>(test.loss), static_cast<int64_t>(history.size()));
+    tensorboard_->add_scalar("test_accuracy", static_cast<float>(test.accuracy),
+                             static_cast<int64_t>(history.size()));
+    tensorboard_->add_scalar("test_loss", static_cast<float>(test.loss),
+                             static_cast<int64_t>(history.size()));
     tensorboard_->flush();
   }
 }
@@ -57,9 +64,14 @@ void RunLogs::write_history(const std::vector<EpochRecord>& history, const EvalR
   if (history_path_.empty()) return;
   nlohmann::json epochs = nlohmann::json::array();
   for (const EpochRecord& r : history) {
-    nlohmann::json e{{"epoch", r.epoch}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"val_loss", r.val_loss},
-                     {"val_accuracy", r.val_accuracy}, {"seconds", r.seconds},
-                     {"samples_per_second", r.samples_per_second}, {"lr", r.lr}};
+    nlohmann::json e{{"epoch", r.epoch},
+                     {"loss", r.loss},
+                     {"accuracy", r.accuracy},
+                     {"val_loss", r.val_loss},
+                     {"val_accuracy", r.val_accuracy},
+                     {"seconds", r.seconds},
+                     {"samples_per_second", r.samples_per_second},
+                     {"lr", r.lr}};
     if (r.test_accuracy >= 0) e["test_accuracy"] = r.test_accuracy;
     epochs.push_back(e);
   }

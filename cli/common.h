@@ -1,16 +1,41 @@
 // Pieces shared by the subcommands: device options, data options, loading.
 #pragma once
 
+#include <initializer_list>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
+#include "cli/args.h"
 #include "datasets/dataset.h"
-#include "engine/cli/args.h"
 #include "engine/device_select.h"
+#include "engine/error.h"
 
 namespace plinth::cli {
 
+// Library errors about a setting start with its name as the C++ API spells it ("freeze:
+// ...", "device cuda: ...", see engine/error.h); the tool names its option instead.
+// Each pair is {setting, option}, e.g. {"freeze", "--freeze"}.
+using OptionNames = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+// The message with its leading setting replaced by the option, or nothing if none leads it.
+std::optional<std::string> with_option_name(std::string_view message, OptionNames names);
+
+// Runs call(); an error about one of the settings is rethrown under its option's name.
+template <typename Call>
+decltype(auto) naming_options(OptionNames names, Call&& call) {
+  try {
+    return call();
+  } catch (const Error& e) {
+    if (const auto renamed = with_option_name(e.what(), names)) throw Error(*renamed);
+    throw;
+  }
+}
+
 void add_device_options(Args& args);
 DeviceChoice open_device_from(const Args& args);
+// open_device() with its errors under --device.
+DeviceChoice open_device_option(const std::string& spec, int threads, const CudaOptions& cuda);
 
 // The largest --threads accepted: far above any real core count, low enough that a typo
 // (an extra digit, a negative number) is an error rather than a silent oversubscription.

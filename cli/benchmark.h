@@ -7,15 +7,14 @@
 #include <vector>
 
 #include "datasets/dataset.h"
-#include "engine/executor.h"
 #include "engine/model.h"
 
-namespace plinth {
+namespace plinth::cli {
 
 struct Throughput {
   double median = 0, min = 0, max = 0;  // samples (or FLOP) per second over the windows
-  size_t device_bytes = 0;   // executor arena + parameter arenas
-  double peak_rss_mb = 0;    // host peak resident set during the measurement
+  size_t device_bytes = 0;              // executor arena + parameter arenas
+  double peak_rss_mb = 0;               // host peak resident set during the measurement
 };
 
 // mode "train": forward + loss + backward + optimizer step; "infer": forward only.
@@ -23,8 +22,15 @@ struct Throughput {
 Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
                               bool train, int repeats, double seconds_per_window);
 
-std::vector<Executor::LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
-                                                  int repeats);
+// Forward and backward time of each layer in one training step, milliseconds averaged
+// over `repeats` steps (after one warm-up step). Each layer is timed on its own, with the
+// device synchronised around it.
+struct LayerTiming {
+  std::string name;
+  double forward_ms = 0, backward_ms = 0;
+};
+std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
+                                        int repeats);
 
 // Forward multiply-adds x 2 of a conv layer per sample, for GFLOP/s figures.
 double layer_forward_flops(const Model& model, size_t node);
@@ -32,4 +38,4 @@ double layer_forward_flops(const Model& model, size_t node);
 // fp32 GEMM rate (FLOP/s) of backend.gemm on n x n x n products.
 Throughput measure_gemm(Backend& backend, int n, int repeats);
 
-}  // namespace plinth
+}  // namespace plinth::cli

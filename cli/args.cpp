@@ -1,4 +1,4 @@
-#include "engine/cli/args.h"
+#include "cli/args.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,0 +1,387 @@
+// plinth train: the main job.
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/logs.h"
+#include "cli/signals.h"
+#include "engine/checkpoint.h"
+#include "engine/error.h"
+#include "engine/progress.h"
+#include "engine/stopping.h"
+#include "engine/trainer.h"
+
+namespace plinth::cli {
+
+namespace {
+
+Args train_args() {
+  Args a("train", "Train a model (default: the seed CNN on Fashion-MNIST).");
+  a.option("model", "FILE",
+           "model file (JSON: layers, loss, optimizer, recipe): a path, or the name of a model "
+           "shipped with "
+           "plinth (e.g. seed_cnn.json)",
+           "models/seed_cnn.json")
+      .option("epochs", "N", "epochs (default: the model file's, 10)")
+      .option("batch-size", "N", "batch size (default: the model file's, 32)")
+      .option("lr", "X", "learning rate (default: the model file's)")
+      .option("optimizer", "NAME", "sgd, adam, adamw or rmsprop (default: the model file's)")
+      .option("weight-decay", "X",
+              "L2 (adamw: decoupled) weight decay (default: the model file's, 0)")
+      .option(
+          "schedule", "NAME",
+          "learning-rate schedule with its default settings: constant, step, cosine or one_cycle "
+          "(default: the model file's; set step_epochs, gamma, min_lr... there)")
+      .option("augment", "SPEC",
+              "on-the-fly augmentation: none, or any of shift=PX,rotate=DEG,scale=F,flip (default: "
+              "the model file's)")
+      .option(
+          "val-split", "F",
+          "fraction of the training set held out for validation (default: the model file's, 0.1)")
+      .option("seed", "N", "seed for initialisation, shuffling, dropout and augmentation", "1")
+      .option("max-steps", "N",
+              "stop after N optimizer steps, e.g. for smoke runs (default: no limit)")
+      .option("history", "FILE", "write the per-epoch history (and the test result) as JSON")
+      .option("csv", "FILE", "write one CSV row per epoch")
+      .option("tensorboard", "DIR", "write TensorBoard scalar event files")
+      .option(
+          "save", "FILE",
+          "save a safetensors checkpoint at the end, on SIGINT/SIGTERM and with --save-every; the "
+          "optimizer state goes to FILE's .optim.safetensors sibling")
+      .option("save-every", "N", "with --save: also save every N epochs (0: only at the end)", "0")
+      .range(0, std::numeric_limits<int>::max())
+      .option("save-best", "FILE",
+              "after each epoch, save the checkpoint here if its val_accuracy is the best so far")
+      .option("resume", "CKPT",
+              "continue a saved run exactly where it stopped; options that change its settings are "
+              "errors (only --epochs may grow)")
+      .option("init-from", "CKPT",
+              "initialise weights by layer name from a checkpoint; every tensor must match unless "
+              "--non-strict")
+      .flag("non-strict", "with --init-from: load what matches, report the rest")
+      .option("reset", "LAYERS", "with --init-from: re-initialise these layers (e.g. fc2)")
+      .option("freeze", "LAYERS",
+              "layers that are not trained (comma-separated, e.g. conv1,conv2,conv3)")
+      .option("lr-multiplier", "L=F,...", "per-layer learning-rate factors (e.g. conv1=0.1)")
+      .option("clip-norm", "X", "clip gradients to this global norm (0: off)", "0")
+      .option("on-nan", "stop|skip-step",
+              "what a NaN/Inf loss or gradient does: stop with an error, or skip that step with a "
+              "warning",
+              "stop")
+      .option("target-accuracy", "F",
+              "stop once val (or with --test-each-epoch, test) accuracy reaches F (default: off)")
+      .option("early-stopping", "PATIENCE",
+              "stop once val_loss has not improved for PATIENCE epochs (0: off)", "0")
+      .range(0, std::numeric_limits<int>::max())
+      .option("early-stopping-min-delta", "X",
+              "with --early-stopping: the smallest val_loss decrease that counts", "0")
+      .flag("test-each-epoch", "also report test accuracy after every epoch (for time-to-accuracy)")
+      .flag("quiet",
+            "print only errors, warnings and the final result (no progress or status lines)")
+      .flag("verbose", "also print the model's layers, output shapes and parameter counts");
+  add_device_options(a);
+  add_data_options(a);
+  a.option("labelled-fraction", "F",
+           "keep a seeded, class-stratified fraction of the training labels", "1");
+  return a;
+}
+
+// Applies command-line overrides to the model's recipe and optimizer.
+void apply_overrides(const Args& a, Model& m) {
+  if (a.has("epochs")) m.training.epochs = a.integer("epochs");
+  if (a.has("batch-size")) m.training.batch_size = a.integer("batch-size");
+  if (a.has("val-split")) m.training.val_split = a.number("val-split");
+  if (a.has("optimizer"))
+    m.optimizer.kind = parse_optimizer_kind(a.str("optimizer"), "--optimizer");
+  if (a.has("lr")) m.optimizer.lr = static_cast<float>(a.number("lr"));
+  if (a.has("weight-decay"))
+    m.optimizer.weight_decay = static_cast<float>(a.number("weight-decay"));
+  if (a.has("augment")) {
+    const std::string v = a.str("augment");
+    nlohmann::json j = nlohmann::json::object();
+    if (v != "none") {
+      for (const std::string& item : a.list("augment")) {
+        const size_t eq = item.find('=');
+        const std::string key = item.substr(0, eq);
+        if (key == "flip")
+          j["horizontal_flip"] = true;
+        else if (eq == std::string::npos)
+          fail("--augment: expected shift=N,rotate=DEG,scale=F,flip or none, got '{}'", item);
+        else
+          j[key] = std::stod(item.substr(eq + 1));
+      }
+    }
+    m.training.augment = parse_augment(j, "--augment");
+  }
+  if (a.has("schedule"))
+    m.training.schedule = parse_schedule({{"type", a.str("schedule")}}, "--schedule");
+  if (m.training.epochs < 1 || m.training.batch_size < 1)
+    fail("--epochs and --batch-size must be positive");
+  if (!(m.optimizer.lr > 0 && m.optimizer.lr < 1e6))
+    fail("--lr: expected a positive learning rate, got {}", m.optimizer.lr);
+  if (!(m.optimizer.weight_decay >= 0)) fail("--weight-decay: expected a number >= 0");
+  if (m.training.val_split < 0 || m.training.val_split >= 1)
+    fail("--val-split: expected a fraction in [0, 1)");
+}
+
+nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
+  nlohmann::json lr_mult = nlohmann::json::object();
+  for (const std::string& item : a.list("lr-multiplier")) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) fail("--lr-multiplier: expected LAYER=FACTOR, got '{}'", item);
+    lr_mult[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
+  }
+  return {{"seed", seed},
+          {"data", a.str("data")},
+          {"classes", parse_classes(a)},
+          {"labelled_fraction", a.number("labelled-fraction")},
+          {"freeze", a.list("freeze")},
+          {"lr_multiplier", lr_mult},
+          {"clip_norm", a.number("clip-norm")},
+          {"optimizer", optimizer_to_json(m.optimizer)},
+          {"training", training_to_json(m.training)}};
+}
+
+// A resumed run must be the run that was saved: any hyper-parameter given on the command
+// line that differs from the checkpoint's is an error, never silently used or ignored.
+void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requested,
+                         const std::string& path) {
+  std::string diff;
+  for (auto it = saved.begin(); it != saved.end(); ++it) {
+    if (it.key() == "training") {
+      for (auto t = it->begin(); t != it->end(); ++t)
+        if (t.key() != "epochs" && requested["training"][t.key()] != *t)
+          diff += fmt::format(" training.{}: saved {} vs now {};", t.key(), t->dump(),
+                              requested["training"][t.key()].dump());
+    } else if (requested[it.key()] != *it) {
+      diff +=
+          fmt::format(" {}: saved {} vs now {};", it.key(), it->dump(), requested[it.key()].dump());
+    }
+  }
+  if (!diff.empty())
+    fail(
+        "--resume {}: the command line changes the run's settings:{} resume with the same "
+        "options (only --epochs may grow), or start a new run with --init-from",
+        path, diff);
+}
+
+// --verbose: the layer table Keras' model.summary() prints, with frozen layers marked.
+void print_summary(const Model& m, const std::vector<std::string>& frozen) {
+  std::printf("%-28s%-18s%10s\n", "Layer (type)", "Output shape", "Params");
+  const std::vector<NodeShapes> shapes = m.shapes(1);
+  for (size_t i = 0; i < m.nodes.size(); ++i) {
+    const Layer& layer = *m.nodes[i].layer;
+    size_t count = 0;
+    for (const ParamSpec& p : layer.param_specs(shapes[i].input)) count += p.shape.numel();
+    Shape out;  // per sample: without the batch dimension
+    for (int d = 1; d < shapes[i].output.rank; ++d) out.dims[out.rank++] = shapes[i].output.dims[d];
+    const bool is_frozen = std::find(frozen.begin(), frozen.end(), layer.name()) != frozen.end();
+    std::printf("%-28s%-18s%10zu%s\n", (layer.name() + " (" + layer.type() + ")").c_str(),
+                out.str().c_str(), count, is_frozen ? " (frozen)" : "");
+  }
+  std::printf("Total parameters: %zu\n", m.parameter_count());
+  std::fflush(stdout);
+}
+
+// The run the command line asks for: the model with its overrides and the settings a
+// checkpoint records; with --resume, the saved run, whose settings they must equal.
+struct RunSpec {
+  Model model;
+  nlohmann::json config;
+  std::optional<CheckpointMeta> resumed;
+  uint64_t seed = 1;
+};
+
+RunSpec read_run_spec(const Args& a) {
+  RunSpec run;
+  run.seed = static_cast<uint64_t>(a.integer64("seed"));
+  if (a.has("resume")) {
+    run.resumed = read_checkpoint_meta(a.str("resume"));
+    run.model = parse_model(run.resumed->model, a.str("resume") + ":model");
+  } else {
+    run.model = load_model(find_model_file(a.str("model")));
+  }
+  apply_overrides(a, run.model);
+  run.config = run_config(a, run.model, run.seed);
+  if (run.resumed) check_resume_config(run.resumed->config, run.config, a.str("resume"));
+  if (a.has("reset") && !a.has("init-from")) fail("--reset only makes sense with --init-from");
+  return run;
+}
+
+// --init-from: weights by layer name, strict unless --non-strict, reporting every tensor.
+void init_from(const Args& a, Parameters& params) {
+  const std::string path = a.str("init-from");
+  const LoadReport r = load_weights(path, params, /*strict=*/false, a.list("reset"));
+  if (!a.on("non-strict") && !r.complete())
+    fail(
+        "{}: weights do not match the model:{} use --non-strict to load what matches, "
+        "or --reset LAYER to re-initialise a layer",
+        path, r.mismatches());
+  status(fmt::format("init from {}: loaded {} tensors", path, r.loaded.size()));
+  for (const auto& n : r.loaded) status("  loaded      " + n);
+  for (const auto& n : r.mismatched) status("  skipped     " + n + " (shape)");
+  for (const auto& n : r.unexpected) status("  ignored     " + n + " (not in the model)");
+  for (const auto& n : r.missing) status("  initialised " + n + " (not in the checkpoint)");
+  for (const auto& n : a.list("reset")) status("  initialised " + n + " (--reset)");
+}
+
+// Where training starts: fresh weights, a resumed run or weights loaded by name; and the
+// input normalisation, the saved one or the training set's.
+struct Start {
+  TrainState state;
+  float mean = 0, std = 1;
+};
+
+Start load_start(const Args& a, const RunSpec& run, const Data& data, Parameters& params) {
+  params.initialize(run.seed);
+  Start start;
+  if (run.model.training.normalize) {
+    const PixelStats s = dataset_stats(data.train.images);
+    start.mean = static_cast<float>(s.mean);
+    start.std = static_cast<float>(s.std);
+  }
+  if (run.resumed) {
+    load_weights(a.str("resume"), params, true);
+    load_optimizer_state(a.str("resume"), params);
+    start.state = run.resumed->state;
+    start.mean = run.resumed->mean;
+    start.std = run.resumed->std;
+    status(fmt::format("resuming {} after epoch {}, step {}", a.str("resume"), start.state.epoch,
+                       start.state.step));
+  } else if (a.has("init-from")) {
+    init_from(a, params);
+  }
+  return start;
+}
+
+TrainOptions train_options(const Args& a, const RunSpec& run) {
+  TrainOptions opt;
+  opt.epochs = run.model.training.epochs;
+  opt.batch_size = run.model.training.batch_size;
+  opt.seed = run.seed;
+  opt.max_steps = a.has("max-steps") ? a.integer64("max-steps") : -1;
+  opt.freeze = a.list("freeze");
+  const nlohmann::json& lr_multiplier = run.config["lr_multiplier"];
+  for (auto it = lr_multiplier.begin(); it != lr_multiplier.end(); ++it)
+    opt.lr_multiplier[it.key()] = it->get<float>();
+  opt.clip_norm = static_cast<float>(a.number("clip-norm"));
+  if (!(opt.clip_norm >= 0)) fail("--clip-norm: expected a number >= 0 (0: off)");
+  const std::string on_nan = a.str("on-nan");
+  if (on_nan != "stop" && on_nan != "skip-step") fail("--on-nan: expected stop or skip-step");
+  opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;
+  return opt;
+}
+
+// Writes the run's checkpoints: its weights, settings, normalisation and where it stands.
+class RunSaver {
+ public:
+  RunSaver(const Parameters& params, CheckpointMeta meta)
+      : params_(params), meta_(std::move(meta)) {}
+  void save(const std::string& path, const TrainState& state) {
+    meta_.state = state;
+    save_checkpoint(path, params_, meta_);
+  }
+
+ private:
+  const Parameters& params_;
+  CheckpointMeta meta_;
+};
+
+// --save-every and --save-best: checkpoints at epoch ends.
+class EpochCheckpoints : public TrainHook {
+ public:
+  EpochCheckpoints(const Args& a, RunSaver& saver, const TrainState& start)
+      : saver_(saver),
+        every_(a.integer("save-every")),
+        every_path_(a.str("save")),
+        best_path_(a.str("save-best")) {
+    for (const EpochRecord& r : start.history) best_ = std::max(best_, r.val_accuracy);
+  }
+  bool on_epoch_end(const EpochRecord& record, const TrainState& state) override {
+    if (!every_path_.empty() && every_ > 0 && state.epoch % every_ == 0)
+      saver_.save(every_path_, state);
+    if (!best_path_.empty() && record.val_accuracy > best_) {
+      best_ = record.val_accuracy;
+      saver_.save(best_path_, state);
+    }
+    return true;
+  }
+
+ private:
+  RunSaver& saver_;
+  int every_;
+  std::string every_path_, best_path_;
+  double best_ = -1;
+};
+
+}  // namespace
+
+int train_command(int argc, char** argv) {
+  Args a = train_args();
+  if (!a.parse(argc, argv)) return 0;
+  if (a.on("quiet") && a.on("verbose"))
+    fail("plinth train: --quiet and --verbose exclude each other");
+  set_quiet(a.on("quiet"));
+  const RunSpec run = read_run_spec(a);
+  DeviceChoice device = open_device_from(a);
+  Backend& backend = *device.backend;
+  const Data data = load_data(a, run.model.training.val_split, run.seed);
+  Parameters params(run.model, backend);
+  const Start start = load_start(a, run, data, params);
+  const Model& model = run.model;
+  status(fmt::format("model {} ({}): {} parameters, loss {}, optimizer {} lr {}", model.name,
+                     model.source, params.count(), loss_name(model.loss),
+                     optimizer_name(model.optimizer.kind), model.optimizer.lr));
+  if (a.on("verbose")) print_summary(model, a.list("freeze"));
+  Trainer trainer =
+      naming_options({{"freeze", "--freeze"}, {"lr_multiplier", "--lr-multiplier"}},
+                     [&] { return Trainer(model, backend, params, train_options(a, run)); });
+  trainer.set_normalization(start.mean, start.std);
+
+  RunLogs logs(a, backend.description(), model);
+  RunSaver saver(params, {model.to_json(), run.config, {}, start.mean, start.std});
+  EpochCheckpoints checkpoints(a, saver, start.state);
+  ProgressPrinter progress(!a.on("quiet"));
+  std::vector<TrainHook*> hooks{&progress, &logs, &checkpoints};
+  std::optional<TargetAccuracy> target;
+  if (a.has("target-accuracy"))
+    hooks.push_back(&target.emplace(static_cast<float>(a.number("target-accuracy"))));
+  std::optional<EarlyStopping> early;
+  if (a.integer("early-stopping") > 0)
+    hooks.push_back(
+        &early.emplace(a.integer("early-stopping"), a.number("early-stopping-min-delta")));
+  TrainState end;
+  bool signalled = false;
+  try {
+    StopOnSignal signals;  // only while training: a signal stops the run after the current step
+    std::vector<TrainHook*> training_hooks = hooks;
+    training_hooks.push_back(&signals);
+    end = trainer.fit(data.train, data.val, start.state, training_hooks,
+                      a.on("test-each-epoch") ? &data.test : nullptr);
+    signalled = signals.received();
+  } catch (const NonFiniteError& e) {
+    fail("{} (try a lower --lr or --clip-norm; --on-nan skip-step skips such steps)", e.finding());
+  }
+  if (early && early->stopped()) progress.line(early->reason());
+  if (a.has("save")) {
+    saver.save(a.str("save"), end);
+    status("saved " + a.str("save"));
+  }
+  if (signalled) {
+    notice("stopped by a signal" +
+           std::string(a.has("save") ? "; resume with --resume " + a.str("save") : ""));
+    return 130;
+  }
+  const EvalResult test = trainer.evaluate(data.test);
+  logs.finish(end.history, test);
+  std::printf("Test accuracy: %.4f - test loss: %.4f (%d images)\n", test.accuracy, test.loss,
+              test.count);
+  return 0;
+}
+
+}  // namespace plinth::cli

@@ -1,0 +1,31 @@
+// What a training run has measured and where it stands: one record per completed epoch,
+// and enough to continue the run exactly. Checkpoints save it; training hooks receive it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/backend.h"
+
+namespace plinth {
+
+struct EpochRecord {
+  int epoch = 0;
+  double loss = 0, accuracy = 0, val_loss = 0, val_accuracy = 0;
+  double lr = 0, seconds = 0, samples_per_second = 0;
+  double test_accuracy = -1;  // only when an evaluation set per epoch was requested
+  int64_t steps = 0;
+};
+
+// The RNG is counter-based, so the seed, epoch and step are the whole random state.
+struct TrainState {
+  int epoch = 0;               // completed epochs
+  int64_t step = 0;            // optimizer steps taken
+  int64_t batch_in_epoch = 0;  // > 0 when stopped inside epoch `epoch` (should_stop, max_steps)
+  double partial_stats[kStatsSize] = {};  // that epoch's accumulated stats so far
+  double partial_seconds = 0;
+  std::vector<EpochRecord> history;
+  bool finished_early = false;  // stopped by a hook or max_steps before the last epoch's end
+};
+
+}  // namespace plinth
