@@ -181,15 +181,60 @@ int Model::find(const std::string& layer_name) const {
   return -1;
 }
 
+std::vector<Shape> Model::shapes(int batch) const {
+  std::vector<Shape> out;
+  for (const Node& n : nodes)
+    out.push_back(n.layer->output_shape(n.input < 0 ? Shape{batch, input[0], input[1], input[2]}
+                                                    : out[n.input]));
+  return out;
+}
+
 size_t Model::parameter_count() const {
+  const std::vector<Shape> out = shapes(1);
   size_t total = 0;
-  std::vector<Shape> shapes;
-  for (const Node& n : nodes) {
-    const Shape in = n.input < 0 ? Shape{1, input[0], input[1], input[2]} : shapes[n.input];
-    for (const ParamSpec& p : n.layer->param_specs(in)) total += p.shape.numel();
-    shapes.push_back(n.layer->output_shape(in));
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Shape in = nodes[i].input < 0 ? Shape{1, input[0], input[1], input[2]}
+                                        : out[nodes[i].input];
+    for (const ParamSpec& p : nodes[i].layer->param_specs(in)) total += p.shape.numel();
   }
   return total;
+}
+
+nlohmann::json Model::describe() const {
+  const std::vector<Shape> out = shapes(1);
+  auto per_sample = [](const Shape& s) {
+    return std::vector<int>(s.dims.begin() + 1, s.dims.begin() + s.rank);
+  };
+  nlohmann::json described = nlohmann::json::array();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    const Shape in = n.input < 0 ? Shape{1, input[0], input[1], input[2]} : out[n.input];
+    nlohmann::json params = nlohmann::json::array();
+    for (const ParamSpec& p : n.layer->param_specs(in))
+      params.push_back({{"name", n.layer->name() + "." + p.suffix},
+                        {"shape", std::vector<int>(p.shape.dims.begin(),
+                                                   p.shape.dims.begin() + p.shape.rank)},
+                        {"init_limit", p.init_limit}});
+    const TorchModule torch = n.layer->torch_module(in);
+    described.push_back(
+        {{"name", n.layer->name()},
+         {"type", n.layer->type()},
+         {"inputs", {n.input < 0 ? "input" : nodes[n.input].layer->name()}},
+         {"input_shapes", {per_sample(in)}},
+         {"output_shape", per_sample(out[i])},
+         {"parameters", params},
+         {"softmax_output", n.layer->softmax_output()},
+         {"torch",
+          {{"module", torch.module.empty() ? nlohmann::json() : nlohmann::json(torch.module)},
+           {"args", torch.args},
+           {"kwargs", torch.kwargs},
+           {"activation",
+            torch.activation.empty() ? nlohmann::json() : nlohmann::json(torch.activation)}}}});
+  }
+  return {{"name", name},
+          {"input", {input[0], input[1], input[2]}},
+          {"nodes", described},
+          {"output", nodes.back().layer->name()}};
 }
 
 const char* loss_name(LossKind kind) {

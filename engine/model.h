@@ -53,6 +53,12 @@ struct Model {
   int find(const std::string& layer_name) const;  // -1 if absent
   nlohmann::json to_json() const;
   size_t parameter_count() const;
+  // Each node's output shape for this batch size, in node order.
+  std::vector<Shape> shapes(int batch) const;
+  // Each node resolved, for `plinth layers --model` and scripts/pytorch_interop.py: name,
+  // type, input names, per-sample input and output shapes, parameters and the PyTorch
+  // module (Layer::torch_module).
+  nlohmann::json describe() const;
 };
 
 Model load_model(const std::string& path);
