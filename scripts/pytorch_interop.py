@@ -112,7 +112,8 @@ class PlinthModel(nn.Module):
                 if module_class is None:
                     fail(f"layer {name}: torch.nn has no {torch_spec['module']}")
                 if hasattr(self, name):
-                    fail(f"layer {name}: the name is an attribute of the PyTorch model; rename the layer")
+                    fail(f"layer {name}: the name is an attribute of the PyTorch model; "
+                         "rename the layer")
                 self.add_module(name, module_class(*torch_spec["args"], **torch_spec["kwargs"]))
             if torch_spec["activation"] is not None:
                 self.activations[name] = getattr(nn, torch_spec["activation"])()

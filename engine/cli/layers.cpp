@@ -20,8 +20,8 @@ std::string catalog_markdown() {
   std::string out = "| layer | field | default | meaning |\n|---|---|---|---|\n";
   for (const LayerType* t : layer_types()) {
     const std::string first = t->bare_first ? "" : "1";
-    out += fmt::format("| `{}` | | | {}; named `{}{}`, `{}2`, ... |\n", t->name, t->summary,
-                       t->name_prefix, first, t->name_prefix);
+    out += fmt::format("| `{}` | | | {}; Sequential names `{}{}`, `{}2`, ... |\n", t->name,
+                       t->summary, t->name_prefix, first, t->name_prefix);
     for (const LayerField& f : t->fields)
       out += fmt::format("| | `{}` | {} | {} |\n", f.name,
                          f.default_value.empty() ? "required" : "`" + f.default_value + "`", f.doc);
