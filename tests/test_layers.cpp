@@ -143,14 +143,18 @@ TEST_CASE("layers: every registered type has every part", "[layers]") {
     CHECK(torch.kwargs.is_object());
 
     // README's table lists it with every field; the fuzzer knows its tokens.
-    REQUIRE(readme.count(code(type->name)) == 1);
     std::set<std::string> documented;
-    for (const LayerField& f : type->fields) documented.insert(code(f.name));
-    CHECK(readme.at(code(type->name)) == documented);
-    CHECK(dict.find("\"\\\"" + type->name + "\\\"\"\n") != std::string::npos);
+    std::vector<std::string> tokens{type->name};
     for (const LayerField& f : type->fields) {
-      INFO("fuzz/model.dict token for field " << f.name);
-      CHECK(dict.find("\"\\\"" + f.name + "\\\"\"\n") != std::string::npos);
+      documented.insert(code(f.name));
+      tokens.push_back(f.name);
+    }
+    const auto row = readme.find(code(type->name));
+    CHECK(row != readme.end());  // README's layer table: build/plinth layers prints it
+    if (row != readme.end()) CHECK(row->second == documented);
+    for (const std::string& token : tokens) {
+      INFO("fuzz/model.dict needs the line \"\\\"" << token << "\\\"\"");
+      CHECK(dict.find("\"\\\"" + token + "\\\"\"\n") != std::string::npos);
     }
 
     // Sequential adds it by type and names it by its prefix.
