@@ -8,6 +8,9 @@
        safetensors state_dict (no plinth metadata), gets the same test accuracy from
        `plinth eval --model models/seed_cnn.json` as from PyTorch (within --max-diff-images).
 
+Both build the PyTorch network from what `plinth layers --model FILE --json` prints: each
+layer's torch.nn module and activation, so this script has no code for any layer type.
+
 Exits non-zero with a one-line reason on any mismatch. Runs with Debian's torch 1.13
 (/usr/bin/python3, apt-get install python3-torch); reads safetensors and IDX itself, so it
 needs only torch and numpy.
