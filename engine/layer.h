@@ -41,7 +41,8 @@ struct LayerIO {
 
 // How PyTorch computes a layer: `torch.nn.<module>(*args, **kwargs)` (whose parameters
 // have the layer's ParamSpec suffixes), then `torch.nn.<activation>()`. An empty module or
-// activation is the identity.
+// activation is the identity. Every member has an initialiser, so a layer names only the
+// ones it needs ({.activation = "ReLU"}).
 struct TorchModule {
   std::string module{};
   nlohmann::json args = nlohmann::json::array();
