@@ -7,5 +7,6 @@ int eval_command(int argc, char** argv);
 int predict_command(int argc, char** argv);
 int info_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
+int layers_command(int argc, char** argv);
 
 }  // namespace plinth::cli

@@ -18,6 +18,7 @@ const char* kUsage =
     "  predict   top classes with probabilities for images (IDX or PGM)\n"
     "  bench     training and inference throughput, per-layer timing, GEMM rate\n"
     "  info      the build (CUDA, cuDNN, cuBLAS, BLAS, threads) and the devices found\n"
+    "  layers    the layer types and their fields, or a model's layers with PyTorch equivalents\n"
     "\n"
     "plinth <command> --help shows each command's options; plinth --version prints the version.\n";
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     if (command == "predict") return predict_command(argc - 2, argv + 2);
     if (command == "bench") return bench_command(argc - 2, argv + 2);
     if (command == "info") return info_command(argc - 2, argv + 2);
+    if (command == "layers") return layers_command(argc - 2, argv + 2);
     std::fprintf(stderr, "plinth: unknown command '%s'\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const plinth::Error& e) {

@@ -198,6 +198,43 @@ size_t Model::parameter_count() const {
   return total;
 }
 
+nlohmann::json Model::describe() const {
+  const std::vector<NodeShapes> shapes = this->shapes(1);
+  auto per_sample = [](const Shape& s) {
+    return std::vector<int>(s.dims.begin() + 1, s.dims.begin() + s.rank);
+  };
+  nlohmann::json described = nlohmann::json::array();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    const Shape& in = shapes[i].input;
+    nlohmann::json params = nlohmann::json::array();
+    for (const ParamSpec& p : n.layer->param_specs(in))
+      params.push_back({{"name", n.layer->name() + "." + p.suffix},
+                        {"shape", std::vector<int>(p.shape.dims.begin(),
+                                                   p.shape.dims.begin() + p.shape.rank)},
+                        {"init_limit", p.init_limit}});
+    const TorchModule torch = n.layer->torch_module(in);
+    described.push_back(
+        {{"name", n.layer->name()},
+         {"type", n.layer->type()},
+         {"inputs", {n.input < 0 ? "input" : nodes[n.input].layer->name()}},
+         {"input_shapes", {per_sample(in)}},
+         {"output_shape", per_sample(shapes[i].output)},
+         {"parameters", params},
+         {"softmax_output", n.layer->softmax_output()},
+         {"torch",
+          {{"module", torch.module.empty() ? nlohmann::json() : nlohmann::json(torch.module)},
+           {"args", torch.args},
+           {"kwargs", torch.kwargs},
+           {"activation",
+            torch.activation.empty() ? nlohmann::json() : nlohmann::json(torch.activation)}}}});
+  }
+  return {{"name", name},
+          {"input", {input[0], input[1], input[2]}},
+          {"nodes", described},
+          {"output", nodes.back().layer->name()}};
+}
+
 const char* loss_name(LossKind kind) {
   switch (kind) {
     case LossKind::mse: return "mse";

@@ -62,6 +62,10 @@ struct Model {
   std::vector<NodeShapes> shapes(int batch) const;
   nlohmann::json to_json() const;
   size_t parameter_count() const;
+  // Each node resolved, for `plinth layers --model` and scripts/pytorch_interop.py: name,
+  // type, input names, per-sample input and output shapes, parameters and the PyTorch
+  // module (Layer::torch_module).
+  nlohmann::json describe() const;
 };
 
 Model load_model(const std::string& path);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 
 #include "engine/checkpoint.h"
 #include "engine/device_select.h"
@@ -39,20 +38,18 @@ void copy_matching_weights(const Parameters& from, Parameters& to) {
 }
 
 // The names the CLI's model files use: conv1, pool1, flatten, fc1, ...; the k-th layer
-// of a type is <prefix>k, skipping names already taken.
+// of a type is <prefix>k (LayerType::name_prefix), skipping names already taken.
 std::string automatic_name(const std::vector<nlohmann::json>& layers, const std::string& type) {
-  static const std::map<std::string, std::string> prefixes{
-      {"conv2d", "conv"}, {"maxpool2d", "pool"}, {"dense", "fc"}, {"dropout", "dropout"},
-      {"activation", "act"}, {"flatten", "flatten"}};
-  const auto it = prefixes.find(type);
-  const std::string prefix = it == prefixes.end() ? "layer" : it->second;
+  const LayerType* t = find_layer_type(type);
+  const std::string prefix = t ? t->name_prefix : "layer";
   auto taken = [&](const std::string& name) {
-    return std::any_of(layers.begin(), layers.end(), [&](const nlohmann::json& l) { return l["name"] == name; });
+    return std::any_of(layers.begin(), layers.end(),
+                       [&](const nlohmann::json& l) { return l["name"] == name; });
   };
-  int k = 1 + static_cast<int>(std::count_if(layers.begin(), layers.end(),
-                                             [&](const nlohmann::json& l) { return l["type"] == type; }));
+  const auto same_type = [&](const nlohmann::json& l) { return l["type"] == type; };
+  int k = 1 + static_cast<int>(std::count_if(layers.begin(), layers.end(), same_type));
   for (;; ++k) {
-    const std::string name = type == "flatten" && k == 1 ? prefix : prefix + std::to_string(k);
+    const std::string name = t && t->bare_first && k == 1 ? prefix : prefix + std::to_string(k);
     if (!taken(name)) return name;
   }
 }
@@ -74,24 +71,32 @@ LayerSpec LayerSpec::named(const std::string& name) const {
   return s;
 }
 
-LayerSpec conv2d(int filters, int kernel, const std::string& activation, int stride, const nlohmann::json& padding) {
-  return {{{"type", "conv2d"}, {"filters", filters}, {"kernel", kernel}, {"stride", stride},
-           {"padding", padding}, {"activation", activation}}};
+LayerSpec layer(const std::string& type, const nlohmann::json& fields) {
+  if (!fields.is_object()) fail("layer('{}'): the fields must be a JSON object", type);
+  LayerSpec s{fields};
+  s.json["type"] = type;
+  return s;
+}
+
+LayerSpec conv2d(int filters, int kernel, const std::string& activation, int stride,
+                 const nlohmann::json& padding) {
+  return layer("conv2d", {{"filters", filters}, {"kernel", kernel}, {"stride", stride},
+                          {"padding", padding}, {"activation", activation}});
 }
 
 LayerSpec maxpool2d(int size, int stride) {
-  LayerSpec s{{{"type", "maxpool2d"}, {"size", size}}};
+  LayerSpec s = layer("maxpool2d", {{"size", size}});
   if (stride != 0) s.json["stride"] = stride;
   return s;
 }
 
 LayerSpec dense(int units, const std::string& activation) {
-  return {{{"type", "dense"}, {"units", units}, {"activation", activation}}};
+  return layer("dense", {{"units", units}, {"activation", activation}});
 }
 
-LayerSpec flatten() { return {{{"type", "flatten"}}}; }
-LayerSpec dropout(double rate) { return {{{"type", "dropout"}, {"rate", rate}}}; }
-LayerSpec activation(const std::string& name) { return {{{"type", "activation"}, {"activation", name}}}; }
+LayerSpec flatten() { return layer("flatten"); }
+LayerSpec dropout(double rate) { return layer("dropout", {{"rate", rate}}); }
+LayerSpec activation(const std::string& name) { return layer("activation", {{"activation", name}}); }
 
 OptimizerSpec sgd(float lr, float momentum, bool nesterov) {
   return {.kind = OptimizerKind::sgd, .lr = lr, .momentum = momentum, .nesterov = nesterov};

@@ -37,6 +37,10 @@ struct LayerSpec {
   LayerSpec named(const std::string& name) const;  // instead of the automatic name
 };
 
+// Any registered layer type (`plinth layers` lists them) with its model-file fields:
+// layer("conv2d", {{"filters", 32}, {"kernel", 3}}). The helpers below are shorthands.
+LayerSpec layer(const std::string& type, const nlohmann::json& fields = nlohmann::json::object());
+
 // activation: "linear" (none), "relu", "sigmoid", "tanh"; "softmax" only on the last
 // dense layer (fused with categorical_crossentropy). padding: "valid", "same" or pixels.
 LayerSpec conv2d(int filters, int kernel, const std::string& activation = "linear", int stride = 1,
@@ -105,9 +109,9 @@ class Sequential {
   Sequential& operator=(Sequential&&) noexcept;
   ~Sequential();
 
-  // Appends a layer, named conv<k>, pool<k>, fc<k>, dropout<k>, act<k> or flatten
-  // (flatten<k> after the first) unless it has a name. Checks the layer's own fields
-  // now; shapes are checked by compile().
+  // Appends a layer, named by its type's prefix (conv<k>, pool<k>, fc<k>, dropout<k>,
+  // act<k>, or flatten then flatten<k>) unless it has a name. Checks the layer's own
+  // fields now; shapes are checked by compile().
   Sequential& add(const LayerSpec& layer);
 
   // Builds the model, opens the device, allocates and initialises the parameters.

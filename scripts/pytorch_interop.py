@@ -8,6 +8,9 @@
        safetensors state_dict (no plinth metadata), gets the same test accuracy from
        `plinth eval --model models/seed_cnn.json` as from PyTorch (within --max-diff-images).
 
+Both build the PyTorch network from what `plinth layers --model FILE --json` prints: each
+layer's torch.nn module and activation, so this script has no code for any layer type.
+
 Exits non-zero with a one-line reason on any mismatch. Runs with Debian's torch 1.13
 (/usr/bin/python3, apt-get install python3-torch); reads safetensors and IDX itself, so it
 needs only torch and numpy.
@@ -15,7 +18,6 @@ needs only torch and numpy.
   /usr/bin/python3 scripts/pytorch_interop.py runs/seed_cnn.safetensors
 """
 import argparse
-import collections
 import gzip
 import json
 import os
@@ -94,66 +96,66 @@ def images_tensor(pixels, mean=0.0, std=1.0):
 
 # --- the network a plinth model file describes, in PyTorch ---
 
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+class PlinthModel(nn.Module):
+    """The graph `plinth layers --model FILE --json` describes: each node's module is
+    torch.nn.<module>(*args, **kwargs) registered under the node's name, so parameter names
+    are plinth's (conv1.weight, fc1.bias, ...), followed by torch.nn.<activation>(). Nodes
+    run in order, each fed the outputs it names. The output is logits: a softmax output
+    layer's softmax is fused with plinth's loss, as `predict --logits` prints."""
+
+    def __init__(self, description):
+        super().__init__()
+        self.nodes = description["nodes"]
+        self.output = description["output"]
+        self.activations = {}  # no parameters, so kept out of the state_dict
+        for node in self.nodes:
+            name, torch_spec = node["name"], node["torch"]
+            if torch_spec["module"] is not None:
+                module_class = getattr(nn, torch_spec["module"], None)
+                if module_class is None:
+                    fail(f"layer {name}: torch.nn has no {torch_spec['module']}")
+                if hasattr(self, name):
+                    fail(f"layer {name}: the name is an attribute of the PyTorch model; "
+                         "rename the layer")
+                self.add_module(name, module_class(*torch_spec["args"], **torch_spec["kwargs"]))
+            if torch_spec["activation"] is not None:
+                self.activations[name] = getattr(nn, torch_spec["activation"])()
+        self.check_parameters()
+
+    def check_parameters(self):
+        """Every parameter plinth declares, with its shape, and no other."""
+        ours = {k: list(v.shape) for k, v in self.state_dict().items()}
+        theirs = {p["name"]: p["shape"] for node in self.nodes for p in node["parameters"]}
+        if ours != theirs:
+            fail(f"the PyTorch modules' parameters {ours} differ from plinth's {theirs}")
+
+    def forward(self, x):
+        values = {"input": x}
+        for node in self.nodes:
+            name = node["name"]
+            inputs = [values[i] for i in node["inputs"]]
+            y = getattr(self, name)(*inputs) if node["torch"]["module"] is not None else inputs[0]
+            values[name] = self.activations[name](y) if name in self.activations else y
+        return values[self.output]
 
 
-def build_model(spec):
-    """nn.Sequential whose parameter names are plinth's (conv1.weight, fc1.bias, ...). The
-    last layer's softmax is left out: the module returns logits, as `predict --logits`."""
-    channels, height, width = spec["input"]
-    modules = collections.OrderedDict()
-    features = None  # set once flattened
-    layers = spec["layers"]
-    for i, layer in enumerate(layers):
-        kind, name = layer["type"], layer["name"]
-        if "input" in layer:
-            fail(f"layer {name}: branching models ('input') are not supported here")
-        act = layer.get("activation", "none")
-        if kind == "conv2d":
-            pad = layer.get("padding", 0)
-            pad = {"valid": 0, "same": layer["kernel"] // 2}.get(pad, pad)
-            stride = layer.get("stride", 1)
-            modules[name] = nn.Conv2d(channels, layer["filters"], layer["kernel"], stride, pad,
-                                      bias=layer.get("use_bias", True))
-            channels = layer["filters"]
-            height = (height + 2 * pad - layer["kernel"]) // stride + 1
-            width = (width + 2 * pad - layer["kernel"]) // stride + 1
-        elif kind == "maxpool2d":
-            size = layer.get("size", 2)
-            stride = layer.get("stride", size)
-            modules[name] = nn.MaxPool2d(size, stride)
-            height = (height - size) // stride + 1
-            width = (width - size) // stride + 1
-        elif kind == "flatten":
-            modules[name] = nn.Flatten()  # CHW order, as plinth
-            features = channels * height * width
-        elif kind == "dense":
-            if features is None:
-                fail(f"layer {name}: dense layer before a flatten")
-            modules[name] = nn.Linear(features, layer["units"], bias=layer.get("use_bias", True))
-            features = layer["units"]
-        elif kind == "dropout":
-            modules[name] = nn.Dropout(layer["rate"])
-        elif kind == "activation":
-            pass
-        else:
-            fail(f"layer {name}: type {kind} is not supported here")
-        last = i == len(layers) - 1
-        if act in ACTIVATIONS:
-            modules[name + "_" + act] = ACTIVATIONS[act]()
-        elif not (act in ("none", "linear") or (act == "softmax" and last)):
-            fail(f"layer {name}: activation {act} is not supported here")
-    return nn.Sequential(modules)
+def build_model(args, model_file):
+    """The PyTorch model of a plinth model file."""
+    out = run_plinth(args, ["layers", "--json", "--model", model_file])
+    return PlinthModel(json.loads(out))
 
 
 def keras_init(model, seed):
-    """The seed CNN's recipe: Glorot-uniform weights, zero biases."""
+    """plinth's initialisation: each parameter uniform in +-init_limit (Glorot for weights;
+    0, zeros, for biases), from torch's generator."""
     torch.manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+    limits = {p["name"]: p["init_limit"] for node in model.nodes for p in node["parameters"]}
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if limits[name] == 0:
+                parameter.zero_()
+            else:
+                parameter.uniform_(-limits[name], limits[name])
 
 
 def load_state(model, tensors, path):
@@ -174,14 +176,17 @@ def run_plinth(args, command):
     return p.stdout
 
 
-def plinth_to_pytorch(args, test_images):
+def plinth_to_pytorch(args, test_images, workdir):
     """(i): plinth's logits for CKPT against PyTorch's, same weights, same inputs."""
     tensors, metadata = read_safetensors(args.checkpoint)
     if "model" not in metadata:
         fail(f"{args.checkpoint}: no plinth metadata 'model'; give a checkpoint written by `plinth train --save`")
     spec = json.loads(metadata["model"])
     norm = json.loads(metadata.get("normalization", '{"mean": 0, "std": 1}'))
-    model = build_model(spec)
+    model_file = os.path.join(workdir, "checkpoint_model.json")
+    with open(model_file, "w") as f:
+        json.dump(spec, f)
+    model = build_model(args, model_file)
     load_state(model, tensors, args.checkpoint)
     model.eval()
     with torch.no_grad():
@@ -201,9 +206,7 @@ def plinth_to_pytorch(args, test_images):
 
 def pytorch_to_plinth(args, train, test, workdir):
     """(ii): a PyTorch-trained seed CNN, saved as a bare state_dict, evaluated by both."""
-    with open(args.model) as f:
-        spec = json.load(f)
-    model = build_model(spec)
+    model = build_model(args, args.model)
     keras_init(model, args.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
@@ -253,7 +256,8 @@ def main():
                    help="(ii): allowed difference in correctly classified test images (10 = 0.1 point)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--workdir", help="where torch.safetensors is written (default: a temporary folder)")
+    p.add_argument("--workdir", help="where torch.safetensors and the checkpoint's model file are "
+                   "written (default: a temporary folder)")
     args = p.parse_args()
     if not os.access(args.plinth, os.X_OK):
         fail(f"{args.plinth}: no plinth binary (build it with scripts/build.sh, or pass --plinth)")
@@ -265,10 +269,10 @@ def main():
              read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz")))
     test = (read_idx(args.images), read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte.gz")))
 
-    plinth_to_pytorch(args, test[0])
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or tmp
         os.makedirs(workdir, exist_ok=True)
+        plinth_to_pytorch(args, test[0], workdir)
         pytorch_to_plinth(args, train, test, workdir)
     print("pytorch_interop: OK")
 

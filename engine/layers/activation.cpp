@@ -14,24 +14,42 @@ class ActivationLayer final : public Layer {
     return {{"type", "activation"}, {"name", name()}, {"activation", activation_name(act_)}};
   }
   Shape output_shape(const Shape& in) const override { return in; }
-  void forward(LayerIO& io) override { io.backend.activation_forward(act_, io.x.data, io.y.data, io.x.numel()); }
+  TorchModule torch_module(const Shape&) const override {
+    return {.activation = torch_activation(act_)};
+  }
+  void forward(LayerIO& io) override {
+    io.backend.activation_forward(act_, io.x.data, io.y.data, io.x.numel());
+  }
   void backward(LayerIO& io) override {
-    if (io.dx.data) io.backend.activation_backward(act_, io.y.data, io.dy.data, io.dx.data, io.dy.numel());
+    if (io.dx.data)
+      io.backend.activation_backward(act_, io.y.data, io.dy.data, io.dx.data, io.dy.numel());
   }
 
  private:
   Activation act_;
 };
 
-}  // namespace
-
 std::unique_ptr<Layer> make_activation(const JsonFields& f, const std::string& name) {
-  f.only({"type", "name", "activation", "input"});
   const std::string act = f.str("activation");
   if (act == "softmax")
-    fail("{}.activation: softmax is supported as the activation of the last dense layer "
-         "(fused with categorical_crossentropy), not as a separate layer", f.where());
+    fail(
+        "{}.activation: softmax is supported as the activation of the last dense layer "
+        "(fused with categorical_crossentropy), not as a separate layer",
+        f.where());
   return std::make_unique<ActivationLayer>(name, parse_activation(act, f.where()));
+}
+
+}  // namespace
+
+const LayerType& activation_layer_type() {
+  static const LayerType type{
+      .name = "activation",
+      .summary = "an elementwise activation on its own",
+      .name_prefix = "act",
+      .fields = {{"activation", "", "`relu`, `sigmoid`, `tanh` or `linear`", "sigmoid"}},
+      .make = make_activation,
+  };
+  return type;
 }
 
 Activation parse_activation(const std::string& name, const std::string& where) {
@@ -41,15 +59,33 @@ Activation parse_activation(const std::string& name, const std::string& where) {
   if (name == "tanh") return Activation::tanh;
   if (name == "softmax")
     fail("{}.activation: softmax is only supported on the last dense layer", where);
-  fail("{}.activation: unknown activation '{}' (expected relu, sigmoid, tanh, linear)", where, name);
+  fail("{}.activation: unknown activation '{}' (expected relu, sigmoid, tanh, linear)", where,
+       name);
 }
 
 const char* activation_name(Activation act) {
   switch (act) {
-    case Activation::relu: return "relu";
-    case Activation::sigmoid: return "sigmoid";
-    case Activation::tanh: return "tanh";
-    default: return "linear";
+    case Activation::relu:
+      return "relu";
+    case Activation::sigmoid:
+      return "sigmoid";
+    case Activation::tanh:
+      return "tanh";
+    default:
+      return "linear";
+  }
+}
+
+const char* torch_activation(Activation act) {
+  switch (act) {
+    case Activation::relu:
+      return "ReLU";
+    case Activation::sigmoid:
+      return "Sigmoid";
+    case Activation::tanh:
+      return "Tanh";
+    default:
+      return "";
   }
 }
 

@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/json_fields.h"
 #include "engine/layers/layers.h"
 
 namespace plinth {
@@ -12,21 +11,33 @@ namespace {
 class Conv2d final : public Layer {
  public:
   Conv2d(std::string name, int filters, int kernel, int stride, int pad, Activation act, bool bias)
-      : Layer(std::move(name)), filters_(filters), kernel_(kernel), stride_(stride), pad_(pad),
-        act_(act), bias_(bias) {}
+      : Layer(std::move(name)),
+        filters_(filters),
+        kernel_(kernel),
+        stride_(stride),
+        pad_(pad),
+        act_(act),
+        bias_(bias) {}
 
   std::string type() const override { return "conv2d"; }
   nlohmann::json to_json() const override {
-    return {{"type", "conv2d"}, {"name", name()}, {"filters", filters_}, {"kernel", kernel_},
-            {"stride", stride_}, {"padding", pad_}, {"activation", activation_name(act_)},
+    return {{"type", "conv2d"},
+            {"name", name()},
+            {"filters", filters_},
+            {"kernel", kernel_},
+            {"stride", stride_},
+            {"padding", pad_},
+            {"activation", activation_name(act_)},
             {"use_bias", bias_}};
   }
 
   ConvShape conv_shape(const Shape& in) const {
-    if (in.rank != 4) fail("layer {}: conv2d needs an [N, C, H, W] input, got {}", name(), in.str());
+    if (in.rank != 4)
+      fail("layer {}: conv2d needs an [N, C, H, W] input, got {}", name(), in.str());
     ConvShape c{in[0], in[1], in[2], in[3], filters_, kernel_, kernel_, stride_, pad_};
     if (c.out_h() < 1 || c.out_w() < 1)
-      fail("layer {}: a {}x{} kernel does not fit the {}x{} input", name(), kernel_, kernel_, in[2], in[3]);
+      fail("layer {}: a {}x{} kernel does not fit the {}x{} input", name(), kernel_, kernel_, in[2],
+           in[3]);
     return c;
   }
   Shape output_shape(const Shape& in) const override {
@@ -34,13 +45,23 @@ class Conv2d final : public Layer {
     return {c.n, c.k, c.out_h(), c.out_w()};
   }
   std::vector<ParamSpec> param_specs(const Shape& in) const override {
-    const double rs = static_cast<double>(kernel_) * kernel_;  // double: no int overflow for huge files
-    const float limit = static_cast<float>(std::sqrt(6.0 / ((static_cast<double>(in[1]) + filters_) * rs)));
+    // double: no int overflow for huge files
+    const double rs = static_cast<double>(kernel_) * kernel_;
+    const float limit =
+        static_cast<float>(std::sqrt(6.0 / ((static_cast<double>(in[1]) + filters_) * rs)));
     std::vector<ParamSpec> p{{"weight", {filters_, in[1], kernel_, kernel_}, limit}};
     if (bias_) p.push_back({"bias", {filters_}, 0.0f});
     return p;
   }
-  void prepare(Backend& backend, const Shape& in) override { backend.conv2d_prepare(conv_shape(in)); }
+  TorchModule torch_module(const Shape& in) const override {
+    return {"Conv2d",
+            {in[1], filters_, kernel_},
+            {{"stride", stride_}, {"padding", pad_}, {"bias", bias_}},
+            torch_activation(act_)};
+  }
+  void prepare(Backend& backend, const Shape& in) override {
+    backend.conv2d_prepare(conv_shape(in));
+  }
 
   // Layers keep no per-executor state (one model serves executors of several batch
   // sizes), so the shape is derived from the tensors on every call.
@@ -53,11 +74,12 @@ class Conv2d final : public Layer {
     const ConvShape shape = conv_shape(io.x.shape);
     const bool bias_grad = bias_ && !io.grads.empty();
     if (bias_grad)
-      be.bias_activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.grads[1].data, shape.n, shape.k,
-                                  shape.out_h() * shape.out_w());
+      be.bias_activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.grads[1].data,
+                                  shape.n, shape.k, shape.out_h() * shape.out_w());
     else if (act_ != Activation::none)
       be.activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.dy.numel());
-    if (!io.grads.empty()) be.conv2d_backward_filter(shape, io.x.data, io.dy.data, io.grads[0].data);
+    if (!io.grads.empty())
+      be.conv2d_backward_filter(shape, io.x.data, io.dy.data, io.grads[0].data);
     if (io.dx.data) be.conv2d_backward_data(shape, io.dy.data, io.params[0].data, io.dx.data);
   }
 
@@ -67,10 +89,7 @@ class Conv2d final : public Layer {
   bool bias_;
 };
 
-}  // namespace
-
 std::unique_ptr<Layer> make_conv2d(const JsonFields& f, const std::string& name) {
-  f.only({"type", "name", "filters", "kernel", "stride", "padding", "activation", "use_bias", "input"});
   const int kernel = f.positive_int("kernel");
   int pad = 0;
   if (f.has("padding") && f.raw()["padding"].is_string()) {
@@ -90,6 +109,27 @@ std::unique_ptr<Layer> make_conv2d(const JsonFields& f, const std::string& name)
   return std::make_unique<Conv2d>(name, f.positive_int("filters"), kernel, stride, pad,
                                   parse_activation(f.str("activation", "none"), f.where()),
                                   f.boolean("use_bias", true));
+}
+
+}  // namespace
+
+const LayerType& conv2d_layer_type() {
+  static const LayerType type{
+      .name = "conv2d",
+      .summary = "2-D convolution (cross-correlation) with bias and activation fused",
+      .name_prefix = "conv",
+      .fields = {{"filters", "", "output channels", 8},
+                 {"kernel", "", "height and width of the square kernel", 3},
+                 {"stride", "1", "step in both directions", 2},
+                 {"padding", "\"valid\"",
+                  "`\"valid\"` (none), `\"same\"` (odd kernel, stride 1) or pixels of zeros "
+                  "on each side",
+                  1},
+                 {"activation", "\"linear\"", "`relu`, `sigmoid`, `tanh` or `linear`", "relu"},
+                 {"use_bias", "true", "add a learnt bias per output channel", false}},
+      .make = make_conv2d,
+  };
+  return type;
 }
 
 }  // namespace plinth

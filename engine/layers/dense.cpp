@@ -16,13 +16,18 @@ class Dense final : public Layer {
 
   std::string type() const override { return "dense"; }
   nlohmann::json to_json() const override {
-    return {{"type", "dense"}, {"name", name()}, {"units", units_},
-            {"activation", softmax_ ? "softmax" : activation_name(act_)}, {"use_bias", bias_}};
+    return {{"type", "dense"},
+            {"name", name()},
+            {"units", units_},
+            {"activation", softmax_ ? "softmax" : activation_name(act_)},
+            {"use_bias", bias_}};
   }
   bool softmax_output() const override { return softmax_; }
 
   Shape output_shape(const Shape& in) const override {
-    if (in.rank != 2) fail("layer {}: dense needs an [N, features] input (add a flatten layer), got {}", name(), in.str());
+    if (in.rank != 2)
+      fail("layer {}: dense needs an [N, features] input (add a flatten layer), got {}", name(),
+           in.str());
     return {in[0], units_};
   }
   std::vector<ParamSpec> param_specs(const Shape& in) const override {
@@ -31,24 +36,31 @@ class Dense final : public Layer {
     if (bias_) p.push_back({"bias", {units_}, 0.0f});
     return p;
   }
+  TorchModule torch_module(const Shape& in) const override {
+    return {"Linear", {in[1], units_}, {{"bias", bias_}}, torch_activation(act_)};
+  }
 
   void forward(LayerIO& io) override {
     const int n = io.x.shape[0], in = io.x.shape[1];
     io.backend.gemm(false, true, n, units_, in, 1.0f, io.x.data, in, io.params[0].data, in, 0.0f,
                     io.y.data, units_);
     if (bias_ || act_ != Activation::none)
-      io.backend.bias_activation_forward(io.y.data, bias_ ? io.params[1].data : nullptr, n, units_, 1, act_);
+      io.backend.bias_activation_forward(io.y.data, bias_ ? io.params[1].data : nullptr, n, units_,
+                                         1, act_);
   }
   void backward(LayerIO& io) override {
     Backend& be = io.backend;
     const int n = io.x.shape[0], in = io.x.shape[1];
-    if (act_ != Activation::none) be.activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.dy.numel());
+    if (act_ != Activation::none)
+      be.activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.dy.numel());
     if (!io.grads.empty()) {
-      be.gemm(true, false, units_, in, n, 1.0f, io.dy.data, units_, io.x.data, in, 0.0f, io.grads[0].data, in);
+      be.gemm(true, false, units_, in, n, 1.0f, io.dy.data, units_, io.x.data, in, 0.0f,
+              io.grads[0].data, in);
       if (bias_) be.bias_backward(io.dy.data, io.grads[1].data, n, units_, 1);
     }
     if (io.dx.data)
-      be.gemm(false, false, n, in, units_, 1.0f, io.dy.data, units_, io.params[0].data, in, 0.0f, io.dx.data, in);
+      be.gemm(false, false, n, in, units_, 1.0f, io.dy.data, units_, io.params[0].data, in, 0.0f,
+              io.dx.data, in);
   }
 
  private:
@@ -57,15 +69,30 @@ class Dense final : public Layer {
   bool softmax_, bias_;
 };
 
-}  // namespace
-
 std::unique_ptr<Layer> make_dense(const JsonFields& f, const std::string& name) {
-  f.only({"type", "name", "units", "activation", "use_bias", "input"});
   const std::string act = f.str("activation", "none");
   const bool softmax = act == "softmax";
   return std::make_unique<Dense>(name, f.positive_int("units"),
                                  softmax ? Activation::none : parse_activation(act, f.where()),
                                  softmax, f.boolean("use_bias", true));
+}
+
+}  // namespace
+
+const LayerType& dense_layer_type() {
+  static const LayerType type{
+      .name = "dense",
+      .summary = "fully connected, on [N, features] (after a flatten), bias and activation fused",
+      .name_prefix = "fc",
+      .fields = {{"units", "", "output features", 16},
+                 {"activation", "\"linear\"",
+                  "`relu`, `sigmoid`, `tanh`, `linear`, or `softmax` on the last layer (fused "
+                  "with the loss)",
+                  "tanh"},
+                 {"use_bias", "true", "add a learnt bias per output feature", false}},
+      .make = make_dense,
+  };
+  return type;
 }
 
 }  // namespace plinth

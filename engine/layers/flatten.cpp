@@ -15,16 +15,27 @@ class Flatten final : public Layer {
   Shape output_shape(const Shape& in) const override {
     return {in[0], static_cast<int>(in.per_sample())};
   }
+  TorchModule torch_module(const Shape&) const override { return {"Flatten"}; }
   bool reshape_only() const override { return true; }
   void forward(LayerIO&) override {}
   void backward(LayerIO&) override {}
 };
 
+std::unique_ptr<Layer> make_flatten(const JsonFields&, const std::string& name) {
+  return std::make_unique<Flatten>(name);
+}
+
 }  // namespace
 
-std::unique_ptr<Layer> make_flatten(const JsonFields& f, const std::string& name) {
-  f.only({"type", "name", "input"});
-  return std::make_unique<Flatten>(name);
+const LayerType& flatten_layer_type() {
+  static const LayerType type{
+      .name = "flatten",
+      .summary = "[N, C, H, W] to [N, C*H*W]: a view in PyTorch's NCHW order",
+      .name_prefix = "flatten",
+      .bare_first = true,
+      .make = make_flatten,
+  };
+  return type;
 }
 
 }  // namespace plinth

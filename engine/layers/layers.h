@@ -1,5 +1,9 @@
-// Factories of the built-in layers, one per file in engine/layers/. Adding a layer is one
-// new file here plus one line in layer_registry.cpp.
+// What a layer file includes. A layer type is one file here, engine/layers/<type>.cpp,
+// which defines the Layer subclass and `const LayerType& <type>_layer_type()`: the type's
+// name, summary, automatic-name prefix, documented fields and factory (engine/layer.h).
+// Its PyTorch equivalent is the Layer's torch_module(). Registering it is one line in
+// layer_registry.cpp; tests/test_layers.cpp then demands the rest: a gradient-check case,
+// a row in README's layer table (`plinth layers` prints it) and tokens in fuzz/model.dict.
 #pragma once
 
 #include <memory>
@@ -7,14 +11,3 @@
 
 #include "engine/json_fields.h"
 #include "engine/layer.h"
-
-namespace plinth {
-
-std::unique_ptr<Layer> make_conv2d(const JsonFields& f, const std::string& name);
-std::unique_ptr<Layer> make_maxpool2d(const JsonFields& f, const std::string& name);
-std::unique_ptr<Layer> make_dense(const JsonFields& f, const std::string& name);
-std::unique_ptr<Layer> make_flatten(const JsonFields& f, const std::string& name);
-std::unique_ptr<Layer> make_activation(const JsonFields& f, const std::string& name);
-std::unique_ptr<Layer> make_dropout(const JsonFields& f, const std::string& name);
-
-}  // namespace plinth

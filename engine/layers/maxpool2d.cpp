@@ -8,41 +8,62 @@ namespace {
 
 class MaxPool2d final : public Layer {
  public:
-  MaxPool2d(std::string name, int size, int stride) : Layer(std::move(name)), size_(size), stride_(stride) {}
+  MaxPool2d(std::string name, int size, int stride)
+      : Layer(std::move(name)), size_(size), stride_(stride) {}
 
   std::string type() const override { return "maxpool2d"; }
   nlohmann::json to_json() const override {
     return {{"type", "maxpool2d"}, {"name", name()}, {"size", size_}, {"stride", stride_}};
   }
   PoolShape pool_shape(const Shape& in) const {
-    if (in.rank != 4) fail("layer {}: maxpool2d needs an [N, C, H, W] input, got {}", name(), in.str());
+    if (in.rank != 4)
+      fail("layer {}: maxpool2d needs an [N, C, H, W] input, got {}", name(), in.str());
     PoolShape p{in[0], in[1], in[2], in[3], size_, stride_};
-    if (p.out_h() < 1 || p.out_w() < 1) fail("layer {}: a {}x{} window does not fit the {}x{} input", name(), size_, size_, in[2], in[3]);
+    if (p.out_h() < 1 || p.out_w() < 1)
+      fail("layer {}: a {}x{} window does not fit the {}x{} input", name(), size_, size_, in[2],
+           in[3]);
     return p;
   }
   Shape output_shape(const Shape& in) const override {
     const PoolShape p = pool_shape(in);
     return {p.n, p.c, p.out_h(), p.out_w()};
   }
-  size_t scratch_bytes(const Shape& in) const override { return output_shape(in).numel() * sizeof(int32_t); }
+  size_t scratch_bytes(const Shape& in) const override {
+    return output_shape(in).numel() * sizeof(int32_t);
+  }
+  TorchModule torch_module(const Shape&) const override { return {"MaxPool2d", {size_, stride_}}; }
 
   void forward(LayerIO& io) override {
-    io.backend.maxpool_forward(pool_shape(io.x.shape), io.x.data, io.y.data, static_cast<int32_t*>(io.scratch));
+    io.backend.maxpool_forward(pool_shape(io.x.shape), io.x.data, io.y.data,
+                               static_cast<int32_t*>(io.scratch));
   }
   void backward(LayerIO& io) override {
-    if (io.dx.data) io.backend.maxpool_backward(pool_shape(io.x.shape), io.dy.data, static_cast<const int32_t*>(io.scratch), io.dx.data);
+    if (io.dx.data)
+      io.backend.maxpool_backward(pool_shape(io.x.shape), io.dy.data,
+                                  static_cast<const int32_t*>(io.scratch), io.dx.data);
   }
 
  private:
   int size_, stride_;
 };
 
-}  // namespace
-
 std::unique_ptr<Layer> make_maxpool2d(const JsonFields& f, const std::string& name) {
-  f.only({"type", "name", "size", "stride", "input"});
   const int size = f.positive_int("size", 2);
   return std::make_unique<MaxPool2d>(name, size, f.positive_int("stride", size));
+}
+
+}  // namespace
+
+const LayerType& maxpool2d_layer_type() {
+  static const LayerType type{
+      .name = "maxpool2d",
+      .summary = "maximum over square windows, no padding",
+      .name_prefix = "pool",
+      .fields = {{"size", "2", "height and width of the window", 3},
+                 {"stride", "= size", "step in both directions", 1}},
+      .make = make_maxpool2d,
+  };
+  return type;
 }
 
 }  // namespace plinth
