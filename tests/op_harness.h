@@ -131,6 +131,9 @@ class OpTest {
   // Entries at batch 4096 stress the GPU kernels' block caps and index widths; CPU-only
   // runs leave them out.
   virtual bool large() const { return false; }
+  // True for an entry about a backend's first use (nothing prepared, no workspace yet):
+  // the harness gives it a backend of its own instead of one shared with other entries.
+  virtual bool fresh_backend() const { return false; }
 };
 
 // Every entry, built afresh on each call (no device work).

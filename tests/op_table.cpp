@@ -110,8 +110,8 @@ struct Conv2dTest : OpTest {
   }
 };
 
-// A shape conv2d_prepare() never saw is prepared on first use (the filter gradient, whose
-// native workspace is the largest, first).
+// A shape conv2d_prepare() never saw is prepared on first use, on a new backend (the
+// filter gradient, whose native workspace is the largest, first).
 struct Conv2dUnpreparedTest : OpTest {
   ConvShape shape;
   CudaOptions options;
@@ -122,6 +122,7 @@ struct Conv2dUnpreparedTest : OpTest {
                        options_name(options));
   }
   CudaOptions cuda_options() const override { return options; }
+  bool fresh_backend() const override { return true; }
   void buffers(Buffers& b) const override {
     b.in("x", b.random(shape.input_elements()));
     b.in("dy", b.random(shape.output_elements()));
