@@ -87,7 +87,7 @@ struct AugmentSpec {
 // under the contract it must honour. Backend declares the entries as pure virtuals, and
 // CpuBackend and CudaBackend declare their overrides from the same list; the family's two
 // halves, named in its heading, define them. So adding an op is one entry here, one
-// definition in each half and one entry in the op table (tests/op_table.cpp).
+// definition in each half and one entry in the op table (tests/op_table*.cpp).
 // (Comments inside a macro must be block comments.)
 // clang-format off
 #define PLINTH_BACKEND_OPS(OP)                                                                     \

@@ -1,10 +1,10 @@
 // One backend's ops against another's, entry by entry, in the shape of ggml's
-// tests/test-backend-ops.cpp. Each op under test is one small struct (tests/op_table.cpp)
+// tests/test-backend-ops.cpp. Each op under test is one small struct (tests/op_table*.cpp)
 // that lists the buffers the op reads and writes with their contents for its sizes, runs
 // the op on a backend, and says how closely two backends must agree and why. The harness
 // creates every buffer on both backends with the same contents, runs the op on each and
 // compares the buffers the entry marks. So a new op gets its CPU-vs-CUDA test by adding
-// one entry to op_table().
+// one entry to the table.
 //
 // Nothing here calls CUDA until a test runs: the test binary is run at build time to list
 // the tests, on machines without a driver.

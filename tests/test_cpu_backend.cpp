@@ -1,5 +1,5 @@
 // The CPU backend object: memory, description, and results that do not depend on the
-// number of threads (also for every entry of the op table, tests/op_table.cpp).
+// number of threads (also for every entry of the op table, tests/op_table*.cpp).
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// The CUDA backend: its setup and errors, every entry of the op table (tests/op_table.cpp)
+// The CUDA backend: its setup and errors, every entry of the op table (tests/op_table*.cpp)
 // against the CPU backend, and what a table entry cannot say (bit-for-bit repeats). Where
 // no GPU is usable each test warns "SKIPPED: <reason>" and returns, which CTest reports as
 // skipped, never as passed.
