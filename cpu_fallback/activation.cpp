@@ -1,5 +1,6 @@
 #include "cpu_fallback/activation.h"
 
+#include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/parallel.h"
 
 namespace plinth::cpu {
@@ -26,3 +27,16 @@ template void activation_backward<double>(int, Activation, const double*, const 
                                           double*, size_t);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::activation_forward(Activation act, const float* x, float* y, size_t n) {
+  cpu::activation_forward(threads_, act, x, y, n);
+}
+
+void CpuBackend::activation_backward(Activation act, const float* y, const float* dy, float* dx,
+                                     size_t n) {
+  cpu::activation_backward(threads_, act, y, dy, dx, n);
+}
+
+}  // namespace plinth

@@ -1,6 +1,7 @@
 #include "cpu_fallback/bias.h"
 
 #include "cpu_fallback/activation.h"
+#include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/parallel.h"
 
 namespace plinth::cpu {
@@ -62,3 +63,21 @@ template void bias_activation_backward<double>(int, Activation, const double*, c
                                                double*, double*, int, int, int);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::bias_activation_forward(float* y, const float* b, int n, int c, int spatial,
+                                         Activation act) {
+  cpu::bias_activation_forward(threads_, y, b, n, c, spatial, act);
+}
+
+void CpuBackend::bias_backward(const float* dy, float* db, int n, int c, int spatial) {
+  cpu::bias_backward(threads_, dy, db, n, c, spatial);
+}
+
+void CpuBackend::bias_activation_backward(Activation act, const float* y, const float* dy,
+                                          float* dx, float* db, int n, int c, int spatial) {
+  cpu::bias_activation_backward(threads_, act, y, dy, dx, db, n, c, spatial);
+}
+
+}  // namespace plinth

@@ -6,9 +6,11 @@
 #include <cstring>
 
 #include "cpu_fallback/activation.h"
+#include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/gemm.h"
 #include "cpu_fallback/im2col.h"
 #include "cpu_fallback/parallel.h"
+#include "engine/op_shapes.h"
 
 namespace plinth::cpu {
 namespace {
@@ -172,3 +174,30 @@ template void conv2d_backward_filter<double>(ConvWorkspace&, const ConvShape&, c
                                              const double*, double*);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::conv2d_prepare(const ConvShape& shape) {
+  check_conv_shape(shape, "conv2d_prepare");
+  conv_.prepare(shape, sizeof(float));
+}
+
+void CpuBackend::conv2d_forward(const ConvShape& shape, const float* x, const float* w,
+                                const float* b, float* y, Activation act) {
+  check_conv_shape(shape, "conv2d_forward");
+  cpu::conv2d_forward(conv_, shape, x, w, b, y, act);
+}
+
+void CpuBackend::conv2d_backward_data(const ConvShape& shape, const float* dy, const float* w,
+                                      float* dx) {
+  check_conv_shape(shape, "conv2d_backward_data");
+  cpu::conv2d_backward_data(conv_, shape, dy, w, dx);
+}
+
+void CpuBackend::conv2d_backward_filter(const ConvShape& shape, const float* x, const float* dy,
+                                        float* dw) {
+  check_conv_shape(shape, "conv2d_backward_filter");
+  cpu::conv2d_backward_filter(conv_, shape, x, dy, dw);
+}
+
+}  // namespace plinth

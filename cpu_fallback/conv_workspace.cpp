@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "engine/error.h"
+#include "engine/op_shapes.h"
 
 namespace plinth::cpu {
 namespace {
@@ -24,10 +24,9 @@ ConvWorkspace::ConvWorkspace(int threads, size_t chunk_bytes)
       cores_(std::max(1, omp_get_num_procs())) {}
 
 ConvPlan ConvWorkspace::make_plan(const ConvShape& s, size_t elem_size) const {
-  if (s.n <= 0 || s.c <= 0 || s.k <= 0 || s.r <= 0 || s.s <= 0 || s.stride <= 0 || s.pad < 0 ||
-      s.out_h() <= 0 || s.out_w() <= 0)
-    fail("cpu conv2d: invalid shape n={} c={} h={} w={} k={} kernel {}x{} stride {} pad {}", s.n,
-         s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad);
+  // The plan's int arithmetic (taps, pixels) relies on a valid shape; the templates may be
+  // called directly (the tests do), so the workspace checks as well as the backend.
+  check_conv_shape(s, "cpu conv2d");
   ConvPlan plan;
   plan.shape = s;
   const size_t sample_bytes =

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/parallel.h"
 #include "engine/augment_math.h"
 
@@ -43,3 +44,19 @@ template void gather_batch<double>(int, const uint8_t*, const int32_t*, const in
                                    float, float, double*, int32_t*);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::gather_batch(const uint8_t* images, const int32_t* labels,
+                              const int32_t* indices, int batch, int sample_size, float mean,
+                              float std, float* out, int32_t* labels_out) {
+  cpu::gather_batch(threads_, images, labels, indices, batch, sample_size, mean, std, out,
+                    labels_out);
+}
+
+void CpuBackend::augment(const AugmentSpec& spec, const float* in, float* out, int n, int c,
+                         int h, int w, const int32_t* sample_ids, uint64_t seed) {
+  cpu::augment(threads_, spec, in, out, n, c, h, w, sample_ids, seed);
+}
+
+}  // namespace plinth

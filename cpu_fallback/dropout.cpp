@@ -1,5 +1,6 @@
 #include "cpu_fallback/dropout.h"
 
+#include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/parallel.h"
 #include "engine/elementwise.h"
 
@@ -28,3 +29,16 @@ template void dropout_backward<float>(int, const float*, const float*, float*, s
 template void dropout_backward<double>(int, const double*, const double*, double*, size_t);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::dropout_forward(const float* x, float* y, float* mask, size_t n, float rate,
+                                 uint64_t seed, const int64_t* step) {
+  cpu::dropout_forward(threads_, x, y, mask, n, rate, seed, step);
+}
+
+void CpuBackend::dropout_backward(const float* dy, const float* mask, float* dx, size_t n) {
+  cpu::dropout_backward(threads_, dy, mask, dx, n);
+}
+
+}  // namespace plinth

@@ -4,6 +4,9 @@
 
 #include <type_traits>
 
+#include "cpu_fallback/cpu_backend.h"
+#include "cpu_fallback/parallel.h"
+
 namespace plinth::cpu {
 
 template <typename T>
@@ -24,3 +27,14 @@ template void gemm<double>(bool, bool, int, int, int, double, const double*, int
                            const double*, int, double, double*, int);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+                      const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                      int ldc) {
+  const cpu::ThreadScope scope(threads_);
+  cpu::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace plinth

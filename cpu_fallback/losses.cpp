@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/parallel.h"
 #include "engine/elementwise.h"
 
@@ -115,3 +116,22 @@ template void bce_loss<float>(int, const float*, const float*, int, int, float*,
 template void bce_loss<double>(int, const double*, const double*, int, int, double*, double*);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::softmax_cross_entropy(const float* logits, const int32_t* labels, int n,
+                                       int classes, float* probs, float* grad, float* stats) {
+  cpu::softmax_cross_entropy(threads_, logits, labels, n, classes, probs, grad, stats);
+}
+
+void CpuBackend::mse_loss(const float* pred, const float* target, int n, int features,
+                          float* grad, float* stats) {
+  cpu::mse_loss(threads_, pred, target, n, features, grad, stats);
+}
+
+void CpuBackend::bce_loss(const float* pred, const float* target, int n, int features,
+                          float* grad, float* stats) {
+  cpu::bce_loss(threads_, pred, target, n, features, grad, stats);
+}
+
+}  // namespace plinth

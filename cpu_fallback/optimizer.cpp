@@ -1,5 +1,6 @@
 #include "cpu_fallback/optimizer.h"
 
+#include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/parallel.h"
 #include "engine/elementwise.h"
 
@@ -66,3 +67,13 @@ template void optimizer_update<double>(int, const OptimizerSpec&, double*, const
                                        double*, double*, size_t, const int64_t*, const double*);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::optimizer_update(const OptimizerSpec& spec, float* params, const float* grads,
+                                  float* m, float* v, size_t n, const int64_t* step,
+                                  const float* grad_scale) {
+  cpu::optimizer_update(threads_, spec, params, grads, m, v, n, step, grad_scale);
+}
+
+}  // namespace plinth

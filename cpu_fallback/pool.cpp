@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/parallel.h"
+#include "engine/op_shapes.h"
 
 namespace plinth::cpu {
 namespace {
@@ -94,3 +96,19 @@ template void maxpool_backward<double>(int, const PoolShape&, const double*, con
                                        double*);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::maxpool_forward(const PoolShape& shape, const float* x, float* y,
+                                 int32_t* argmax) {
+  check_pool_shape(shape, "maxpool_forward");
+  cpu::maxpool_forward(threads_, shape, x, y, argmax);
+}
+
+void CpuBackend::maxpool_backward(const PoolShape& shape, const float* dy, const int32_t* argmax,
+                                  float* dx) {
+  check_pool_shape(shape, "maxpool_backward");
+  cpu::maxpool_backward(threads_, shape, dy, argmax, dx);
+}
+
+}  // namespace plinth

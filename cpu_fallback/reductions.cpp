@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/parallel.h"
 #include "engine/backend.h"
 
@@ -54,3 +55,25 @@ template void accumulate<float>(int, const float*, float*, size_t);
 template void accumulate<double>(int, const double*, double*, size_t);
 
 }  // namespace plinth::cpu
+
+namespace plinth {
+
+void CpuBackend::sum_squares(const float* x, size_t n, float* out) {
+  cpu::sum_squares(threads_, x, n, out);
+}
+
+void CpuBackend::clip_scale(const float* sum_sq, float max_norm, float* scale) {
+  cpu::clip_scale(sum_sq, max_norm, scale);
+}
+
+void CpuBackend::count_nonfinite(const float* x, size_t n, float* stats) {
+  cpu::count_nonfinite(threads_, x, n, stats);
+}
+
+void CpuBackend::accumulate(const float* x, float* y, size_t n) {
+  cpu::accumulate(threads_, x, y, n);
+}
+
+void CpuBackend::increment(int64_t* counter) { ++*counter; }
+
+}  // namespace plinth

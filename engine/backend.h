@@ -11,7 +11,9 @@
 //    so that a whole training step can be captured as one CUDA graph;
 //  * "stats" is a device array of kStatsSize floats that loss ops accumulate into
 //    (loss sum, correct predictions, samples counted, non-finite values seen); the host
-//    reads it with download() once per epoch or on demand.
+//    reads it with download() once per epoch or on demand;
+//  * ops that take a ConvShape or PoolShape refuse (plinth::Error) a shape that
+//    engine/op_shapes.h does not accept.
 #pragma once
 
 #include <cstddef>
@@ -30,12 +32,18 @@ enum class Activation { none, relu, sigmoid, tanh };
 enum Stat : int { kStatLossSum = 0, kStatCorrect = 1, kStatCount = 2, kStatNonFinite = 3 };
 inline constexpr int kStatsSize = 4;
 
+// Element counts assume a valid shape (check_conv_shape / check_pool_shape in
+// engine/op_shapes.h); out_h() and out_w() round down, so only the check says whether
+// the window fits at all.
 struct ConvShape {
   int n = 0, c = 0, h = 0, w = 0;  // input
   int k = 0, r = 0, s = 0;         // output channels, kernel height, kernel width
   int stride = 1, pad = 0;         // same stride and zero padding in both directions
   int out_h() const { return (h + 2 * pad - r) / stride + 1; }
   int out_w() const { return (w + 2 * pad - s) / stride + 1; }
+  size_t input_elements() const { return static_cast<size_t>(n) * c * h * w; }
+  size_t output_elements() const { return static_cast<size_t>(n) * k * out_h() * out_w(); }
+  size_t weight_elements() const { return static_cast<size_t>(k) * c * r * s; }
   friend bool operator==(const ConvShape&, const ConvShape&) = default;
 };
 
@@ -44,6 +52,8 @@ struct PoolShape {
   int size = 2, stride = 2;  // square window, no padding (Keras 'valid')
   int out_h() const { return (h - size) / stride + 1; }
   int out_w() const { return (w - size) / stride + 1; }
+  size_t input_elements() const { return static_cast<size_t>(n) * c * h * w; }
+  size_t output_elements() const { return static_cast<size_t>(n) * c * out_h() * out_w(); }
   friend bool operator==(const PoolShape&, const PoolShape&) = default;
 };
 
@@ -56,19 +66,154 @@ struct OptimizerSpec {
   float lr = 1e-3f;
   float momentum = 0.0f;  // sgd
   bool nesterov = false;  // sgd
-  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;  // adam/adamw (Keras defaults); rmsprop uses beta2 as rho
+  // adam/adamw (Keras defaults); rmsprop uses beta2 as rho
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
   float weight_decay = 0.0f;
 };
 
 // Random affine augmentation applied per sample; parameters are drawn from a
 // counter-based generator keyed by (seed, epoch, sample id) so CPU and GPU agree.
 struct AugmentSpec {
-  float max_shift = 0.0f;      // pixels, uniform in [-max_shift, max_shift] for x and y
-  float max_rotate = 0.0f;     // degrees, uniform in [-max_rotate, max_rotate]
-  float max_scale = 0.0f;      // relative, scale uniform in [1-max_scale, 1+max_scale]
+  float max_shift = 0.0f;   // pixels, uniform in [-max_shift, max_shift] for x and y
+  float max_rotate = 0.0f;  // degrees, uniform in [-max_rotate, max_rotate]
+  float max_scale = 0.0f;   // relative, scale uniform in [1-max_scale, 1+max_scale]
   bool horizontal_flip = false;
-  bool enabled() const { return max_shift > 0 || max_rotate > 0 || max_scale > 0 || horizontal_flip; }
+  bool enabled() const {
+    return max_shift > 0 || max_rotate > 0 || max_scale > 0 || horizontal_flip;
+  }
 };
+
+// Every op of the interface, once: each entry is OP(result, name, (parameters) qualifiers)
+// under the contract it must honour. Backend declares the entries as pure virtuals, and
+// CpuBackend and CudaBackend declare their overrides from the same list; the family's two
+// halves, named in its heading, define them. So adding an op is one entry here, one
+// definition in each half and one entry in the op table (tests/op_table*.cpp).
+// (Comments inside a macro must be block comments.)
+// clang-format off
+#define PLINTH_BACKEND_OPS(OP)                                                                     \
+  /* ---- memory (cpu_fallback/memory.cpp, kernels/memory.cu) */                                   \
+  /* allocate() throws plinth::Error (with the size asked for and the size free) on                \
+     failure. */                                                                                   \
+  OP(void*, allocate, (size_t bytes))                                                              \
+  OP(void, deallocate, (void* ptr) noexcept)                                                       \
+  OP(void, upload, (void* device_dst, const void* host_src, size_t bytes))                         \
+  OP(void, download, (void* host_dst, const void* device_src, size_t bytes))                       \
+  OP(void, copy, (void* dst, const void* src, size_t bytes))                                       \
+  OP(void, fill, (float* x, size_t n, float value))                                                \
+  OP(void, synchronize, ())                                                                        \
+                                                                                                   \
+  /* ---- convolution, a cross-correlation as in PyTorch and Keras (cpu_fallback/conv.cpp,         \
+     kernels/conv.cpp: cuDNN or the native kernels of kernels/conv_native.cu) */                   \
+  /* Called once per shape when the executor is built: choose algorithms, size                     \
+     workspaces. */                                                                                \
+  OP(void, conv2d_prepare, (const ConvShape& shape))                                               \
+  /* y = act(conv(x, w) + b); b may be null. */                                                    \
+  OP(void, conv2d_forward, (const ConvShape& shape, const float* x, const float* w,                \
+                            const float* b, float* y, Activation act))                             \
+  /* dx = conv_transpose(dy, w)   (overwrites dx) */                                               \
+  OP(void, conv2d_backward_data, (const ConvShape& shape, const float* dy, const float* w,         \
+                                  float* dx))                                                      \
+  /* dw = correlation of x with dy (overwrites dw) */                                              \
+  OP(void, conv2d_backward_filter, (const ConvShape& shape, const float* x, const float* dy,       \
+                                    float* dw))                                                    \
+                                                                                                   \
+  /* ---- dense (cpu_fallback/gemm.cpp, kernels/gemm.cpp) */                                       \
+  /* Row-major C[m, n] = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T. */                    \
+  OP(void, gemm, (bool trans_a, bool trans_b, int m, int n, int k, float alpha,                    \
+                  const float* a, int lda, const float* b, int ldb, float beta, float* c,          \
+                  int ldc))                                                                        \
+                                                                                                   \
+  /* ---- per-channel bias (cpu_fallback/bias.cpp, kernels/bias.cu) */                             \
+  /* y[n, c, spatial] = act(y + b[c]) in place; b may be null. */                                  \
+  OP(void, bias_activation_forward, (float* y, const float* b, int n, int c, int spatial,          \
+                                     Activation act))                                              \
+  /* db[c] = sum over n and spatial of dy[n, c, spatial] (overwrites db). Also used for            \
+     dense layers with spatial = 1. */                                                             \
+  OP(void, bias_backward, (const float* dy, float* db, int n, int c, int spatial))                 \
+  /* The backward of bias_activation_forward in one pass over dy: dx = dy * act'(y) (dx            \
+     may alias dy), and db[c] = the sum of dx over n and spatial (overwrites db). Equals           \
+     activation_backward followed by bias_backward, without reading dy twice. */                   \
+  OP(void, bias_activation_backward, (Activation act, const float* y, const float* dy,             \
+                                      float* dx, float* db, int n, int c, int spatial))            \
+                                                                                                   \
+  /* ---- activations, elementwise; backward uses the forward output y                             \
+     (cpu_fallback/activation.cpp, kernels/activation.cu) */                                       \
+  OP(void, activation_forward, (Activation act, const float* x, float* y, size_t n))               \
+  /* dx = dy * act'(y); dx may alias dy. */                                                        \
+  OP(void, activation_backward, (Activation act, const float* y, const float* dy, float* dx,       \
+                                 size_t n))                                                        \
+                                                                                                   \
+  /* ---- pooling (cpu_fallback/pool.cpp, kernels/pool.cu) */                                      \
+  /* argmax records, per output element, the flat input index within its (n, c) plane. */          \
+  OP(void, maxpool_forward, (const PoolShape& shape, const float* x, float* y,                     \
+                             int32_t* argmax))                                                     \
+  /* dx = scatter of dy through argmax (overwrites dx). */                                         \
+  OP(void, maxpool_backward, (const PoolShape& shape, const float* dy, const int32_t* argmax,      \
+                              float* dx))                                                          \
+                                                                                                   \
+  /* ---- losses, mean over the batch; grad may be null in evaluation                              \
+     (cpu_fallback/losses.cpp, kernels/losses.cu) */                                               \
+  /* Fused softmax + categorical cross-entropy on logits [n, classes] with int labels.             \
+     probs (may be null) receives the softmax; grad = (softmax - onehot) / n. */                   \
+  OP(void, softmax_cross_entropy, (const float* logits, const int32_t* labels, int n,              \
+                                   int classes, float* probs, float* grad, float* stats))          \
+  /* Mean squared error, as Keras: mean over features, then over the batch;                        \
+     grad = 2 (pred - target) / (n * features). stats: loss sum over samples, count += n. */       \
+  OP(void, mse_loss, (const float* pred, const float* target, int n, int features,                 \
+                      float* grad, float* stats))                                                  \
+  /* Binary cross-entropy on probabilities (clamped to [1e-7, 1-1e-7], as Keras) against           \
+     targets in [0,1], mean over features and batch; stats[correct] += per-sample fraction         \
+     of elements with (pred > 0.5) == (target > 0.5). */                                           \
+  OP(void, bce_loss, (const float* pred, const float* target, int n, int features,                 \
+                      float* grad, float* stats))                                                  \
+                                                                                                   \
+  /* ---- regularisation (cpu_fallback/dropout.cpp, kernels/dropout.cu) */                         \
+  /* mask[i] = 0 or 1/(1-rate) from a counter-based generator keyed by (seed, *step, i);           \
+     y = x * mask. step is a device counter so a captured graph sees a new mask each               \
+     replay. */                                                                                    \
+  OP(void, dropout_forward, (const float* x, float* y, float* mask, size_t n, float rate,          \
+                             uint64_t seed, const int64_t* step))                                  \
+  /* dx = dy * mask; dx may alias dy. */                                                           \
+  OP(void, dropout_backward, (const float* dy, const float* mask, float* dx, size_t n))            \
+                                                                                                   \
+  /* ---- optimizer, one call updates a contiguous run of parameters                               \
+     (cpu_fallback/optimizer.cpp, kernels/optimizer.cu) */                                         \
+  /* *step (a device counter) counts from 1. grad_scale (may be null) points to one device         \
+     float that multiplies every gradient (global-norm clipping). m and v are the                  \
+     optimizer's state buffers of n floats each (unused ones may be null). */                      \
+  OP(void, optimizer_update, (const OptimizerSpec& spec, float* params, const float* grads,        \
+                              float* m, float* v, size_t n, const int64_t* step,                   \
+                              const float* grad_scale))                                            \
+                                                                                                   \
+  /* ---- reductions (cpu_fallback/reductions.cpp, kernels/reductions.cu) */                       \
+  /* *out += sum of x[i]^2 (out is one device float). */                                           \
+  OP(void, sum_squares, (const float* x, size_t n, float* out))                                    \
+  /* *scale = min(1, max_norm / sqrt(*sum_sq)) (both device floats). */                            \
+  OP(void, clip_scale, (const float* sum_sq, float max_norm, float* scale))                        \
+  /* stats[kStatNonFinite] += number of NaN/Inf values in x. */                                    \
+  OP(void, count_nonfinite, (const float* x, size_t n, float* stats))                              \
+  /* y += x */                                                                                     \
+  OP(void, accumulate, (const float* x, float* y, size_t n))                                       \
+  /* *counter += 1 (a device int64, e.g. the optimizer step). */                                   \
+  OP(void, increment, (int64_t* counter))                                                          \
+                                                                                                   \
+  /* ---- data (cpu_fallback/data.cpp, kernels/data.cu) */                                         \
+  /* out[b, :] = (images[indices[b], :] / 255 - mean) / std for b < batch, and                     \
+     labels_out[b] = labels[indices[b]] (labels/labels_out may be null).                           \
+     images are uint8 [count, sample_size] resident on this device. */                             \
+  OP(void, gather_batch, (const uint8_t* images, const int32_t* labels,                            \
+                          const int32_t* indices, int batch, int sample_size, float mean,          \
+                          float std, float* out, int32_t* labels_out))                             \
+  /* out = random affine augmentation of in, both [n, c, h, w] (no aliasing); sample_ids           \
+     (device int32 [n]) identify each sample for the generator together with seed. The             \
+     per-pixel math is augment_math.h. */                                                          \
+  OP(void, augment, (const AugmentSpec& spec, const float* in, float* out, int n, int c,           \
+                     int h, int w, const int32_t* sample_ids, uint64_t seed))
+// clang-format on
+
+// What Backend, and the backends' classes, expand the op list with.
+#define PLINTH_DECLARE_PURE_VIRTUAL_OP(result, name, parameters) virtual result name parameters = 0;
+#define PLINTH_DECLARE_OVERRIDE_OP(result, name, parameters) result name parameters override;
 
 class Backend {
  public:
@@ -78,116 +223,7 @@ class Backend {
   // One line naming the device, e.g. "cpu (OpenBLAS 0.3.21, 2 threads)".
   virtual std::string description() const = 0;
 
-  // ---- memory ------------------------------------------------------------------------
-  // allocate() throws plinth::Error (with the size asked for and the size free) on failure.
-  virtual void* allocate(size_t bytes) = 0;
-  virtual void deallocate(void* ptr) noexcept = 0;
-  virtual void upload(void* device_dst, const void* host_src, size_t bytes) = 0;
-  virtual void download(void* host_dst, const void* device_src, size_t bytes) = 0;
-  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
-  virtual void fill(float* x, size_t n, float value) = 0;
-  virtual void synchronize() = 0;
-
-  // ---- convolution (cross-correlation, as in PyTorch and Keras) ----------------------
-  // Called once per shape when the executor is built: choose algorithms, size workspaces.
-  virtual void conv2d_prepare(const ConvShape& shape) = 0;
-  // y = act(conv(x, w) + b); b may be null.
-  virtual void conv2d_forward(const ConvShape& shape, const float* x, const float* w,
-                              const float* b, float* y, Activation act) = 0;
-  // dx = conv_transpose(dy, w)   (overwrites dx)
-  virtual void conv2d_backward_data(const ConvShape& shape, const float* dy, const float* w,
-                                    float* dx) = 0;
-  // dw = correlation of x with dy (overwrites dw)
-  virtual void conv2d_backward_filter(const ConvShape& shape, const float* x, const float* dy,
-                                      float* dw) = 0;
-
-  // db[c] = sum over n and spatial of dy[n, c, spatial] (overwrites db). Also used for
-  // dense layers with spatial = 1.
-  virtual void bias_backward(const float* dy, float* db, int n, int c, int spatial) = 0;
-
-  // ---- pooling -----------------------------------------------------------------------
-  // argmax records, per output element, the flat input index within its (n, c) plane.
-  virtual void maxpool_forward(const PoolShape& shape, const float* x, float* y,
-                               int32_t* argmax) = 0;
-  // dx = scatter of dy through argmax (overwrites dx).
-  virtual void maxpool_backward(const PoolShape& shape, const float* dy, const int32_t* argmax,
-                                float* dx) = 0;
-
-  // ---- dense -------------------------------------------------------------------------
-  // Row-major C[m, n] = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
-  virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
-                    const float* a, int lda, const float* b, int ldb, float beta, float* c,
-                    int ldc) = 0;
-  // y[n, c, spatial] = act(y + b[c]) in place; b may be null.
-  virtual void bias_activation_forward(float* y, const float* b, int n, int c, int spatial,
-                                       Activation act) = 0;
-  // Its backward in one pass over dy: dx = dy * act'(y) (dx may alias dy), and db[c] = the
-  // sum of dx over n and spatial (overwrites db). Equals activation_backward followed by
-  // bias_backward, without reading dy twice.
-  virtual void bias_activation_backward(Activation act, const float* y, const float* dy, float* dx,
-                                        float* db, int n, int c, int spatial) = 0;
-
-  // ---- activations (elementwise; backward uses the forward output y) -----------------
-  virtual void activation_forward(Activation act, const float* x, float* y, size_t n) = 0;
-  // dx = dy * act'(y); dx may alias dy.
-  virtual void activation_backward(Activation act, const float* y, const float* dy, float* dx,
-                                   size_t n) = 0;
-
-  // ---- losses (mean over the batch; grad may be null in evaluation) ------------------
-  // Fused softmax + categorical cross-entropy on logits [n, classes] with int labels.
-  // probs (may be null) receives the softmax; grad = (softmax - onehot) / n.
-  virtual void softmax_cross_entropy(const float* logits, const int32_t* labels, int n,
-                                     int classes, float* probs, float* grad, float* stats) = 0;
-  // Mean squared error, as Keras: mean over features, then over the batch;
-  // grad = 2 (pred - target) / (n * features). stats: loss sum over samples, count += n.
-  virtual void mse_loss(const float* pred, const float* target, int n, int features,
-                        float* grad, float* stats) = 0;
-  // Binary cross-entropy on probabilities (clamped to [1e-7, 1-1e-7], as Keras) against
-  // targets in [0,1], mean over features and batch; stats[correct] += per-sample fraction
-  // of elements with (pred > 0.5) == (target > 0.5).
-  virtual void bce_loss(const float* pred, const float* target, int n, int features,
-                        float* grad, float* stats) = 0;
-
-  // ---- regularisation ----------------------------------------------------------------
-  // mask[i] = 0 or 1/(1-rate) from a counter-based generator keyed by (seed, *step, i);
-  // y = x * mask. step is a device counter so a captured graph sees a new mask each replay.
-  virtual void dropout_forward(const float* x, float* y, float* mask, size_t n, float rate,
-                               uint64_t seed, const int64_t* step) = 0;
-  // dx = dy * mask; dx may alias dy.
-  virtual void dropout_backward(const float* dy, const float* mask, float* dx, size_t n) = 0;
-
-  // ---- optimizer (one call updates a contiguous run of parameters) ------------------
-  // *step (a device counter) counts from 1. grad_scale (may be null) points to one device float that
-  // multiplies every gradient (global-norm clipping). m and v are the optimizer's state
-  // buffers of n floats each (unused ones may be null).
-  virtual void optimizer_update(const OptimizerSpec& spec, float* params, const float* grads,
-                                float* m, float* v, size_t n, const int64_t* step,
-                                const float* grad_scale) = 0;
-
-  // ---- reductions --------------------------------------------------------------------
-  // *out += sum of x[i]^2 (out is one device float).
-  virtual void sum_squares(const float* x, size_t n, float* out) = 0;
-  // *scale = min(1, max_norm / sqrt(*sum_sq)) (both device floats).
-  virtual void clip_scale(const float* sum_sq, float max_norm, float* scale) = 0;
-  // stats[kStatNonFinite] += number of NaN/Inf values in x.
-  virtual void count_nonfinite(const float* x, size_t n, float* stats) = 0;
-  // y += x
-  virtual void accumulate(const float* x, float* y, size_t n) = 0;
-  // *counter += 1 (a device int64, e.g. the optimizer step).
-  virtual void increment(int64_t* counter) = 0;
-
-  // ---- data --------------------------------------------------------------------------
-  // out[b, :] = (images[indices[b], :] / 255 - mean) / std for b < batch, and
-  // labels_out[b] = labels[indices[b]] (labels/labels_out may be null).
-  // images are uint8 [count, sample_size] resident on this device.
-  virtual void gather_batch(const uint8_t* images, const int32_t* labels,
-                            const int32_t* indices, int batch, int sample_size, float mean,
-                            float std, float* out, int32_t* labels_out) = 0;
-  // out = random affine augmentation of in, both [n, c, h, w] (no aliasing); sample_ids
-  // (device int32 [n]) identify each sample for the generator together with seed. The
-  // per-pixel math is augment_math.h.
-  virtual void augment(const AugmentSpec& spec, const float* in, float* out, int n, int c,
-                       int h, int w, const int32_t* sample_ids, uint64_t seed) = 0;
+  PLINTH_BACKEND_OPS(PLINTH_DECLARE_PURE_VIRTUAL_OP)
 };
 
 struct CudaOptions {

@@ -14,7 +14,6 @@
 #include "engine/elementwise.h"
 #include "kernels/conv_native.h"
 #include "kernels/launch.cuh"
-#include "kernels/shape_checks.h"
 
 namespace plinth::cuda {
 namespace {

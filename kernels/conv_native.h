@@ -12,6 +12,11 @@
 
 namespace plinth::cuda {
 
+// The kernels index with int; a shape past that fails with this message, which names
+// the way out (cuDNN). Defined in conv.cpp: .cu files never format messages (nvcc's front
+// end rejects fmt's compile-time format-string checks).
+[[noreturn]] void fail_native_conv_too_large(const ConvShape& shape);
+
 // Workspace the backward-filter pass needs for shape (its split-K partial sums).
 size_t native_conv_workspace_bytes(const ConvShape& shape);
 

@@ -15,7 +15,7 @@ namespace plinth::cuda {
 void launch_finish_sums(cudaStream_t stream, const double* partials, unsigned blocks,
                         int values, float* out, float* count_out, float count);
 
-// y[n, c, spatial] = act(y + b[c]) in place (b may be null). Defined in elementwise.cu;
+// y[n, c, spatial] = act(y + b[c]) in place (b may be null). Defined in bias.cu;
 // also runs after cuDNN's convolution forward.
 void launch_bias_activation(cudaStream_t stream, float* y, const float* b, int n, int c,
                             int spatial, Activation act);

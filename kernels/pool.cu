@@ -2,9 +2,9 @@
 // sums the gradients of the outputs whose window covers it and chose it, in output order.
 // That works whether windows overlap (stride < size) or not, needs no atomics, and adds
 // in the same order as the CPU's scatter.
+#include "engine/op_shapes.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/launch.cuh"
-#include "kernels/shape_checks.h"
 
 namespace plinth {
 namespace cuda {

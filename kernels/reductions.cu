@@ -1,7 +1,8 @@
 // Reductions to one value: sum of squares (global-norm clipping), the clip scale, and the
-// count of non-finite values; plus the second pass that every deterministic reduction
-// (these and the losses) ends with. Partial sums are doubles: the gradient norm of a
-// whole model stays accurate and the result does not depend on the block count.
+// count of non-finite values; the bookkeeping ops accumulate and increment; and the
+// second pass that every deterministic reduction (these and the losses) ends with.
+// Partial sums are doubles: the gradient norm of a whole model stays accurate and the
+// result does not depend on the block count.
 #include <cmath>
 
 #include "kernels/cuda_backend.h"
@@ -39,6 +40,12 @@ __global__ void count_nonfinite_kernel(const float* x, size_t n, double* partial
   }
   block_sum_to_partials(v, partials);
 }
+
+__global__ void accumulate_kernel(const float* x, float* y, size_t n) {
+  PLINTH_GRID_STRIDE_LOOP(i, n) y[i] += x[i];
+}
+
+__global__ void increment_kernel(int64_t* counter) { *counter += 1; }
 
 __global__ void clip_scale_kernel(const float* sum_sq, float max_norm, float* scale) {
   // A NaN norm gives 1 (fminf ignores NaN), as std::min(1.0f, NaN) does on the CPU.
@@ -78,6 +85,17 @@ void CudaBackend::count_nonfinite(const float* x, size_t n, float* stats) {
   PLINTH_CUDA_CHECK_LAUNCH();
   launch_finish_sums(ctx_->stream, ctx_->partials, blocks, 1, stats + kStatNonFinite, nullptr,
                      0.0f);
+}
+
+void CudaBackend::accumulate(const float* x, float* y, size_t n) {
+  if (n == 0) return;
+  accumulate_kernel<<<grid_for(n), kThreads, 0, ctx_->stream>>>(x, y, n);
+  PLINTH_CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::increment(int64_t* counter) {
+  increment_kernel<<<1, 1, 0, ctx_->stream>>>(counter);
+  PLINTH_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace plinth

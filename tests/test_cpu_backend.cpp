@@ -1,16 +1,19 @@
 // The CPU backend object: memory, description, and results that do not depend on the
-// number of threads.
+// number of threads (also for every entry of the op table, tests/op_table*.cpp).
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cpu_fallback/conv.h"
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "tests/gradcheck.h"
+#include "tests/op_harness.h"
 
 // Under AddressSanitizer an impossible allocation aborts unless the allocator may return
 // null; the allocation test below needs the ordinary behaviour. (Unused without ASan.)
@@ -118,6 +121,53 @@ TEST_CASE("cpu backend: optimizer and reductions are bitwise identical on 1 and 
   }
   CHECK(std::memcmp(params[0].data(), params[1].data(), n * sizeof(float)) == 0);
   CHECK(norms[0] == norms[1]);
+}
+
+// The op table's CPU-vs-CUDA comparisons, run as 1 thread against 2: every entry is well
+// formed and runs (also where no GPU is), its known results hold, and threads do not change
+// results beyond the entry's tolerance. The batch-4096 entries are for GPU kernels; left out.
+TEST_CASE("cpu backend: every op table entry agrees on 1 and 2 threads", "[cpu]") {
+  const auto one = make_cpu_backend(1), two = make_cpu_backend(2);
+  uint64_t seed = 0;
+  for (const auto& op : test::op_table()) {
+    ++seed;
+    if (op->large()) continue;
+    try {
+      if (op->fresh_backend())
+        test::compare_backends(*op, seed, *make_cpu_backend(1), *make_cpu_backend(2));
+      else
+        test::compare_backends(*op, seed, *one, *two);
+    } catch (const std::exception& e) {
+      FAIL_CHECK(op->name() << ": " << e.what());
+    }
+  }
+}
+
+// The harness itself: an op whose result depends on the backend must fail the comparison
+// (Catch's [!shouldfail]: these pass only by failing).
+struct DisagreeingOp : test::OpTest {
+  const Backend* reference;
+  float step;  // the tested backend's value is 1 + step
+  test::Check check;
+  DisagreeingOp(const Backend* r, float s, test::Check c) : reference(r), step(s), check(c) {}
+  std::string name() const override { return "disagreeing fill"; }
+  void buffers(test::Buffers& b) const override { b.out("y", std::vector<float>(4), check); }
+  void run(Backend& be, const test::Args& a) const override {
+    be.fill(a.f32("y"), 4, &be == reference ? 1.0f : 1.0f + step);
+  }
+};
+
+TEST_CASE("op harness: a difference of one ulp fails an exact comparison", "[cpu][!shouldfail]") {
+  const auto one = make_cpu_backend(1), two = make_cpu_backend(2);
+  const float ulp = std::nextafter(1.0f, 2.0f) - 1.0f;
+  test::compare_backends(DisagreeingOp(one.get(), ulp, test::exact()), 1, *one, *two);
+}
+
+TEST_CASE("op harness: a difference past the tolerance fails a relative comparison",
+          "[cpu][!shouldfail]") {
+  const auto one = make_cpu_backend(1), two = make_cpu_backend(2);
+  test::compare_backends(DisagreeingOp(one.get(), 2e-5f, test::relative(test::kFp32)), 1, *one,
+                         *two);
 }
 
 }  // namespace

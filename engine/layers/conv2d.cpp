@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/layers/layers.h"
+#include "engine/op_shapes.h"
 
 namespace plinth {
 
@@ -35,13 +36,13 @@ class Conv2d final : public Layer {
     if (in.rank != 4)
       fail("layer {}: conv2d needs an [N, C, H, W] input, got {}", name(), in.str());
     ConvShape c{in[0], in[1], in[2], in[3], filters_, kernel_, kernel_, stride_, pad_};
-    if (c.out_h() < 1 || c.out_w() < 1)
-      fail("layer {}: a {}x{} kernel does not fit the {}x{} input", name(), kernel_, kernel_, in[2],
-           in[3]);
     return c;
   }
+  // Checked where every shape of this layer is first derived: with batch 1 when a model
+  // file is read (so an impossible layer is named), and per batch size by the executor.
   Shape output_shape(const Shape& in) const override {
     const ConvShape c = conv_shape(in);
+    check_conv_shape(c, "layer " + name());
     return {c.n, c.k, c.out_h(), c.out_w()};
   }
   std::vector<ParamSpec> param_specs(const Shape& in) const override {

@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/layers/layers.h"
+#include "engine/op_shapes.h"
 
 namespace plinth {
 
@@ -19,13 +20,13 @@ class MaxPool2d final : public Layer {
     if (in.rank != 4)
       fail("layer {}: maxpool2d needs an [N, C, H, W] input, got {}", name(), in.str());
     PoolShape p{in[0], in[1], in[2], in[3], size_, stride_};
-    if (p.out_h() < 1 || p.out_w() < 1)
-      fail("layer {}: a {}x{} window does not fit the {}x{} input", name(), size_, size_, in[2],
-           in[3]);
     return p;
   }
+  // Checked where every shape of this layer is first derived: with batch 1 when a model
+  // file is read (so an impossible layer is named), and per batch size by the executor.
   Shape output_shape(const Shape& in) const override {
     const PoolShape p = pool_shape(in);
+    check_pool_shape(p, "layer " + name());
     return {p.n, p.c, p.out_h(), p.out_w()};
   }
   size_t scratch_bytes(const Shape& in) const override {

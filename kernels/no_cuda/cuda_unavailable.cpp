@@ -12,7 +12,7 @@ CudaStatus cuda_status() {
 }
 
 std::unique_ptr<Backend> make_cuda_backend(const CudaOptions&) {
-  fail("--device cuda: {}", cuda_status().unavailable_reason);
+  fail("device cuda: {}", cuda_status().unavailable_reason);
 }
 
 }  // namespace plinth

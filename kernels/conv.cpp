@@ -1,0 +1,82 @@
+// CudaBackend's convolutions: the dispatch between cuDNN (kernels/cudnn_adapter.*) and
+// plinth's own kernels (kernels/conv_native.*, CudaOptions::native_conv), with the
+// workspace both share. cuDNN's forward leaves bias and activation to bias.cu's kernel.
+#include "engine/error.h"
+#include "engine/op_shapes.h"
+#include "kernels/conv_native.h"
+#include "kernels/cuda_backend.h"
+#include "kernels/cuda_context.h"
+#include "kernels/cudnn_adapter.h"
+#include "kernels/launchers.h"
+
+namespace plinth {
+namespace {
+
+// Per cuDNN algorithm. A fixed limit (not a share of free memory) keeps the algorithm
+// choice, and so the rounding of results, the same from run to run.
+constexpr size_t kConvWorkspaceLimit = size_t{512} << 20;
+
+// An op that meets a shape conv2d_prepare() has not seen prepares it then: slower (it
+// may allocate) but correct.
+bool needs_prepare(const CudaContext& ctx, const ConvShape& shape) {
+  if (ctx.cudnn) return !ctx.cudnn->prepared(shape);
+  return cuda::native_conv_workspace_bytes(shape) > ctx.workspace_bytes;
+}
+
+}  // namespace
+
+namespace cuda {
+
+void fail_native_conv_too_large(const ConvShape& s) {
+  fail(
+      "conv2d (native): input {}x{}x{}x{} with {} filters is too large for the native "
+      "convolution's int indexing; use cuDNN (without native_conv)",
+      s.n, s.c, s.h, s.w, s.k);
+}
+
+}  // namespace cuda
+
+void CudaBackend::conv2d_prepare(const ConvShape& shape) {
+  check_conv_shape(shape, "conv2d_prepare");
+  if (ctx_->cudnn)
+    ctx_->reserve_workspace(ctx_->cudnn->prepare(shape, kConvWorkspaceLimit));
+  else
+    ctx_->reserve_workspace(cuda::native_conv_workspace_bytes(shape));
+}
+
+void CudaBackend::conv2d_forward(const ConvShape& shape, const float* x, const float* w,
+                                 const float* b, float* y, Activation act) {
+  check_conv_shape(shape, "conv2d_forward");
+  if (needs_prepare(*ctx_, shape)) conv2d_prepare(shape);
+  if (!ctx_->cudnn) {
+    cuda::native_conv_forward(ctx_->stream, shape, x, w, b, y, act);
+    return;
+  }
+  ctx_->cudnn->forward(shape, x, w, y, ctx_->workspace);
+  if (b || act != Activation::none)
+    cuda::launch_bias_activation(ctx_->stream, y, b, shape.n, shape.k,
+                                 shape.out_h() * shape.out_w(), act);
+}
+
+void CudaBackend::conv2d_backward_data(const ConvShape& shape, const float* dy, const float* w,
+                                       float* dx) {
+  check_conv_shape(shape, "conv2d_backward_data");
+  if (needs_prepare(*ctx_, shape)) conv2d_prepare(shape);
+  if (ctx_->cudnn)
+    ctx_->cudnn->backward_data(shape, dy, w, dx, ctx_->workspace);
+  else
+    cuda::native_conv_backward_data(ctx_->stream, shape, dy, w, dx);
+}
+
+void CudaBackend::conv2d_backward_filter(const ConvShape& shape, const float* x, const float* dy,
+                                         float* dw) {
+  check_conv_shape(shape, "conv2d_backward_filter");
+  if (needs_prepare(*ctx_, shape)) conv2d_prepare(shape);
+  if (ctx_->cudnn)
+    ctx_->cudnn->backward_filter(shape, x, dy, dw, ctx_->workspace);
+  else
+    cuda::native_conv_backward_filter(ctx_->stream, shape, x, dy, dw,
+                                      static_cast<float*>(ctx_->workspace));
+}
+
+}  // namespace plinth
