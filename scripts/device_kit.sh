@@ -27,10 +27,18 @@ data_files=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz
 say() { echo "device_kit: $*"; }
 die() { echo "device_kit: FAILED: $*" >&2; exit 1; }
 
+# Its own needs, from Debian's packages: xz (apt-get, dpkg-deb and tar come with every
+# Debian) and, unless PLINTH_KIT_DATA names a folder, the data set.
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v xz >/dev/null; then  # apt-get, dpkg-deb and tar come with every Debian
-  say "installing xz-utils"
-  as_root apt-get install -y -qq xz-utils >/dev/null || die "no xz, and xz-utils did not install"
+needs=()
+command -v xz >/dev/null || needs+=(xz-utils)
+[ -n "${PLINTH_KIT_DATA:-}" ] || [ -s "$data/${data_files[0]}" ] || needs+=(dataset-fashion-mnist)
+if ((${#needs[@]})); then
+  say "installing ${needs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -qq "${needs[@]}" >/dev/null 2>&1 \
+    || { as_root apt-get update -qq && as_root apt-get install -y -qq "${needs[@]}" >/dev/null; } \
+    || die "apt-get install ${needs[*]}"
 fi
 for f in "${data_files[@]}"; do
   [ -s "$data/$f" ] || die "$data/$f: not found (apt-get install dataset-fashion-mnist, or set" \

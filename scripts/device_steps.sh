@@ -7,6 +7,10 @@
 
 skip() { echo "SKIPPED: $*"; return 77; }
 
+# PyTorch alone runs with the library path the machine gave, not the kit's older libz and
+# libgfortran in front (compare.py runs plinth too, so it has the kit's).
+torch_python() { LD_LIBRARY_PATH=$MACHINE_LIBRARY_PATH "$PY" "$@"; }
+
 # The first argument that is an executable file.
 first_executable() {
   local candidate
@@ -31,9 +35,12 @@ library_path() {
 
 # rehearse: cuDNN and cuBLAS laid out as in PyTorch's pip wheels, from this machine's
 # copies: nvidia/cudnn/{include,lib} with libcudnn*.so.9 and no libcudnn.so link, and
-# nvidia/cu13/lib with libcublas.so.13 (CUDA 13's wheels share one nvidia/cu13 folder).
+# nvidia/cu13/lib with libcublas.so.13 (CUDA 13's wheels share one nvidia/cu13 folder). The
+# libraries are hard links where the file system allows, so that they are found by this
+# folder's path and not the originals'; cuDNN's shim is seen loading its sub-libraries from
+# there (a host-only call; no GPU needed).
 step_fake_venv() {
-  local cudnn_lib="" cublas_lib=/usr/local/cuda/lib64 include=/usr/local/cuda/include d
+  local cudnn_lib="" cublas_lib=/usr/local/cuda/lib64 include=/usr/local/cuda/include d f
   local site=$BUILD/fake-venv/lib/python3.12/site-packages/nvidia
   for d in /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu; do
     [ -e "$d/libcudnn.so.9" ] && cudnn_lib=$d && break
@@ -42,10 +49,26 @@ step_fake_venv() {
   [ -e "$cublas_lib/libcublas.so.13" ] || { echo "no $cublas_lib/libcublas.so.13"; return 1; }
   rm -rf "$BUILD/fake-venv"
   mkdir -p "$site/cudnn/include" "$site/cudnn/lib" "$site/cu13/lib"
-  ln -s "$cudnn_lib"/libcudnn*.so.9 "$site/cudnn/lib/"
+  link() { ln "$(readlink -f "$1")" "$2/${1##*/}" 2>/dev/null || ln -s "$1" "$2/"; }
+  for f in "$cudnn_lib"/libcudnn*.so.9; do link "$f" "$site/cudnn/lib"; done
+  for f in "$cublas_lib"/libcublas.so.13 "$cublas_lib"/libcublasLt.so.13; do
+    link "$f" "$site/cu13/lib"
+  done
   ln -s "$include"/cudnn*.h "$site/cudnn/include/"
-  ln -s "$cublas_lib"/libcublas.so.13 "$cublas_lib"/libcublasLt.so.13 "$site/cu13/lib/"
-  find "$BUILD/fake-venv" -type l | sort
+  ls -l "$site/cudnn/lib" "$site/cu13/lib"
+  python3 - "$site/cudnn/lib" <<'EOF'
+import ctypes, os, sys
+folder = sys.argv[1]
+cudnn = ctypes.CDLL(folder + "/libcudnn.so.9")
+status = cudnn.cudnnCreateTensorDescriptor(ctypes.byref(ctypes.c_void_p()))
+loaded = sorted({line.split()[-1] for line in open("/proc/self/maps") if "libcudnn" in line})
+print(f"cudnnCreateTensorDescriptor: status {status}; cuDNN's libraries loaded:", *loaded,
+      sep="\n  ")
+# With hard links (not symbolic ones, which resolve to the originals) all come from here.
+elsewhere = [p for p in loaded if not p.startswith(folder)]
+sys.exit(status != 0 or len(loaded) < 2
+         or bool(elsewhere) and not os.path.islink(folder + "/libcudnn.so.9"))
+EOF
 }
 
 # nvcc, the python with torch, the venv's cuDNN and cuBLAS folders, compute-sanitizer.
@@ -88,7 +111,7 @@ step_env() {
   c++ --version | head -1
   [ -n "$CUDNN_ROOT" ] && grep -E "define CUDNN_(MAJOR|MINOR|PATCHLEVEL) " \
     "$CUDNN_ROOT/include/cudnn_version.h"
-  "$PY" -c 'import sys, torch
+  torch_python -c 'import sys, torch
 print(sys.executable, "torch", torch.__version__, "CUDA", torch.version.cuda, "cuDNN",
       torch.backends.cudnn.version(), "GPU usable:", torch.cuda.is_available())' 2>&1 \
     | tee "$LOGS/torch.txt"
@@ -256,8 +279,8 @@ step_bench() {
 step_pytorch() {
   local args=(--batch-sizes 64,1024)
   [ -n "$REHEARSAL" ] && args=(--batch-sizes 64 --repeats 2 --steps 5 --warmup 2 --threads 2)
-  "$PY" -c "import torch" 2>/dev/null || { skip "no torch for $PY"; return; }
-  "$PY" "$ROOT/benchmarks/pytorch_seed_cnn.py" --mode bench --device "$DEVICE" "${args[@]}" \
+  torch_python -c "import torch" 2>/dev/null || { skip "no torch for $PY"; return; }
+  torch_python "$ROOT/benchmarks/pytorch_seed_cnn.py" --mode bench --device "$DEVICE" "${args[@]}" \
     --json "$LOGS/pytorch.json"
 }
 
