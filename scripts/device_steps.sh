@@ -153,7 +153,7 @@ step_configure() {
   # The rehearsal hides the system's prefixes, where this machine has the same packages
   # (CMake then warns that it finds no librt for CUDA::cudart_static, which plinth never uses).
   [ -n "$REHEARSAL" ] && args+=("-DCMAKE_IGNORE_PREFIX_PATH=/usr;/;/usr/local")
-  cmake "${args[@]}"
+  cmake "${args[@]}" && cp "$BUILD/CMakeCache.txt" "$LOGS/"
 }
 
 # rehearse-quick builds the library and the tool alone, not the test suite.
