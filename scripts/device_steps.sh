@@ -80,7 +80,7 @@ step_locate() {
   # The first python with torch, else the first python.
   local pythons=("$venv/bin/python3" "$(command -v python3)" /usr/bin/python3)
   for py in "${pythons[@]}" ""; do
-    [ -x "$py" ] && "$py" -c "import torch" 2>/dev/null && break
+    [ -x "$py" ] && PY=$py torch_python -c "import torch" 2>/dev/null && break
   done
   [ -n "$py" ] || py=$(first_executable "${pythons[@]}")
   site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)
