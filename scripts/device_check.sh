@@ -122,6 +122,7 @@ case $phase in
     run_step memcheck 150 build  # last: under the sanitizer cuDNN's set-up alone may be slow
     ;;
   b)
+    run_step info 30 build
     run_step accuracy 150 build
     run_step accuracy_tf32 150 build
     run_step compare 240 build
