@@ -12,7 +12,7 @@
 # entries that can also be set directly: PLINTH_CUDNN_INCLUDE_DIR, PLINTH_CUDNN_LIBRARY,
 # PLINTH_CUBLAS_INCLUDE_DIR, PLINTH_CUBLAS_LIBRARY.
 set(PLINTH_HAVE_CUDA OFF)
-set(PLINTH_CUDNN_ROOT "" CACHE PATH "cuDNN folder with include/ and lib/ (default: the toolkit, system)")
+set(PLINTH_CUDNN_ROOT "" CACHE PATH "cuDNN folder with include/ and lib/ (default: the toolkit)")
 set(PLINTH_CUBLAS_ROOT "" CACHE PATH "cuBLAS folder with lib/ (default: the toolkit)")
 # A changed ROOT searches again instead of keeping what the last configure found.
 foreach(_lib CUDNN CUBLAS)
@@ -23,7 +23,7 @@ foreach(_lib CUDNN CUBLAS)
   set(_PLINTH_${_lib}_ROOT_SEARCHED "${PLINTH_${_lib}_ROOT}" CACHE INTERNAL "")
 endforeach()
 
-# find_library and find_path for one CUDA library: in ROOT alone when it is given.
+# find_library for one CUDA library: in ROOT alone when it is given.
 macro(plinth_find_cuda_library var root)
   if(${root})
     find_library(${var} NAMES ${ARGN} PATHS ${${root}} PATH_SUFFIXES lib lib64 NO_DEFAULT_PATH)
