@@ -5,14 +5,16 @@
 
 Throughput is measured in rounds: each round runs `plinth bench` and then every PyTorch found
 (Debian's python3-torch for /usr/bin/python3, PyPI's in .venv-torch from
-scripts/setup_pytorch.sh --pypi), so that a slow patch of the machine hits both engines of a
-round alike. A figure is the median over rounds of each round's median; a ratio is the median
-of the per-round ratios, with their range. Then, once: plinth's per-layer times and its BLAS
-GEMM rate (the conv layers as a fraction of it) and, with --tta, time to 90% test accuracy for
-plinth's fast recipe and PyTorch's Keras recipe. Writes OUT/bench.json (every row), OUT/compare.md
-(the tables, with date, commit, versions and threads) and OUT/throughput.png.
+scripts/setup_pytorch.sh --pypi, or the one --python names), so that a slow patch of the
+machine hits both engines of a round alike. On cuda PyTorch's training step is timed twice:
+eager, and captured once in a CUDA graph and replayed. A figure is the median over rounds of
+each round's median; a ratio is the median of the per-round ratios, with their range. Then,
+once: plinth's per-layer times and its BLAS GEMM rate (the conv layers as a fraction of it)
+and, with --tta, time to 90% test accuracy for plinth's fast recipe and PyTorch's Keras recipe.
+Writes OUT/bench.json (every row), OUT/compare.md (the tables, with date, commit, versions and
+threads) and OUT/throughput.png.
 """
-import argparse, datetime, json, os, statistics, subprocess, sys
+import argparse, datetime, itertools, json, os, statistics, subprocess, sys
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,6 +27,7 @@ ap.add_argument("--layers-batch", type=int, default=32, help="batch size of the 
 ap.add_argument("--tta", action="store_true", help="also time to 90%% test accuracy (minutes)")
 ap.add_argument("--tta-model", default=os.path.join(root, "models", "seed_cnn_fast.json"))
 ap.add_argument("--sources", default="debian,pypi", help="which PyTorch installs to run, of debian,pypi")
+ap.add_argument("--python", help="run PyTorch with this python only (e.g. /opt/torch/.venv/bin/python3)")
 ap.add_argument("--plinth", default=os.path.join(root, "build", "plinth"))
 ap.add_argument("--out", default=os.path.join(root, "benchmarks", "results", "latest"))
 a = ap.parse_args()
@@ -45,13 +48,17 @@ def run_json(cmd, path):
 
 
 def pytorch_pythons():
+    """(python, source) pairs, source as pytorch_seed_cnn.py names it in its rows."""
     found = []
-    for py, source in [("/usr/bin/python3", "debian"), (os.path.join(root, ".venv-torch", "bin", "python"), "pypi")]:
-        if source not in a.sources.split(","):
-            continue
-        check = "import torch" + ("; assert torch.cuda.is_available()" if a.device == "cuda" else "")
-        if os.path.exists(py) and subprocess.run([py, "-c", check], capture_output=True).returncode == 0:
-            found.append((py, source))
+    candidates = [a.python] if a.python else [
+        py for py, source in [("/usr/bin/python3", "debian"), (os.path.join(root, ".venv-torch", "bin", "python"), "pypi")]
+        if source in a.sources.split(",")]
+    check = ("import torch; " + ("assert torch.cuda.is_available(); " if a.device == "cuda" else "") +
+             "print('debian' if torch.__file__.startswith('/usr/lib/python3/dist-packages') else 'pypi')")
+    for py in candidates:
+        got = subprocess.run([py, "-c", check], capture_output=True, text=True) if os.path.exists(py) else None
+        if got and got.returncode == 0:
+            found.append((py, got.stdout.strip()))
         else:
             print(f"(no {'CUDA ' if a.device == 'cuda' else ''}torch for {py}; skipped)")
     return found
@@ -103,33 +110,37 @@ json.dump(rows, open(os.path.join(a.out, "bench.json"), "w"), indent=1)
 
 # ------------------------------------------------------------------------------ the report
 
-def throughput(engine, source, mode, batch):
+def throughput(engine, source, mode, batch, variant):
     """Per-round medians of one figure, in round order."""
     return [x for x in rows if x.get("engine") == engine and x.get("mode") == mode and x.get("batch_size") == batch
-            and x.get("variant", "eager") == "eager" and (engine == "plinth" or x.get("source") == source)]
+            and x.get("variant", "eager") == variant and (engine == "plinth" or x.get("source") == source)]
 
 
-def median_row(engine, source, mode, batch):
-    got = throughput(engine, source, mode, batch)
+def median_row(engine, source, mode, batch, variant="eager"):
+    got = throughput(engine, source, mode, batch, variant)
     if not got:
         return None
     return {"engine": engine, "version": got[0].get("version"), "source": source, "device": a.device, "mode": mode,
-            "variant": "eager", "batch_size": batch, "rounds": [x["samples_per_second"] for x in got],
+            "variant": variant, "batch_size": batch, "rounds": [x["samples_per_second"] for x in got],
             "samples_per_second": statistics.median(x["samples_per_second"] for x in got),
             "spread": {"min": min(x["spread"]["min"] for x in got), "max": max(x["spread"]["max"] for x in got)}}
 
 
-commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+commit = (subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+          or os.environ.get("PLINTH_COMMIT", "unknown"))  # a copy of the tree may come without .git
 dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                        text=True).stdout.strip()
 plinth_name = next((x.get("device_name") for x in rows if x.get("engine") == "plinth"), a.device)
+# PyTorch's variants (column labels): on cuda its training step also replayed as a CUDA graph.
+variants = {"eager": " eager", "cuda-graph": " CUDA graph"} if a.device == "cuda" else {"eager": ""}
 lines = [f"# plinth vs PyTorch: seed CNN, {a.device}, {a.threads} threads", "",
          f"{datetime.date.today()}, commit {commit}{' (with uncommitted changes)' if dirty else ''}; "
          f"plinth: {plinth_name}; {a.rounds} rounds x {a.repeats} windows per figure.", "",
          "Samples/s: median over rounds of each round's median window (min..max over all windows). "
          "Ratio: plinth/PyTorch, median of the per-round ratios (their range).", "",
-         "| mode | batch | plinth | " + " | ".join(f"PyTorch {s} | ratio" for _, s in pythons) + " |",
-         "|---|---|---|" + "---|---|" * len(pythons)]
+         "| mode | batch | plinth | " + " | ".join(f"PyTorch {s}{label} | ratio" for _, s in pythons
+                                                 for label in variants.values()) + " |",
+         "|---|---|---|" + "---|---|" * len(pythons) * len(variants)]
 plot_rows, versions = [], {}
 for mode in ("train", "infer"):
     for b in [int(x) for x in batches.split(",")]:
@@ -138,12 +149,13 @@ for mode in ("train", "infer"):
             continue
         plot_rows.append(p)
         cells = [mode, str(b), f"{p['samples_per_second']:,.0f} ({p['spread']['min']:,.0f}..{p['spread']['max']:,.0f})"]
-        for _, source in pythons:
-            t = median_row("pytorch", source, mode, b)
+        for (_, source), variant in itertools.product(pythons, variants):
+            t = median_row("pytorch", source, mode, b, variant)
             if not t:
                 cells += ["-", "-"]
                 continue
-            plot_rows.append(t)
+            if variant == "eager":
+                plot_rows.append(t)
             versions[source] = t["version"]
             ratios = [pp / tt for pp, tt in zip(p["rounds"], t["rounds"])]
             cells += [f"{t['samples_per_second']:,.0f} ({t['spread']['min']:,.0f}..{t['spread']['max']:,.0f})",
@@ -177,5 +189,5 @@ report = "\n".join(lines) + "\n"
 open(os.path.join(a.out, "compare.md"), "w").write(report)
 json.dump(plot_rows, open(os.path.join(a.out, "throughput.json"), "w"), indent=1)
 print(report)
-subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "plot.py"), "bench",
+subprocess.run([sys.executable, os.path.join(root, "scripts", "plot.py"), "bench",
                 os.path.join(a.out, "throughput.json"), "-o", os.path.join(a.out, "throughput.png")], check=True)

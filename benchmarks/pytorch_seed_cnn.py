@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-DATA_DIR = "/usr/share/datasets/fashion-mnist"
+DATA_DIR = os.environ.get("PLINTH_DATA") or "/usr/share/datasets/fashion-mnist"  # as plinth's --data
 TRAIN_FLOP_PER_SAMPLE = 16.4e6  # forward + weight grads + data grads (shared/perf-notes.md)
 INFER_FLOP_PER_SAMPLE = 2 * 2.79e6
 
@@ -33,7 +33,8 @@ def parse_args():
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="intra-op threads (default: all cores; Debian's torch would start with 1)")
-    p.add_argument("--data", default=DATA_DIR, help="folder with the Fashion-MNIST IDX .gz files")
+    p.add_argument("--data", default=DATA_DIR, help="folder with the Fashion-MNIST IDX .gz files (default: "
+                   "$PLINTH_DATA, else /usr/share/datasets/fashion-mnist)")
     p.add_argument("--json", help="write the results to this file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tf32", action="store_true",

@@ -49,7 +49,9 @@ int bench_command(int argc, char** argv) {
   a.option("model", "FILE", "model file", "models/seed_cnn.json")
       .option("device", "LIST", "devices to measure: auto (the CPU and a usable GPU), or e.g. cpu,cuda", "auto")
       .option("batch-sizes", "LIST", "batch sizes (default 32,64,256,1024, plus 4096 on a GPU)")
-      .option("modes", "LIST", "train, infer or both", "train,infer")
+      .option("modes", "LIST",
+              "train, infer or both; none for --gemm or --layers alone (no data set read)",
+              "train,infer")
       .option("threads", "N", "CPU threads (0: all cores)", "0")
       .range(0, kMaxThreads)
       .option("repeats", "N", "timed windows per figure (the median is reported)", "5")
@@ -64,10 +66,17 @@ int bench_command(int argc, char** argv) {
       .option("seed", "N", "seed for --time-to-accuracy", "1")
       .option("conv-impl", "cudnn|native", "GPU convolution", "cudnn")
       .flag("tf32", "allow TF32 on the GPU")
-      .option("data", "DIR", "IDX data set", kDefaultFashionMnistDir);
+      .option("data", "DIR", "IDX data set directory, or $PLINTH_DATA", default_data_dir());
   if (!a.parse(argc, argv)) return 0;
   const Model model = load_model(find_model_file(a.str("model")));
-  const Dataset train = load_idx_dataset(a.str("data"), Split::train);
+  std::vector<std::string> modes = a.list("modes");
+  if (modes == std::vector<std::string>{"none"}) modes.clear();
+  for (const std::string& mode : modes)
+    if (mode != "train" && mode != "infer")
+      fail("--modes: expected train and/or infer, or none, got '{}'", mode);
+  Dataset train;  // read only when something trains or runs on it
+  if (!modes.empty() || a.on("time-to-accuracy"))
+    train = load_idx_dataset(data_dir(a), Split::train);
   const int threads = a.integer("threads");
   const int host_threads = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
   nlohmann::json rows = nlohmann::json::array();
@@ -85,8 +94,7 @@ int bench_command(int argc, char** argv) {
     if (batches.empty()) batches = kind == "cpu" ? std::vector<int>{32, 64, 256, 1024} : std::vector<int>{32, 64, 256, 1024, 4096};
     std::printf("\n%-6s %-6s %7s %14s %22s %10s %10s\n", "device", "mode", "batch", "samples/s", "spread (min..max)",
                 "device MB", "peak RSS");
-    for (const std::string& mode : a.list("modes")) {
-      if (mode != "train" && mode != "infer") fail("--modes: expected train and/or infer, got '{}'", mode);
+    for (const std::string& mode : modes) {
       for (int batch : batches) {
         const Throughput t = measure_throughput(model, be, train, batch, mode == "train", a.integer("repeats"),
                                                 a.number("window"));
@@ -130,7 +138,7 @@ int bench_command(int argc, char** argv) {
       }
     }
     if (a.on("time-to-accuracy")) {
-      const Dataset test = load_idx_dataset(a.str("data"), Split::test);
+      const Dataset test = load_idx_dataset(data_dir(a), Split::test);
       Parameters params(model, be);
       params.initialize(static_cast<uint64_t>(a.integer64("seed")));
       TrainOptions o;

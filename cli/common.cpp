@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "engine/error.h"
@@ -78,8 +79,24 @@ DeviceChoice open_device_option(const std::string& spec, int threads, const Cuda
   return naming_options({{"device", "--device"}}, [&] { return open_device(spec, threads, cuda); });
 }
 
+std::string default_data_dir() {
+  const char* env = std::getenv("PLINTH_DATA");
+  return env && *env ? env : kDefaultFashionMnistDir;
+}
+
+std::string data_dir(const Args& args) {
+  const std::string dir = args.str("data");
+  const char* env = std::getenv("PLINTH_DATA");
+  if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir))
+    fail("PLINTH_DATA={}: no such directory (point it at a data set in the MNIST layout, or "
+         "give --data DIR)",
+         dir);
+  return dir;
+}
+
 void add_data_options(Args& args) {
-  args.option("data", "DIR", "IDX data set directory (MNIST layout)", kDefaultFashionMnistDir)
+  args.option("data", "DIR", "IDX data set directory (MNIST layout), or $PLINTH_DATA",
+              default_data_dir())
       .option("classes", "LIST",
               "keep only these classes, relabelled 0..k-1 in this order (e.g. 5,6,7,8,9; default: "
               "all)");
@@ -99,7 +116,7 @@ std::vector<int> parse_classes(const Args& args) {
 }
 
 Data load_data(const Args& args, double val_split, uint64_t seed) {
-  const std::string dir = args.str("data");
+  const std::string dir = data_dir(args);
   status("loading " + dir);
   Data d;
   Dataset train = load_idx_dataset(dir, Split::train);

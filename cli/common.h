@@ -41,6 +41,12 @@ DeviceChoice open_device_option(const std::string& spec, int threads, const Cuda
 // (an extra digit, a negative number) is an error rather than a silent oversubscription.
 constexpr int kMaxThreads = 1024;
 
+// --data's default: $PLINTH_DATA when it is set, else the Debian package's folder, so one
+// variable points every command at a data set elsewhere (e.g. on a machine without it).
+std::string default_data_dir();
+// --data's value; a $PLINTH_DATA that is no directory is an error that names it.
+std::string data_dir(const Args& args);
+
 // --data and --classes; train adds --labelled-fraction.
 void add_data_options(Args& args);
 struct Data {

@@ -78,7 +78,7 @@ int eval_command(int argc, char** argv) {
   DeviceChoice device = open_device_from(a);
   Parameters params(l.model, *device.backend);
   load_weights(a.str("checkpoint"), params, true);
-  Dataset test = load_idx_dataset(a.str("data"), Split::test);
+  Dataset test = load_idx_dataset(data_dir(a), Split::test);
   const std::vector<int> classes = parse_classes(a);
   if (!classes.empty()) test = restrict_classes(test, classes);
   Trainer trainer(l.model, *device.backend, params, {});

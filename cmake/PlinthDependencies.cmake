@@ -1,4 +1,5 @@
-# Every dependency comes from Debian's packages (see scripts/install_deps.sh).
+# Every dependency comes from Debian's packages: installed (scripts/install_deps.sh), or
+# unpacked into a kit's prefix given as CMAKE_PREFIX_PATH (scripts/device_kit.sh).
 find_package(fmt REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(ZLIB REQUIRED)
@@ -6,18 +7,15 @@ find_package(OpenMP REQUIRED)
 
 # Link OpenBLAS's OpenMP build by path: Debian's default libblas.so.3 may be the slow
 # reference BLAS, and the pthread build would spin its own threads against ours. The
-# OpenMP build runs single-threaded when called inside our parallel regions.
-find_library(PLINTH_OPENBLAS_LIBRARY NAMES openblas
-  PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp /usr/lib/aarch64-linux-gnu/openblas-openmp
-  NO_DEFAULT_PATH)
-if(NOT PLINTH_OPENBLAS_LIBRARY)
-  find_library(PLINTH_OPENBLAS_LIBRARY NAMES openblas REQUIRED)
+# OpenMP build runs single-threaded when called inside our parallel regions. Debian keeps
+# it in lib/<arch>/openblas-openmp under each prefix (/usr, or a kit's unpacked packages on
+# CMAKE_PREFIX_PATH); the suffix is searched before the folder above it.
+find_library(PLINTH_OPENBLAS_LIBRARY NAMES openblas PATH_SUFFIXES openblas-openmp REQUIRED)
+if(NOT PLINTH_OPENBLAS_LIBRARY MATCHES "/openblas-openmp/")
   message(WARNING "plinth: OpenBLAS OpenMP build not found, using ${PLINTH_OPENBLAS_LIBRARY}; "
                   "install libopenblas-openmp-dev to avoid thread oversubscription")
 endif()
-find_path(PLINTH_CBLAS_INCLUDE_DIR cblas.h
-  PATHS /usr/include/x86_64-linux-gnu/openblas-openmp /usr/include/aarch64-linux-gnu/openblas-openmp
-  PATH_SUFFIXES openblas REQUIRED)
+find_path(PLINTH_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas-openmp openblas REQUIRED)
 add_library(plinth::openblas INTERFACE IMPORTED)
 set_target_properties(plinth::openblas PROPERTIES
   INTERFACE_LINK_LIBRARIES "${PLINTH_OPENBLAS_LIBRARY}"

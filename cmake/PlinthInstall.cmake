@@ -32,6 +32,7 @@ install(EXPORT plinthTargets NAMESPACE plinth:: DESTINATION ${CMAKE_INSTALL_LIBD
 get_filename_component(PLINTH_OPENBLAS_DIR "${PLINTH_OPENBLAS_LIBRARY}" DIRECTORY)
 if(PLINTH_HAVE_CUDA)
   get_filename_component(PLINTH_CUDNN_DIR "${PLINTH_CUDNN_LIBRARY}" DIRECTORY)
+  get_filename_component(PLINTH_CUBLAS_DIR "${PLINTH_CUBLAS_LIBRARY}" DIRECTORY)
 endif()
 configure_package_config_file(cmake/plinthConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/plinthConfig.cmake

@@ -33,7 +33,8 @@ namespace plinth {
 // "9.19.0": the headers plinth was compiled with, and the library loaded at run time.
 std::string cudnn_build_version();
 std::string cudnn_loaded_version();
-// Throws plinth::Error when the loaded cuDNN's major version differs from the headers'.
+// Throws plinth::Error when the loaded cuDNN's major version differs from the headers', or
+// when it is older than the headers (a lower minor version).
 void check_cudnn_version();
 
 // Convolutions through cuDNN, NCHW float32, cross-correlation. Per shape, prepare()

@@ -1,58 +1,159 @@
 #!/usr/bin/env bash
-# The whole GPU check in one go, for a machine with an NVIDIA GPU (e.g. the lent H200):
-# build (or reuse a carried build/ when it runs there), print `plinth info`, run the [cuda]
-# tests, compute-sanitizer memcheck on a short training run, a 10-epoch seed CNN run on the
-# GPU, and the GPU benchmark. Logs go to $OUT (or ./device-logs) for committing under
-# benchmarks/results/<date>-<commit>/.
+# The GPU check, in phases that each end within 8 minutes on the lent H200 (one device call
+# each; README, "On a GPU machine"), and its rehearsal on a machine without a GPU:
+#   bash scripts/device_check.sh a         configure against kit/ and the torch venv's cuDNN
+#                                          and cuBLAS, build, plinth info, the libraries the
+#                                          binaries load, every [cuda] test, a 1-epoch GPU run,
+#                                          bench at batch 64 and 1024 with --layers, PyTorch
+#                                          eager and CUDA-graph, compute-sanitizer memcheck
+#   bash scripts/device_check.sh b         the build (again on a fresh machine), the 10-epoch
+#                                          accuracy run in fp32 and TF32, time to 90% and
+#                                          throughput against PyTorch (compare.py), every test
+#   bash scripts/device_check.sh rehearse  here, as the bare machine would see it: the kit's
+#                                          prefix as the only place for the build's packages
+#                                          (proved from CMake's cache and the compiler's
+#                                          dependency lists), cuDNN as a versioned .so.9 in a
+#                                          wheel-like folder, the kit's data, then the CPU parts
+#                                          of both phases (12 minutes on 2 busy cores)
+#   bash scripts/device_check.sh rehearse-quick   the same with the library and the tool
+#                                          alone, short runs and no test suite (CI)
+# Needs kit/ from scripts/device_kit.sh (carried with the tree) and no network. Every step
+# has its own time limit within the phase's (PLINTH_PHASE_SECONDS: 450 for a and b), and a
+# failed step does not stop the others. $OUT (default device-logs/) receives
+# summary-PHASE.txt, whose table ends the output, and logs-PHASE.tar.gz with every log.
+# Settings: PLINTH_TORCH_VENV (/opt/torch/.venv), PLINTH_NVCC, PLINTH_COMMIT (for a tree
+# copied without .git), PLINTH_KIT (kit).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out="${OUT:-device-logs}"
-mkdir -p "$out"
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-stamp="$(date -u +%Y-%m-%dT%H:%M:%SZ) commit $commit"
-echo "$stamp" | tee "$out/stamp.txt"
-nvidia-smi | tee "$out/nvidia-smi.txt" || true
+script=$(readlink -f "$0")
+root=$(cd "$(dirname "$script")/.." && pwd)
+cd "$root" || exit 1
+source "$root/scripts/device_steps.sh"
 
-if [ ! -x build-gpu/plinth ] || ! build-gpu/plinth info >/dev/null 2>&1; then
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLINTH_CUDA=ON >"$out/configure.log" 2>&1 || cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPLINTH_CUDA=ON >"$out/configure.log" 2>&1
-  cmake --build build-gpu -j"$(nproc)" >"$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
-fi
-p=build-gpu/plinth
-$p info | tee "$out/info.txt"
+data_files=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz
+            t10k-labels-idx1-ubyte.gz)
 
-echo "== [cuda] tests" | tee -a "$out/summary.txt"
-build-gpu/tests/plinth_tests "[cuda]" 2>&1 | tee "$out/cuda-tests.log" | tail -5 | tee -a "$out/summary.txt"
-
-if command -v compute-sanitizer >/dev/null; then
-  echo "== compute-sanitizer memcheck, 30 training steps" | tee -a "$out/summary.txt"
-  timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 $p train --device cuda --epochs 1 --max-steps 30 \
-    --quiet >"$out/memcheck.log" 2>&1; echo "memcheck exit $?" | tee -a "$out/summary.txt"
+# One step as its own process under a time limit: `device_check.sh --step NAME`.
+if [ "${1:-}" = --step ]; then
+  [ -f "$LOGS/paths.env" ] && source "$LOGS/paths.env"
+  export MACHINE_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
+  export LD_LIBRARY_PATH="$(library_path)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  "step_$2"
+  exit
 fi
 
-echo "== seed CNN, 10 epochs, batch 32, GPU" | tee -a "$out/summary.txt"
-$p train --device cuda --model models/seed_cnn.json --epochs 10 --batch-size 32 \
-  --history "$out/seed_cnn_gpu.history.json" 2>&1 | tee "$out/train-gpu.log" | tail -3 | tee -a "$out/summary.txt"
+phase=${1:-}
+case $phase in  # build folder, device, rehearsal or not, seconds for the phase and the build
+  a | b) build=build-gpu device=cuda rehearsal="" budget=450 build_limit=420 ;;
+  rehearse | rehearse-quick)  # on 2 busy cores the build alone can take 10 minutes
+    build=build-rehearse device=cpu rehearsal=yes budget=3600 build_limit=1800 ;;
+  *) echo "usage: bash scripts/device_check.sh a|b|rehearse|rehearse-quick (see its top)" >&2
+     exit 2 ;;
+esac
+budget=${PLINTH_PHASE_SECONDS:-$budget}
+export PHASE=$phase REHEARSAL=$rehearsal DEVICE=$device ROOT=$root BUILD=$root/$build
+export LOGS=$BUILD/logs-$phase KIT=$root/${PLINTH_KIT:-kit} PREFIX=$BUILD/kit-prefix
+export JOBS=$(nproc) DATA_FILES="${data_files[*]}"
+# The kit's data set where there is a kit: that is what the bare machine will read.
+PLINTH_DATA=${PLINTH_DATA:-/usr/share/datasets/fashion-mnist}
+[ -d "$KIT/fashion-mnist" ] && PLINTH_DATA=$KIT/fashion-mnist
+export PLINTH_DATA
+out=${OUT:-$root/device-logs}
+rm -rf "$LOGS" && mkdir -p "$LOGS" "$out"
+started=$(date +%s)
+deadline=$((started + budget))
+reserve=20  # seconds kept for the summary and the archive
+{
+  echo "phase=$phase"
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo "${PLINTH_COMMIT:-}")"
+  echo "kit=$(sed -n 2p "$KIT/MANIFEST.txt" 2>/dev/null)"
+} >"$LOGS/context.txt"
 
-echo "== bench" | tee -a "$out/summary.txt"
-$p bench --device cuda --batch-sizes 32,64,256,1024,4096 --layers --gemm 4096 --json "$out/bench-gpu.json" \
-  2>&1 | tee "$out/bench-gpu.log" | tail -25 | tee -a "$out/summary.txt"
-echo "== bench, TF32 allowed, large batches" | tee -a "$out/summary.txt"
-$p bench --device cuda --tf32 --batch-sizes 1024,4096 --json "$out/bench-gpu-tf32.json" \
-  2>&1 | tee "$out/bench-gpu-tf32.log" | tail -8 | tee -a "$out/summary.txt"
-echo "== time to 90% test accuracy: the seed CNN recipe at batch 64, then models/seed_cnn_fast.json" | tee -a "$out/summary.txt"
-$p bench --device cuda --modes train --batch-sizes 64 --time-to-accuracy --tta-batch 64 \
-  --json "$out/tta-gpu.json" 2>&1 | tee "$out/tta-gpu.log" | tail -3 | tee -a "$out/summary.txt"
-$p bench --device cuda --model models/seed_cnn_fast.json --modes train --batch-sizes 64 --time-to-accuracy \
-  --tta-batch 64 --tta-epochs 3 --json "$out/tta-gpu-fast.json" 2>&1 | tee "$out/tta-gpu-fast.log" | tail -3 \
-  | tee -a "$out/summary.txt"
-# PyTorch on the same GPU (eager, and with its step in a CUDA graph): through compare.py where
-# /usr/bin/python3 or .venv-torch has a CUDA torch, else with whatever python3 has one.
-has_cuda_torch() { "$1" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; }
-if has_cuda_torch /usr/bin/python3 || { [ -x .venv-torch/bin/python ] && has_cuda_torch .venv-torch/bin/python; }; then
-  /usr/bin/python3 benchmarks/compare.py --device cuda --rounds 1 --plinth "$p" --out "$out/compare" \
-    2>&1 | tee "$out/compare.log" | tail -25 | tee -a "$out/summary.txt"
-elif has_cuda_torch python3; then
-  python3 benchmarks/pytorch_seed_cnn.py --mode bench --device cuda --json "$out/pytorch-gpu.json" \
-    2>&1 | tee "$out/pytorch-gpu.log" | tail -12 | tee -a "$out/summary.txt"
-fi
-cat "$out/summary.txt"
+# run_step NAME SECONDS [NEEDED_STEP...]: runs step_NAME, records its status in steps.tsv.
+run_step() {
+  local name=$1 limit=$2 need status note="" rc start
+  shift 2
+  for need in "$@"; do
+    if ! grep -q "^$need	OK	" "$LOGS/steps.tsv" 2>/dev/null; then
+      record "$name" "NOT RUN" 0 "needs $need"
+      return
+    fi
+  done
+  local left=$((deadline - $(date +%s) - reserve))
+  ((limit > left)) && limit=$left
+  if ((limit < 5)); then
+    record "$name" "NOT RUN" 0 "the phase's $budget s were used up"
+    return
+  fi
+  start=$(date +%s)
+  timeout -k 10 "$limit" bash "$script" --step "$name" >"$LOGS/$name.log" 2>&1
+  rc=$?
+  case $rc in
+    0) status=OK ;;
+    77) status=SKIPPED note=$(tail -1 "$LOGS/$name.log") ;;
+    124 | 137) status=FAILED note="timed out after $limit s" ;;
+    *) status=FAILED note="exit $rc: $(grep -v '^\s*$' "$LOGS/$name.log" | tail -1 | cut -c1-99)" ;;
+  esac
+  record "$name" "$status" $(($(date +%s) - start)) "$note"
+  [ "$name" = locate ] && [ -f "$LOGS/paths.env" ] && source "$LOGS/paths.env"
+}
+record() {
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$LOGS/steps.tsv"
+  printf '[%s %4ds] %-14s %-8s %s\n' "$PHASE" $(($(date +%s) - started)) "$1" "$2" "$4"
+}
+
+echo "plinth device check, phase $phase: logs in $LOGS, results to $out"
+[ -n "$REHEARSAL" ] && run_step fake_venv 60
+run_step locate 60
+run_step env 60
+run_step kit 120
+run_step configure 180 kit locate
+run_step build "$build_limit" configure
+[ -n "$REHEARSAL" ] && run_step isolation 60 build
+run_step libs 60 build
+case $phase in
+  a)
+    run_step info 30 build
+    run_step cuda_tests 150 build
+    run_step train 120 build
+    run_step eval 60 train
+    run_step bench 120 build
+    run_step pytorch 150
+    run_step memcheck 150 build  # last: under the sanitizer cuDNN's set-up alone may be slow
+    ;;
+  b)
+    run_step info 30 build
+    run_step accuracy 150 build
+    run_step accuracy_tf32 150 build
+    run_step compare 240 build
+    run_step tests 300 build
+    ;;
+  rehearse)
+    run_step info 30 build
+    run_step tests 900 build
+    run_step memcheck 60 build
+    run_step train 300 build
+    run_step eval 120 train
+    run_step bench 300 build
+    run_step pytorch 300
+    run_step accuracy 300 build
+    run_step compare 600 build
+    ;;
+  rehearse-quick)
+    run_step info 30 build
+    run_step train 300 build
+    run_step eval 120 train
+    run_step bench 300 build
+    ;;
+esac
+
+summary=$LOGS/summary.txt
+python=$(command -v "${PY:-python3}" || command -v python3)
+timeout 30 "$python" "$root/scripts/device_summary.py" "$LOGS" >"$summary" 2>&1 \
+  || { echo "(device_summary.py failed; steps.tsv:)"; cat "$LOGS/steps.tsv"; } >>"$summary"
+cp "$summary" "$out/summary-$phase.txt"
+tar -czf "$out/logs-$phase.tar.gz" -C "$BUILD" "logs-$phase"
+echo
+cat "$summary"
+echo "wrote $out/summary-$phase.txt and $out/logs-$phase.tar.gz"
+! grep -q "	FAILED	" "$LOGS/steps.tsv"
