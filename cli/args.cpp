@@ -56,7 +56,8 @@ Args& Args::positional(const std::string& name, const std::string& help) {
 }
 
 Args& Args::range(int64_t lo, int64_t hi) {
-  if (specs_.empty() || specs_.back().is_flag) throw std::logic_error("range() needs a valued option before it");
+  if (specs_.empty() || specs_.back().is_flag)
+    throw std::logic_error("range() needs a valued option before it");
   specs_.back().range = {lo, hi};
   return *this;
 }
@@ -93,7 +94,8 @@ bool Args::parse(int argc, char** argv) {
       values_[name] = "1";
     } else {
       if (eq == std::string::npos) {
-        if (i + 1 >= argc) fail("plinth {}: --{} needs a value ({})", command_, name, s->value_name);
+        if (i + 1 >= argc)
+          fail("plinth {}: --{} needs a value ({})", command_, name, s->value_name);
         value = argv[++i];
       }
       values_[name] = value;
@@ -103,7 +105,8 @@ bool Args::parse(int argc, char** argv) {
     if (!s.range || !values_.count(s.name)) continue;
     const auto [lo, hi] = *s.range;
     const int64_t v = integer64(s.name);
-    if (v < lo || v > hi) fail("plinth {}: --{} expects an integer from {} to {}, got {}", command_, s.name, lo, hi, v);
+    if (v < lo || v > hi)
+      fail("plinth {}: --{} expects an integer from {} to {}, got {}", command_, s.name, lo, hi, v);
   }
   if (positional_values_.size() > positional_specs_.size() && !positional_specs_.empty() &&
       positional_specs_.back().first.find("...") == std::string::npos)
@@ -119,15 +122,20 @@ std::string Args::help() const {
   std::string out = usage + "\n\n" + wrap(summary_, 0) + "\n\noptions:\n";
   for (const Spec& s : specs_) {
     std::string left = "  --" + s.name + (s.is_flag ? "" : " " + s.value_name);
-    if (left.size() < 28) left.resize(28, ' ');
-    else left += "\n" + std::string(28, ' ');
-    const std::string fallback = s.fallback.empty() ? "" : " (default:" + std::string(1, kNoBreak) + s.fallback + ")";
+    if (left.size() < 28)
+      left.resize(28, ' ');
+    else
+      left += "\n" + std::string(28, ' ');
+    const std::string fallback =
+        s.fallback.empty() ? "" : " (default:" + std::string(1, kNoBreak) + s.fallback + ")";
     out += left + wrap(s.help + fallback, 28) + "\n";
   }
   for (const auto& [name, h] : positional_specs_) {
     std::string left = "  " + name;
-    if (left.size() < 28) left.resize(28, ' ');
-    else left += "\n" + std::string(28, ' ');
+    if (left.size() < 28)
+      left.resize(28, ' ');
+    else
+      left += "\n" + std::string(28, ' ');
     out += left + wrap(h, 28) + "\n";
   }
   return out + "  --help                    show this help\n";
@@ -155,7 +163,8 @@ int64_t Args::integer64(const std::string& name) const {
 
 int Args::integer(const std::string& name) const {
   const int64_t v = integer64(name);
-  if (v < -(int64_t{1} << 31) || v >= (int64_t{1} << 31)) fail("plinth {}: --{} is out of range", command_, name);
+  if (v < -(int64_t{1} << 31) || v >= (int64_t{1} << 31))
+    fail("plinth {}: --{} is out of range", command_, name);
   return static_cast<int>(v);
 }
 
@@ -176,7 +185,8 @@ std::vector<std::string> Args::list(const std::string& name) const {
   size_t start = 0;
   while (start <= v.size() && !v.empty()) {
     const size_t comma = v.find(',', start);
-    const std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::string item =
+        v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!item.empty()) out.push_back(item);
     if (comma == std::string::npos) break;
     start = comma + 1;

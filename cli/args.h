@@ -12,7 +12,8 @@ namespace plinth::cli {
 
 class Args {
  public:
-  Args(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
+  Args(std::string command, std::string summary)
+      : command_(std::move(command)), summary_(std::move(summary)) {}
 
   // A valued option (--name VALUE) or a flag (--name) with its help line.
   Args& option(const std::string& name, const std::string& value_name, const std::string& help,

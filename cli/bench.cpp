@@ -26,7 +26,8 @@ std::vector<std::string> devices_to_run(const std::string& spec) {
     size_t start = 0;
     while (true) {
       const size_t comma = spec.find(',', start);
-      out.push_back(spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      out.push_back(
+          spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
       if (comma == std::string::npos) return out;
       start = comma + 1;
     }
@@ -37,17 +38,24 @@ std::vector<std::string> devices_to_run(const std::string& spec) {
 }
 
 nlohmann::json row(const std::string& device, Backend& be, int threads) {
-  return {{"engine", "plinth"}, {"version", PLINTH_VERSION}, {"device", device},
-          {"device_name", be.description()}, {"threads", threads}};
+  return {{"engine", "plinth"},
+          {"version", PLINTH_VERSION},
+          {"device", device},
+          {"device_name", be.description()},
+          {"threads", threads}};
 }
 
 }  // namespace
 
 int bench_command(int argc, char** argv) {
-  Args a("bench", "Measure training and inference throughput (samples/s) of a model on each device, per-layer "
-                  "timing, the BLAS GEMM rate and time to accuracy. Medians of timed windows, warm-up excluded.");
+  Args a(
+      "bench",
+      "Measure training and inference throughput (samples/s) of a model on each device, per-layer "
+      "timing, the BLAS GEMM rate and time to accuracy. Medians of timed windows, warm-up "
+      "excluded.");
   a.option("model", "FILE", "model file", "models/seed_cnn.json")
-      .option("device", "LIST", "devices to measure: auto (the CPU and a usable GPU), or e.g. cpu,cuda", "auto")
+      .option("device", "LIST",
+              "devices to measure: auto (the CPU and a usable GPU), or e.g. cpu,cuda", "auto")
       .option("batch-sizes", "LIST", "batch sizes (default 32,64,256,1024, plus 4096 on a GPU)")
       .option("modes", "LIST",
               "train, infer or both; none for --gemm or --layers alone (no data set read)",
@@ -57,9 +65,11 @@ int bench_command(int argc, char** argv) {
       .option("repeats", "N", "timed windows per figure (the median is reported)", "5")
       .option("window", "SECONDS", "length of each timed window", "1.0")
       .option("json", "FILE", "write the rows as a JSON list")
-      .flag("layers", "also time each layer's forward and backward pass (batch: the first batch size)")
+      .flag("layers",
+            "also time each layer's forward and backward pass (batch: the first batch size)")
       .option("gemm", "N", "also measure the fp32 GEMM rate on N x N x N products (0: off)", "0")
-      .flag("time-to-accuracy", "also train until test accuracy reaches --target (wall seconds of training)")
+      .flag("time-to-accuracy",
+            "also train until test accuracy reaches --target (wall seconds of training)")
       .option("target", "F", "accuracy for --time-to-accuracy", "0.90")
       .option("tta-epochs", "N", "at most this many epochs for --time-to-accuracy", "10")
       .option("tta-batch", "N", "batch size for --time-to-accuracy", "32")
@@ -78,7 +88,8 @@ int bench_command(int argc, char** argv) {
   if (!modes.empty() || a.on("time-to-accuracy"))
     train = load_idx_dataset(data_dir(a), Split::train);
   const int threads = a.integer("threads");
-  const int host_threads = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  const int host_threads =
+      threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
   nlohmann::json rows = nlohmann::json::array();
   CudaOptions cuda;
   cuda.native_conv = a.str("conv-impl") == "native";
@@ -91,20 +102,27 @@ int bench_command(int argc, char** argv) {
     status("bench on " + be.description());
     std::vector<int> batches;
     for (const std::string& b : a.list("batch-sizes")) batches.push_back(std::stoi(b));
-    if (batches.empty()) batches = kind == "cpu" ? std::vector<int>{32, 64, 256, 1024} : std::vector<int>{32, 64, 256, 1024, 4096};
-    std::printf("\n%-6s %-6s %7s %14s %22s %10s %10s\n", "device", "mode", "batch", "samples/s", "spread (min..max)",
-                "device MB", "peak RSS");
+    if (batches.empty())
+      batches = kind == "cpu" ? std::vector<int>{32, 64, 256, 1024}
+                              : std::vector<int>{32, 64, 256, 1024, 4096};
+    std::printf("\n%-6s %-6s %7s %14s %22s %10s %10s\n", "device", "mode", "batch", "samples/s",
+                "spread (min..max)", "device MB", "peak RSS");
     for (const std::string& mode : modes) {
       for (int batch : batches) {
-        const Throughput t = measure_throughput(model, be, train, batch, mode == "train", a.integer("repeats"),
-                                                a.number("window"));
-        std::printf("%-6s %-6s %7d %14.0f %10.0f..%-11.0f %10.1f %10.1f\n", kind.c_str(), mode.c_str(), batch,
-                    t.median, t.min, t.max, t.device_bytes / 1048576.0, t.peak_rss_mb);
+        const Throughput t = measure_throughput(model, be, train, batch, mode == "train",
+                                                a.integer("repeats"), a.number("window"));
+        std::printf("%-6s %-6s %7d %14.0f %10.0f..%-11.0f %10.1f %10.1f\n", kind.c_str(),
+                    mode.c_str(), batch, t.median, t.min, t.max, t.device_bytes / 1048576.0,
+                    t.peak_rss_mb);
         std::fflush(stdout);
         nlohmann::json r = row(kind, be, host_threads);
-        r.update({{"mode", mode}, {"batch_size", batch}, {"samples_per_second", t.median},
-                  {"spread", {{"min", t.min}, {"max", t.max}}}, {"peak_rss_mb", t.peak_rss_mb},
-                  {"device_mb", t.device_bytes / 1048576.0}, {"repeats", a.integer("repeats")}});
+        r.update({{"mode", mode},
+                  {"batch_size", batch},
+                  {"samples_per_second", t.median},
+                  {"spread", {{"min", t.min}, {"max", t.max}}},
+                  {"peak_rss_mb", t.peak_rss_mb},
+                  {"device_mb", t.device_bytes / 1048576.0},
+                  {"repeats", a.integer("repeats")}});
         rows.push_back(r);
       }
     }
@@ -112,27 +130,35 @@ int bench_command(int argc, char** argv) {
     if (a.integer("gemm") > 0) {
       const Throughput g = measure_gemm(be, a.integer("gemm"), a.integer("repeats"));
       gemm_rate = g.median;
-      std::printf("\n%s fp32 GEMM %dx%dx%d: %.1f GFLOP/s (%.1f..%.1f)\n", kind.c_str(), a.integer("gemm"),
-                  a.integer("gemm"), a.integer("gemm"), g.median / 1e9, g.min / 1e9, g.max / 1e9);
+      std::printf("\n%s fp32 GEMM %dx%dx%d: %.1f GFLOP/s (%.1f..%.1f)\n", kind.c_str(),
+                  a.integer("gemm"), a.integer("gemm"), a.integer("gemm"), g.median / 1e9,
+                  g.min / 1e9, g.max / 1e9);
       nlohmann::json r = row(kind, be, host_threads);
-      r.update({{"mode", "gemm"}, {"n", a.integer("gemm")}, {"gflops", g.median / 1e9},
+      r.update({{"mode", "gemm"},
+                {"n", a.integer("gemm")},
+                {"gflops", g.median / 1e9},
                 {"spread", {{"min", g.min / 1e9}, {"max", g.max / 1e9}}}});
       rows.push_back(r);
     }
     if (a.on("layers")) {
       const int batch = batches.front();
       const auto timings = measure_layers(model, be, batch, std::max(3, a.integer("repeats")));
-      std::printf("\nper-layer time at batch %d (ms per step)\n%-10s %10s %10s %12s %12s\n", batch, "layer", "forward",
-                  "backward", "fwd GFLOP/s", "of GEMM");
+      std::printf("\nper-layer time at batch %d (ms per step)\n%-10s %10s %10s %12s %12s\n", batch,
+                  "layer", "forward", "backward", "fwd GFLOP/s", "of GEMM");
       for (size_t i = 0; i < timings.size(); ++i) {
         const double flops = layer_forward_flops(model, i) * batch;
         const double gflops = timings[i].forward_ms > 0 ? flops / (timings[i].forward_ms * 1e6) : 0;
-        std::printf("%-10s %10.3f %10.3f %12.1f %11s\n", timings[i].name.c_str(), timings[i].forward_ms,
-                    timings[i].backward_ms, gflops,
-                    gemm_rate > 0 && flops > 0 ? fmt::format("{:.0f}%", 100 * gflops * 1e9 / gemm_rate).c_str() : "");
+        std::printf("%-10s %10.3f %10.3f %12.1f %11s\n", timings[i].name.c_str(),
+                    timings[i].forward_ms, timings[i].backward_ms, gflops,
+                    gemm_rate > 0 && flops > 0
+                        ? fmt::format("{:.0f}%", 100 * gflops * 1e9 / gemm_rate).c_str()
+                        : "");
         nlohmann::json r = row(kind, be, host_threads);
-        r.update({{"mode", "layer"}, {"batch_size", batch}, {"layer", timings[i].name},
-                  {"forward_ms", timings[i].forward_ms}, {"backward_ms", timings[i].backward_ms},
+        r.update({{"mode", "layer"},
+                  {"batch_size", batch},
+                  {"layer", timings[i].name},
+                  {"forward_ms", timings[i].forward_ms},
+                  {"backward_ms", timings[i].backward_ms},
                   {"forward_gflops", gflops}});
         rows.push_back(r);
       }
@@ -155,15 +181,19 @@ int bench_command(int argc, char** argv) {
         seconds += r.seconds;
         if (!reached && r.test_accuracy >= target.target()) reached = r.epoch;
       }
-      std::printf("\n%s time to %.1f%% test accuracy: %s (batch %d, all 60000 training images, epoch %.1f s)\n",
-                  kind.c_str(), 100 * target.target(),
-                  reached ? fmt::format("{:.1f} s of training, epoch {}", seconds, reached).c_str() : "not reached",
-                  o.batch_size, s.history.empty() ? 0.0 : s.history.front().seconds);
+      std::printf(
+          "\n%s time to %.1f%% test accuracy: %s (batch %d, all 60000 training images, epoch %.1f "
+          "s)\n",
+          kind.c_str(), 100 * target.target(),
+          reached ? fmt::format("{:.1f} s of training, epoch {}", seconds, reached).c_str()
+                  : "not reached",
+          o.batch_size, s.history.empty() ? 0.0 : s.history.front().seconds);
       nlohmann::json r = row(kind, be, host_threads);
       r.update({{"mode", "time_to_accuracy"},
                 {"batch_size", o.batch_size},
                 {"target", target.target()},
-                {"seconds", reached ? seconds : -1}, {"epoch", reached},
+                {"seconds", reached ? seconds : -1},
+                {"epoch", reached},
                 {"epoch_seconds", s.history.empty() ? 0.0 : s.history.front().seconds}});
       for (const EpochRecord& e : s.history) r["test_accuracy"].push_back(e.test_accuracy);
       rows.push_back(r);

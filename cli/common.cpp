@@ -88,9 +88,10 @@ std::string data_dir(const Args& args) {
   const std::string dir = args.str("data");
   const char* env = std::getenv("PLINTH_DATA");
   if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir))
-    fail("PLINTH_DATA={}: no such directory (point it at a data set in the MNIST layout, or "
-         "give --data DIR)",
-         dir);
+    fail(
+        "PLINTH_DATA={}: no such directory (point it at a data set in the MNIST layout, or "
+        "give --data DIR)",
+        dir);
   return dir;
 }
 

@@ -5,12 +5,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/error.h"
-#include "engine/checkpoint.h"
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "engine/safetensors.h"
 #include "datasets/idx.h"
+#include "engine/checkpoint.h"
+#include "engine/error.h"
+#include "engine/safetensors.h"
 #include "engine/trainer.h"
 
 namespace plinth::cli {
@@ -18,7 +18,7 @@ namespace plinth::cli {
 namespace {
 
 const char* kFashionNames[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 // The model comes from the checkpoint's metadata, or from --model for weights saved
 // elsewhere (e.g. by PyTorch) that carry none.
@@ -38,7 +38,8 @@ Loaded load_checkpoint_model(const Args& a) {
   if (a.has("model")) {
     l.model = load_model(find_model_file(a.str("model")));
   } else {
-    if (!has_meta) fail("{}: the checkpoint carries no model definition; name one with --model FILE", path);
+    if (!has_meta)
+      fail("{}: the checkpoint carries no model definition; name one with --model FILE", path);
     l.model = parse_model(l.meta.model, path + ":model");
   }
   return l;
@@ -59,18 +60,24 @@ Dataset load_idx_images(const std::string& path) {
 }
 
 void add_checkpoint_options(Args& a) {
-  a.option("checkpoint", "CKPT", "safetensors checkpoint (plinth's, or PyTorch's with --model); required")
+  a.option("checkpoint", "CKPT",
+           "safetensors checkpoint (plinth's, or PyTorch's with --model); required")
       .option("model", "FILE",
-              "model file to use instead of the checkpoint's own (needed for checkpoints without plinth metadata)");
+              "model file to use instead of the checkpoint's own (needed for checkpoints without "
+              "plinth metadata)");
 }
 
 }  // namespace
 
 int eval_command(int argc, char** argv) {
-  Args a("eval", "Evaluate a checkpoint on the test set: loss, accuracy, per-class accuracy, confusion matrix.");
+  Args a("eval",
+         "Evaluate a checkpoint on the test set: loss, accuracy, per-class accuracy, confusion "
+         "matrix.");
   add_checkpoint_options(a);
-  a.flag("json", "print the result on stdout as one JSON object: loss, accuracy, count, per_class_accuracy, "
-                 "confusion (rows: true class)");
+  a.flag(
+      "json",
+      "print the result on stdout as one JSON object: loss, accuracy, count, per_class_accuracy, "
+      "confusion (rows: true class)");
   add_device_options(a);
   add_data_options(a);
   if (!a.parse(argc, argv)) return 0;
@@ -90,8 +97,11 @@ int eval_command(int argc, char** argv) {
     per_class.push_back(total ? static_cast<double>(row[&row - &r.confusion[0]]) / total : 0.0);
   }
   if (a.on("json")) {
-    const nlohmann::json j{{"loss", r.loss}, {"accuracy", r.accuracy}, {"count", r.count},
-                           {"per_class_accuracy", per_class}, {"confusion", r.confusion}};
+    const nlohmann::json j{{"loss", r.loss},
+                           {"accuracy", r.accuracy},
+                           {"count", r.count},
+                           {"per_class_accuracy", per_class},
+                           {"confusion", r.confusion}};
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
@@ -112,19 +122,24 @@ int eval_command(int argc, char** argv) {
 }
 
 int predict_command(int argc, char** argv) {
-  Args a("predict", "Top classes with probabilities for images: an IDX file (--images) or PGM files.");
+  Args a("predict",
+         "Top classes with probabilities for images: an IDX file (--images) or PGM files.");
   add_checkpoint_options(a);
-  a.flag("json", "print one JSON object per image: image, top (class, probability), and logits with --logits");
+  a.flag(
+      "json",
+      "print one JSON object per image: image, top (class, probability), and logits with --logits");
   add_device_options(a);
   a.option("images", "FILE", "IDX image file (raw or .gz)")
       .option("limit", "N", "predict only the first N images of --images", "10")
       .range(0, std::numeric_limits<int>::max())
       .option("top", "K", "classes to show per image", "3")
       .range(1, std::numeric_limits<int>::max())
-      .flag("logits", "with --json: also print the raw outputs of the last layer (before the softmax)")
+      .flag("logits",
+            "with --json: also print the raw outputs of the last layer (before the softmax)")
       .positional("[IMAGE.pgm ...]", "PGM (P5) images of the model's input size");
   if (!a.parse(argc, argv)) return 0;
-  if (a.on("logits") && !a.on("json")) fail("plinth predict: --logits needs --json (logits are printed in the JSON lines)");
+  if (a.on("logits") && !a.on("json"))
+    fail("plinth predict: --logits needs --json (logits are printed in the JSON lines)");
   Loaded l = load_checkpoint_model(a);
   Dataset images;
   const int h = l.model.input[1], w = l.model.input[2];
@@ -139,15 +154,16 @@ int predict_command(int argc, char** argv) {
     fail("plinth predict: give --images FILE or PGM files");
   }
   if (images.channels != l.model.input[0] || images.height != h || images.width != w)
-    fail("the model takes {}x{}x{} images, these are {}x{}x{}", l.model.input[0], h, w, images.channels,
-         images.height, images.width);
+    fail("the model takes {}x{}x{} images, these are {}x{}x{}", l.model.input[0], h, w,
+         images.channels, images.height, images.width);
   DeviceChoice device = open_device_from(a);
   Parameters params(l.model, *device.backend);
   load_weights(a.str("checkpoint"), params, true);
   Trainer trainer(l.model, *device.backend, params, {});
   trainer.set_normalization(l.meta.mean, l.meta.std);
   const std::vector<float> probs = trainer.predict(images);
-  const std::vector<float> logits = a.on("logits") ? trainer.predict(images, true) : std::vector<float>();
+  const std::vector<float> logits =
+      a.on("logits") ? trainer.predict(images, true) : std::vector<float>();
   const int classes = images.count ? static_cast<int>(probs.size() / images.count) : 0;
   const int top = std::clamp(a.integer("top"), 1, std::max(1, classes));
   for (int i = 0; i < images.count; ++i) {
@@ -155,10 +171,12 @@ int predict_command(int argc, char** argv) {
     std::vector<int> order(classes);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return p[x] > p[y]; });
-    const std::string source = a.has("images") ? fmt::format("{}[{}]", a.str("images"), i) : a.positionals()[i];
+    const std::string source =
+        a.has("images") ? fmt::format("{}[{}]", a.str("images"), i) : a.positionals()[i];
     if (a.on("json")) {
       nlohmann::json tops = nlohmann::json::array();
-      for (int k = 0; k < top; ++k) tops.push_back({{"class", order[k]}, {"probability", p[order[k]]}});
+      for (int k = 0; k < top; ++k)
+        tops.push_back({{"class", order[k]}, {"probability", p[order[k]]}});
       nlohmann::json j{{"image", source}, {"top", tops}};
       if (!logits.empty())
         j["logits"] = std::vector<float>(logits.begin() + static_cast<ptrdiff_t>(i) * classes,
@@ -167,7 +185,9 @@ int predict_command(int argc, char** argv) {
     } else {
       std::string line = source + ":";
       for (int k = 0; k < top; ++k)
-        line += fmt::format(" {}{} {:.4f}", order[k], classes == 10 ? fmt::format(" ({})", kFashionNames[order[k]]) : "", p[order[k]]);
+        line += fmt::format(" {}{} {:.4f}", order[k],
+                            classes == 10 ? fmt::format(" ({})", kFashionNames[order[k]]) : "",
+                            p[order[k]]);
       std::printf("%s\n", line.c_str());
     }
   }

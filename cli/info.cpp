@@ -3,16 +3,17 @@
 
 #include <fmt/format.h>
 
-#include "engine/backend.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "engine/backend.h"
 #include "engine/device.h"
 
 namespace plinth::cli {
 
 int info_command(int argc, char** argv) {
   Args a("info", "Print the build (CUDA, cuDNN, cuBLAS, BLAS, threads) and the devices found.");
-  a.option("threads", "N", fmt::format("CPU threads to report for, 0 to {} (0: all cores)", kMaxThreads), "0")
+  a.option("threads", "N",
+           fmt::format("CPU threads to report for, 0 to {} (0: all cores)", kMaxThreads), "0")
       .range(0, kMaxThreads);
   if (!a.parse(argc, argv)) return 0;
   std::printf("plinth %s\n", PLINTH_VERSION);
@@ -21,8 +22,8 @@ int info_command(int argc, char** argv) {
   std::printf("cuda: %s\n", s.built ? s.build_versions.c_str() : "not built");
   if (!s.driver.empty()) std::printf("      %s\n", s.driver.c_str());
   for (const CudaDeviceInfo& d : s.devices)
-    std::printf("      cuda:%d %s, compute capability %d.%d, %d SMs, %.1f GiB (%.1f GiB free)\n", d.index,
-                d.name.c_str(), d.compute_major, d.compute_minor, d.multiprocessors,
+    std::printf("      cuda:%d %s, compute capability %d.%d, %d SMs, %.1f GiB (%.1f GiB free)\n",
+                d.index, d.name.c_str(), d.compute_major, d.compute_minor, d.multiprocessors,
                 d.total_memory / 1073741824.0, d.free_memory / 1073741824.0);
   if (s.devices.empty()) std::printf("      no usable GPU: %s\n", s.unavailable_reason.c_str());
   return 0;

@@ -41,7 +41,9 @@ void put_little_endian(std::string& out, Unsigned v) {
   for (size_t i = 0; i < sizeof v; ++i) out += static_cast<char>(v >> (8 * i));
 }
 
-void put_key(std::string& out, std::uint32_t field, Wire wire) { put_varint(out, field << 3 | wire); }
+void put_key(std::string& out, std::uint32_t field, Wire wire) {
+  put_varint(out, field << 3 | wire);
+}
 
 void put_double(std::string& out, std::uint32_t field, double v) {
   put_key(out, field, kFixed64);
@@ -65,7 +67,8 @@ void put_bytes(std::string& out, std::uint32_t field, std::string_view bytes) {
 }
 
 // tensorflow.Event fields (tensorflow/core/util/event.proto) and its nested Summary.Value.
-constexpr std::uint32_t kEventWallTime = 1, kEventStep = 2, kEventFileVersion = 3, kEventSummary = 5;
+constexpr std::uint32_t kEventWallTime = 1, kEventStep = 2, kEventFileVersion = 3,
+                        kEventSummary = 5;
 constexpr std::uint32_t kSummaryValue = 1;
 constexpr std::uint32_t kValueTag = 1, kValueSimpleValue = 2;
 
@@ -100,7 +103,8 @@ TensorBoardWriter::TensorBoardWriter(const std::string& dir) {
 
   // Two writers started in the same second in one dir get distinct files; "x" refuses to
   // open an existing one, so they cannot clobber each other.
-  std::string base = fmt::format("{}/events.out.tfevents.{}.{}", dir, std::time(nullptr), hostname());
+  std::string base =
+      fmt::format("{}/events.out.tfevents.{}.{}", dir, std::time(nullptr), hostname());
   for (int n = 1; !file_; ++n) {
     path_ = n == 1 ? base + ".plinth" : fmt::format("{}.{}.plinth", base, n);
     file_.reset(std::fopen(path_.c_str(), "wbx"));
@@ -141,7 +145,8 @@ void TensorBoardWriter::write_record(std::string_view data) {
 }
 
 void TensorBoardWriter::flush() {
-  if (std::fflush(file_.get()) != 0) fail("tensorboard: cannot write '{}': {}", path_, std::strerror(errno));
+  if (std::fflush(file_.get()) != 0)
+    fail("tensorboard: cannot write '{}': {}", path_, std::strerror(errno));
 }
 
 }  // namespace plinth::cli

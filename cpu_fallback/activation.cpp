@@ -23,8 +23,8 @@ template void activation_forward<float>(int, Activation, const float*, float*, s
 template void activation_forward<double>(int, Activation, const double*, double*, size_t);
 template void activation_backward<float>(int, Activation, const float*, const float*, float*,
                                          size_t);
-template void activation_backward<double>(int, Activation, const double*, const double*,
-                                          double*, size_t);
+template void activation_backward<double>(int, Activation, const double*, const double*, double*,
+                                          size_t);
 
 }  // namespace plinth::cpu
 

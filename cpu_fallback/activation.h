@@ -14,10 +14,18 @@ namespace plinth::cpu {
 template <typename F>
 void with_activation(Activation act, F&& f) {
   switch (act) {
-    case Activation::relu: f(std::integral_constant<Activation, Activation::relu>{}); break;
-    case Activation::sigmoid: f(std::integral_constant<Activation, Activation::sigmoid>{}); break;
-    case Activation::tanh: f(std::integral_constant<Activation, Activation::tanh>{}); break;
-    default: f(std::integral_constant<Activation, Activation::none>{}); break;
+    case Activation::relu:
+      f(std::integral_constant<Activation, Activation::relu>{});
+      break;
+    case Activation::sigmoid:
+      f(std::integral_constant<Activation, Activation::sigmoid>{});
+      break;
+    case Activation::tanh:
+      f(std::integral_constant<Activation, Activation::tanh>{});
+      break;
+    default:
+      f(std::integral_constant<Activation, Activation::none>{});
+      break;
   }
 }
 

@@ -10,7 +10,8 @@ namespace plinth::cpu {
 
 void* aligned_allocate(size_t bytes) {
   // aligned_alloc wants a multiple of the alignment; zero bytes still gets a valid pointer.
-  const size_t rounded = bytes == 0 ? kAlignment : (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  const size_t rounded =
+      bytes == 0 ? kAlignment : (bytes + kAlignment - 1) / kAlignment * kAlignment;
   void* ptr = rounded < bytes ? nullptr : std::aligned_alloc(kAlignment, rounded);
   if (!ptr) {
     const double free_mib = static_cast<double>(sysconf(_SC_AVPHYS_PAGES)) *

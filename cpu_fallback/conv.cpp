@@ -43,7 +43,8 @@ void gather_rows(const ConvPlan& plan, const T* dy, int first, int count, T* row
   const size_t ld = static_cast<size_t>(count) * p;
   for (int j = 0; j < count; ++j)
     for (int c = 0; c < k; ++c)
-      copy_row(dy + (static_cast<size_t>(first + j) * k + c) * p, p, rows + c * ld + static_cast<size_t>(j) * p);
+      copy_row(dy + (static_cast<size_t>(first + j) * k + c) * p, p,
+               rows + c * ld + static_cast<size_t>(j) * p);
 }
 
 // dst[q] = act(src[q] + bias) over one output plane; dst may be src.
@@ -60,8 +61,8 @@ constexpr int kPerSamplePixels = 256;
 }  // namespace
 
 template <typename T>
-void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* w, const T* b,
-                    T* y, Activation act) {
+void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* w, const T* b, T* y,
+                    Activation act) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
   const ThreadScope scope(ws.threads());
   const int crs = plan.crs(), p = plan.pixels();
@@ -72,7 +73,8 @@ void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* 
     if (p >= kPerSamplePixels) {
       for (int j = 0; j < count; ++j) {
         T* out = y + static_cast<size_t>(first + j) * s.k * p;
-        gemm<T>(false, false, s.k, p, crs, T(1), w, crs, col + static_cast<size_t>(j) * p, cols, T(0), out, p);
+        gemm<T>(false, false, s.k, p, crs, T(1), w, crs, col + static_cast<size_t>(j) * p, cols,
+                T(0), out, p);
         with_activation(act, [&](auto kind) {
           for (int k = 0; k < s.k; ++k) {
             T* plane = out + static_cast<size_t>(k) * p;
@@ -87,15 +89,14 @@ void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* 
     with_activation(act, [&](auto kind) {
       for (int j = 0; j < count; ++j)
         for (int k = 0; k < s.k; ++k)
-          bias_activate(kind, rows + static_cast<size_t>(k) * cols + static_cast<size_t>(j) * p, b ? b[k] : T(0), p,
-                        y + (static_cast<size_t>(first + j) * s.k + k) * p);
+          bias_activate(kind, rows + static_cast<size_t>(k) * cols + static_cast<size_t>(j) * p,
+                        b ? b[k] : T(0), p, y + (static_cast<size_t>(first + j) * s.k + k) * p);
     });
   });
 }
 
 template <typename T>
-void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, const T* w,
-                          T* dx) {
+void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, const T* w, T* dx) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
   const ThreadScope scope(ws.threads());
   const int crs = plan.crs(), p = plan.pixels();
@@ -104,7 +105,8 @@ void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, co
     const int cols = count * p;
     if (p >= kPerSamplePixels) {
       for (int j = 0; j < count; ++j)
-        gemm<T>(true, false, crs, p, s.k, T(1), w, crs, dy + static_cast<size_t>(first + j) * s.k * p, p, T(0),
+        gemm<T>(true, false, crs, p, s.k, T(1), w, crs,
+                dy + static_cast<size_t>(first + j) * s.k * p, p, T(0),
                 col + static_cast<size_t>(j) * p, cols);
     } else {
       gather_rows(plan, dy, first, count, rows);
@@ -115,8 +117,7 @@ void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, co
 }
 
 template <typename T>
-void conv2d_backward_filter(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* dy,
-                            T* dw) {
+void conv2d_backward_filter(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* dy, T* dw) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
   const ThreadScope scope(ws.threads());
   const int crs = plan.crs(), p = plan.pixels();
@@ -162,8 +163,8 @@ void conv2d_backward_filter(ConvWorkspace& ws, const ConvShape& s, const T* x, c
 
 template void conv2d_forward<float>(ConvWorkspace&, const ConvShape&, const float*, const float*,
                                     const float*, float*, Activation);
-template void conv2d_forward<double>(ConvWorkspace&, const ConvShape&, const double*,
-                                     const double*, const double*, double*, Activation);
+template void conv2d_forward<double>(ConvWorkspace&, const ConvShape&, const double*, const double*,
+                                     const double*, double*, Activation);
 template void conv2d_backward_data<float>(ConvWorkspace&, const ConvShape&, const float*,
                                           const float*, float*);
 template void conv2d_backward_data<double>(ConvWorkspace&, const ConvShape&, const double*,

@@ -10,17 +10,15 @@ namespace plinth::cpu {
 
 // y = act(conv(x, w) + b); b may be null.
 template <typename T>
-void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* w, const T* b,
-                    T* y, Activation act);
+void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* w, const T* b, T* y,
+                    Activation act);
 
 // dx = conv_transpose(dy, w) (overwrites dx).
 template <typename T>
-void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, const T* w,
-                          T* dx);
+void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, const T* w, T* dx);
 
 // dw = correlation of x with dy (overwrites dw), summed over chunks in a fixed order.
 template <typename T>
-void conv2d_backward_filter(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* dy,
-                            T* dw);
+void conv2d_backward_filter(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* dy, T* dw);
 
 }  // namespace plinth::cpu

@@ -29,8 +29,7 @@ ConvPlan ConvWorkspace::make_plan(const ConvShape& s, size_t elem_size) const {
   check_conv_shape(s, "cpu conv2d");
   ConvPlan plan;
   plan.shape = s;
-  const size_t sample_bytes =
-      static_cast<size_t>(plan.crs() + s.k) * plan.pixels() * elem_size;
+  const size_t sample_bytes = static_cast<size_t>(plan.crs() + s.k) * plan.pixels() * elem_size;
   const int per_chunk = static_cast<int>(std::clamp<size_t>(chunk_bytes_ / sample_bytes, 1, s.n));
   // A multiple of the core count balances the threads when they use every core.
   int chunks = (s.n + per_chunk - 1) / per_chunk;

@@ -23,8 +23,12 @@ struct ConvPlan {
 
   int crs() const { return shape.c * shape.r * shape.s; }
   int pixels() const { return shape.out_h() * shape.out_w(); }
-  int chunk_begin(int i) const { return static_cast<int>(static_cast<long long>(i) * shape.n / chunks); }
-  int group_begin(int g) const { return static_cast<int>(static_cast<long long>(g) * chunks / groups); }
+  int chunk_begin(int i) const {
+    return static_cast<int>(static_cast<long long>(i) * shape.n / chunks);
+  }
+  int group_begin(int g) const {
+    return static_cast<int>(static_cast<long long>(g) * chunks / groups);
+  }
   // Per-thread scratch elements: the column matrix and the [K, chunk*P] GEMM rows.
   size_t col_elems() const { return static_cast<size_t>(crs()) * max_chunk * pixels(); }
   size_t rows_elems() const { return static_cast<size_t>(shape.k) * max_chunk * pixels(); }
@@ -45,9 +49,13 @@ class ConvWorkspace {
   const ConvPlan& prepare(const ConvShape& shape, size_t elem_size);
 
   template <typename T>
-  T* col(int thread) const { return col_.as<T>(thread * col_stride_); }
+  T* col(int thread) const {
+    return col_.as<T>(thread * col_stride_);
+  }
   template <typename T>
-  T* rows(int thread) const { return rows_.as<T>(thread * rows_stride_); }
+  T* rows(int thread) const {
+    return rows_.as<T>(thread * rows_stride_);
+  }
   // Backward-filter partial sums of groups 1.. (group 0 sums straight into dw).
   template <typename T>
   T* partial(const ConvPlan& plan, int group) const {

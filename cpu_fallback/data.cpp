@@ -9,21 +9,21 @@
 namespace plinth::cpu {
 
 template <typename T>
-void gather_batch(int threads, const uint8_t* images, const int32_t* labels,
-                  const int32_t* indices, int batch, int sample_size, float mean, float std,
-                  T* out, int32_t* labels_out) {
+void gather_batch(int threads, const uint8_t* images, const int32_t* labels, const int32_t* indices,
+                  int batch, int sample_size, float mean, float std, T* out, int32_t* labels_out) {
   const T t_mean = mean, t_std = std;
   parallel_for(threads, batch, sample_size, [&](size_t b) {
     const uint8_t* src = images + static_cast<size_t>(indices[b]) * sample_size;
     T* dst = out + b * sample_size;
-    for (int i = 0; i < sample_size; ++i) dst[i] = (static_cast<T>(src[i]) / T(255) - t_mean) / t_std;
+    for (int i = 0; i < sample_size; ++i)
+      dst[i] = (static_cast<T>(src[i]) / T(255) - t_mean) / t_std;
   });
   if (labels && labels_out)
     for (int b = 0; b < batch; ++b) labels_out[b] = labels[indices[b]];
 }
 
-void augment(int threads, const AugmentSpec& spec, const float* in, float* out, int n, int c,
-             int h, int w, const int32_t* sample_ids, uint64_t seed) {
+void augment(int threads, const AugmentSpec& spec, const float* in, float* out, int n, int c, int h,
+             int w, const int32_t* sample_ids, uint64_t seed) {
   const size_t plane = static_cast<size_t>(h) * w;
   if (!spec.enabled()) {
     std::memcpy(out, in, static_cast<size_t>(n) * c * plane * sizeof(float));
@@ -47,15 +47,15 @@ template void gather_batch<double>(int, const uint8_t*, const int32_t*, const in
 
 namespace plinth {
 
-void CpuBackend::gather_batch(const uint8_t* images, const int32_t* labels,
-                              const int32_t* indices, int batch, int sample_size, float mean,
-                              float std, float* out, int32_t* labels_out) {
+void CpuBackend::gather_batch(const uint8_t* images, const int32_t* labels, const int32_t* indices,
+                              int batch, int sample_size, float mean, float std, float* out,
+                              int32_t* labels_out) {
   cpu::gather_batch(threads_, images, labels, indices, batch, sample_size, mean, std, out,
                     labels_out);
 }
 
-void CpuBackend::augment(const AugmentSpec& spec, const float* in, float* out, int n, int c,
-                         int h, int w, const int32_t* sample_ids, uint64_t seed) {
+void CpuBackend::augment(const AugmentSpec& spec, const float* in, float* out, int n, int c, int h,
+                         int w, const int32_t* sample_ids, uint64_t seed) {
   cpu::augment(threads_, spec, in, out, n, c, h, w, sample_ids, seed);
 }
 

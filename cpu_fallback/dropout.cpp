@@ -7,8 +7,8 @@
 namespace plinth::cpu {
 
 template <typename T>
-void dropout_forward(int threads, const T* x, T* y, T* mask, size_t n, float rate,
-                     uint64_t seed, const int64_t* step) {
+void dropout_forward(int threads, const T* x, T* y, T* mask, size_t n, float rate, uint64_t seed,
+                     const int64_t* step) {
   const int64_t now = *step;
   parallel_for(threads, n, [&](size_t i) {
     mask[i] = static_cast<T>(dropout_mask(seed, now, i, rate));
@@ -23,8 +23,8 @@ void dropout_backward(int threads, const T* dy, const T* mask, T* dx, size_t n) 
 
 template void dropout_forward<float>(int, const float*, float*, float*, size_t, float, uint64_t,
                                      const int64_t*);
-template void dropout_forward<double>(int, const double*, double*, double*, size_t, float,
-                                      uint64_t, const int64_t*);
+template void dropout_forward<double>(int, const double*, double*, double*, size_t, float, uint64_t,
+                                      const int64_t*);
 template void dropout_backward<float>(int, const float*, const float*, float*, size_t);
 template void dropout_backward<double>(int, const double*, const double*, double*, size_t);
 

@@ -9,8 +9,8 @@ namespace plinth::cpu {
 
 // mask[i] = dropout_mask(seed, *step, i, rate); y = x * mask.
 template <typename T>
-void dropout_forward(int threads, const T* x, T* y, T* mask, size_t n, float rate,
-                     uint64_t seed, const int64_t* step);
+void dropout_forward(int threads, const T* x, T* y, T* mask, size_t n, float rate, uint64_t seed,
+                     const int64_t* step);
 
 // dx = dy * mask; dx may alias dy.
 template <typename T>

@@ -6,7 +6,7 @@ namespace plinth::cpu {
 // Uses OpenBLAS's threads when called outside a parallel region (under a ThreadScope),
 // and one thread inside one.
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda,
-          const T* b, int ldb, T beta, T* c, int ldc);
+void gemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b,
+          int ldb, T beta, T* c, int ldc);
 
 }  // namespace plinth::cpu

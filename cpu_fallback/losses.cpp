@@ -26,11 +26,12 @@ size_t min_rows(int features) { return std::max<size_t>(1, 4096 / std::max(1, fe
 // does not depend on the thread count.
 template <typename T, typename Row>
 void add_row_sums(int threads, int n, int width, T* stats, Row&& row) {
-  const LossSums sums = block_reduce<LossSums>(threads, n, min_rows(width), [&](size_t lo, size_t hi) {
-    LossSums s;
-    for (size_t i = lo; i < hi; ++i) s += row(i);
-    return s;
-  });
+  const LossSums sums =
+      block_reduce<LossSums>(threads, n, min_rows(width), [&](size_t lo, size_t hi) {
+        LossSums s;
+        for (size_t i = lo; i < hi; ++i) s += row(i);
+        return s;
+      });
   stats[kStatLossSum] += static_cast<T>(sums.loss);
   stats[kStatCorrect] += static_cast<T>(sums.correct);
   stats[kStatCount] += static_cast<T>(n);
@@ -39,8 +40,8 @@ void add_row_sums(int threads, int n, int width, T* stats, Row&& row) {
 }  // namespace
 
 template <typename T>
-void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, int n,
-                           int classes, T* probs, T* grad, T* stats) {
+void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, int n, int classes,
+                           T* probs, T* grad, T* stats) {
   const T inv_n = T(1) / static_cast<T>(n);
   auto row = [&](size_t i) {
     const T* z = logits + i * classes;
@@ -70,8 +71,7 @@ void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, 
 }
 
 template <typename T>
-void mse_loss(int threads, const T* pred, const T* target, int n, int features, T* grad,
-              T* stats) {
+void mse_loss(int threads, const T* pred, const T* target, int n, int features, T* grad, T* stats) {
   const T scale = T(2) / (static_cast<T>(n) * static_cast<T>(features));
   auto row = [&](size_t i) {
     const size_t base = i * features;
@@ -87,8 +87,7 @@ void mse_loss(int threads, const T* pred, const T* target, int n, int features, 
 }
 
 template <typename T>
-void bce_loss(int threads, const T* pred, const T* target, int n, int features, T* grad,
-              T* stats) {
+void bce_loss(int threads, const T* pred, const T* target, int n, int features, T* grad, T* stats) {
   const T scale = T(1) / (static_cast<T>(n) * static_cast<T>(features));
   auto row = [&](size_t i) {
     const size_t base = i * features;
@@ -108,8 +107,8 @@ void bce_loss(int threads, const T* pred, const T* target, int n, int features, 
 
 template void softmax_cross_entropy<float>(int, const float*, const int32_t*, int, int, float*,
                                            float*, float*);
-template void softmax_cross_entropy<double>(int, const double*, const int32_t*, int, int,
-                                            double*, double*, double*);
+template void softmax_cross_entropy<double>(int, const double*, const int32_t*, int, int, double*,
+                                            double*, double*);
 template void mse_loss<float>(int, const float*, const float*, int, int, float*, float*);
 template void mse_loss<double>(int, const double*, const double*, int, int, double*, double*);
 template void bce_loss<float>(int, const float*, const float*, int, int, float*, float*);
@@ -124,13 +123,13 @@ void CpuBackend::softmax_cross_entropy(const float* logits, const int32_t* label
   cpu::softmax_cross_entropy(threads_, logits, labels, n, classes, probs, grad, stats);
 }
 
-void CpuBackend::mse_loss(const float* pred, const float* target, int n, int features,
-                          float* grad, float* stats) {
+void CpuBackend::mse_loss(const float* pred, const float* target, int n, int features, float* grad,
+                          float* stats) {
   cpu::mse_loss(threads_, pred, target, n, features, grad, stats);
 }
 
-void CpuBackend::bce_loss(const float* pred, const float* target, int n, int features,
-                          float* grad, float* stats) {
+void CpuBackend::bce_loss(const float* pred, const float* target, int n, int features, float* grad,
+                          float* stats) {
   cpu::bce_loss(threads_, pred, target, n, features, grad, stats);
 }
 

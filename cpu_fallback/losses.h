@@ -13,18 +13,16 @@ namespace plinth::cpu {
 // receives the softmax; grad = (softmax - onehot) / n. A label outside [0, classes)
 // counts as a wrong prediction and adds neither loss nor gradient.
 template <typename T>
-void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, int n,
-                           int classes, T* probs, T* grad, T* stats);
+void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, int n, int classes,
+                           T* probs, T* grad, T* stats);
 
 // Keras MSE: mean over features, then over the batch; grad = 2 (pred - target) / (n * features).
 template <typename T>
-void mse_loss(int threads, const T* pred, const T* target, int n, int features, T* grad,
-              T* stats);
+void mse_loss(int threads, const T* pred, const T* target, int n, int features, T* grad, T* stats);
 
 // Binary cross-entropy on probabilities (clamped as Keras); stats[correct] += per-sample
 // fraction of elements with (pred > 0.5) == (target > 0.5).
 template <typename T>
-void bce_loss(int threads, const T* pred, const T* target, int n, int features, T* grad,
-              T* stats);
+void bce_loss(int threads, const T* pred, const T* target, int n, int features, T* grad, T* stats);
 
 }  // namespace plinth::cpu

@@ -32,17 +32,21 @@ void update_loop(int threads, const OptimizerSpec& spec, const AdamCorrection& c
 template <OptimizerKind kKind, typename T>
 void update_kind(int threads, const OptimizerSpec& spec, const AdamCorrection& correction,
                  T* params, const T* grads, T* m, T* v, size_t n, T scale) {
-  if (m && v) update_loop<kKind, true, true>(threads, spec, correction, params, grads, m, v, n, scale);
-  else if (m) update_loop<kKind, true, false>(threads, spec, correction, params, grads, m, v, n, scale);
-  else if (v) update_loop<kKind, false, true>(threads, spec, correction, params, grads, m, v, n, scale);
-  else update_loop<kKind, false, false>(threads, spec, correction, params, grads, m, v, n, scale);
+  if (m && v)
+    update_loop<kKind, true, true>(threads, spec, correction, params, grads, m, v, n, scale);
+  else if (m)
+    update_loop<kKind, true, false>(threads, spec, correction, params, grads, m, v, n, scale);
+  else if (v)
+    update_loop<kKind, false, true>(threads, spec, correction, params, grads, m, v, n, scale);
+  else
+    update_loop<kKind, false, false>(threads, spec, correction, params, grads, m, v, n, scale);
 }
 
 }  // namespace
 
 template <typename T>
-void optimizer_update(int threads, const OptimizerSpec& spec, T* params, const T* grads, T* m,
-                      T* v, size_t n, const int64_t* step, const T* grad_scale) {
+void optimizer_update(int threads, const OptimizerSpec& spec, T* params, const T* grads, T* m, T* v,
+                      size_t n, const int64_t* step, const T* grad_scale) {
   const AdamCorrection c = adam_correction(spec, *step);  // once, not per element
   const T scale = grad_scale ? *grad_scale : T(1);
   switch (spec.kind) {
@@ -63,8 +67,8 @@ void optimizer_update(int threads, const OptimizerSpec& spec, T* params, const T
 
 template void optimizer_update<float>(int, const OptimizerSpec&, float*, const float*, float*,
                                       float*, size_t, const int64_t*, const float*);
-template void optimizer_update<double>(int, const OptimizerSpec&, double*, const double*,
-                                       double*, double*, size_t, const int64_t*, const double*);
+template void optimizer_update<double>(int, const OptimizerSpec&, double*, const double*, double*,
+                                       double*, size_t, const int64_t*, const double*);
 
 }  // namespace plinth::cpu
 

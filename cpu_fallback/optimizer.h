@@ -13,7 +13,7 @@ namespace plinth::cpu {
 // null when the optimizer does not use them (sgd without momentum uses neither, sgd with
 // momentum only m, rmsprop only v).
 template <typename T>
-void optimizer_update(int threads, const OptimizerSpec& spec, T* params, const T* grads, T* m,
-                      T* v, size_t n, const int64_t* step, const T* grad_scale);
+void optimizer_update(int threads, const OptimizerSpec& spec, T* params, const T* grads, T* m, T* v,
+                      size_t n, const int64_t* step, const T* grad_scale);
 
 }  // namespace plinth::cpu

@@ -55,9 +55,8 @@ Acc block_reduce(int threads, size_t n, size_t min_block, F&& block) {
   const size_t size = std::max({min_block, size_t{1}, (n + kMaxBlocks - 1) / kMaxBlocks});
   const size_t blocks = (n + size - 1) / size;
   Acc partial[kMaxBlocks] = {};
-  parallel_for(threads, blocks, size, [&](size_t b) {
-    partial[b] = block(b * size, std::min(n, (b + 1) * size));
-  });
+  parallel_for(threads, blocks, size,
+               [&](size_t b) { partial[b] = block(b * size, std::min(n, (b + 1) * size)); });
   Acc total{};
   for (size_t b = 0; b < blocks; ++b) total += partial[b];
   return total;

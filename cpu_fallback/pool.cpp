@@ -69,15 +69,17 @@ void maxpool_forward(int threads, const PoolShape& s, const T* x, T* y, int32_t*
     const T* xi = x + i * in_plane;
     T* yi = y + i * out_plane;
     int32_t* ai = argmax + i * out_plane;
-    if (s.size == 2 && s.stride == 2) max_plane_2x2(s, xi, yi, ai);
-    else if (s.size == 2) max_plane<2>(s, xi, yi, ai);
-    else max_plane<0>(s, xi, yi, ai);
+    if (s.size == 2 && s.stride == 2)
+      max_plane_2x2(s, xi, yi, ai);
+    else if (s.size == 2)
+      max_plane<2>(s, xi, yi, ai);
+    else
+      max_plane<0>(s, xi, yi, ai);
   });
 }
 
 template <typename T>
-void maxpool_backward(int threads, const PoolShape& s, const T* dy, const int32_t* argmax,
-                      T* dx) {
+void maxpool_backward(int threads, const PoolShape& s, const T* dy, const int32_t* argmax, T* dx) {
   const size_t in_plane = static_cast<size_t>(s.h) * s.w;
   const size_t out_plane = static_cast<size_t>(s.out_h()) * s.out_w();
   parallel_for(threads, static_cast<size_t>(s.n) * s.c, in_plane, [&](size_t i) {

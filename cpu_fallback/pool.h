@@ -14,7 +14,6 @@ void maxpool_forward(int threads, const PoolShape& s, const T* x, T* y, int32_t*
 
 // dx = scatter-add of dy through argmax (overwrites dx); overlapping windows accumulate.
 template <typename T>
-void maxpool_backward(int threads, const PoolShape& s, const T* dy, const int32_t* argmax,
-                      T* dx);
+void maxpool_backward(int threads, const PoolShape& s, const T* dy, const int32_t* argmax, T* dx);
 
 }  // namespace plinth::cpu

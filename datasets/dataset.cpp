@@ -65,19 +65,20 @@ void require_labels(const Dataset& data, const char* operation) {
 Dataset load_idx_dataset(const std::string& dir, Split split) {
   std::error_code error;
   if (!fs::is_directory(dir, error))
-    fail("{}: no such data directory (for Fashion-MNIST, install it with: apt-get install "
-         "dataset-fashion-mnist)", dir);
+    fail(
+        "{}: no such data directory (for Fashion-MNIST, install it with: apt-get install "
+        "dataset-fashion-mnist)",
+        dir);
   const std::string prefix = split == Split::train ? "train" : "t10k";
   const std::string images_path = find_idx_file(dir, prefix + "-images-idx3-ubyte");
   const std::string labels_path = find_idx_file(dir, prefix + "-labels-idx1-ubyte");
   IdxArray images = read_idx(images_path);
   IdxArray labels = read_idx(labels_path);
   if (images.dims.size() != 3 && images.dims.size() != 4)
-    fail("{}: images must be [n, h, w] or [n, c, h, w], this file has {} dimensions",
-         images_path, images.dims.size());
+    fail("{}: images must be [n, h, w] or [n, c, h, w], this file has {} dimensions", images_path,
+         images.dims.size());
   if (labels.dims.size() != 1)
-    fail("{}: labels must be [n], this file has {} dimensions", labels_path,
-         labels.dims.size());
+    fail("{}: labels must be [n], this file has {} dimensions", labels_path, labels.dims.size());
   if (labels.dims[0] != images.dims[0])
     fail("{}: {} labels, but {} holds {} images", labels_path, labels.dims[0], images_path,
          images.dims[0]);
@@ -91,8 +92,8 @@ Dataset load_idx_dataset(const std::string& dir, Split split) {
   data.images = std::move(images.data);
   data.labels.assign(labels.data.begin(), labels.data.end());
   data.classes = *std::max_element(data.labels.begin(), data.labels.end()) + 1;
-  data.name = fmt::format("{} {}", last_path_component(dir),
-                          split == Split::train ? "train" : "test");
+  data.name =
+      fmt::format("{} {}", last_path_component(dir), split == Split::train ? "train" : "test");
   return data;
 }
 
@@ -101,8 +102,8 @@ std::pair<Dataset, Dataset> split_validation(const Dataset& data, double val_fra
     fail("{}: validation fraction {} is outside [0, 1)", data.name, val_fraction);
   const int train_count = static_cast<int>(std::floor(data.count * (1.0 - val_fraction)));
   if (train_count == 0)
-    fail("{}: validation fraction {} leaves no training samples out of {}", data.name,
-         val_fraction, data.count);
+    fail("{}: validation fraction {} leaves no training samples out of {}", data.name, val_fraction,
+         data.count);
   return {subset(data, range(0, train_count), data.name + " (training part)"),
           subset(data, range(train_count, data.count), data.name + " (validation part)")};
 }
@@ -123,8 +124,8 @@ Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes) {
     if (new_label[data.labels[i]] >= 0) kept.push_back(i);
   if (kept.empty()) fail("{}: no samples of classes {}", data.name, fmt::join(classes, ", "));
 
-  Dataset out = subset(data, kept, fmt::format("{} (classes {})", data.name,
-                                               fmt::join(classes, ", ")));
+  Dataset out =
+      subset(data, kept, fmt::format("{} (classes {})", data.name, fmt::join(classes, ", ")));
   for (int32_t& label : out.labels) label = new_label[label];
   out.classes = static_cast<int>(classes.size());
   return out;
@@ -141,8 +142,8 @@ Dataset labelled_fraction(const Dataset& data, double fraction, uint64_t seed) {
   for (int c = 0; c < data.classes; ++c) {
     std::vector<int32_t>& members = by_class[c];
     if (members.empty()) continue;
-    const auto keep = std::clamp<size_t>(size_t(std::llround(fraction * members.size())), 1,
-                                         members.size());
+    const auto keep =
+        std::clamp<size_t>(size_t(std::llround(fraction * members.size())), 1, members.size());
     std::mt19937_64 rng(hash_combine(seed, uint64_t(c)));
     fisher_yates(members, rng);
     kept.insert(kept.end(), members.begin(), members.begin() + keep);

@@ -97,8 +97,7 @@ class GzipStream final : public ByteStream {
  private:
   bool refill() {
     size_t got = std::fread(in_.data(), 1, in_.size(), file_);
-    if (got == 0 && std::ferror(file_))
-      fail("{}: read error ({})", path_, std::strerror(errno));
+    if (got == 0 && std::ferror(file_)) fail("{}: read error ({})", path_, std::strerror(errno));
     z_.next_in = in_.data();
     z_.avail_in = static_cast<uInt>(got);
     return got > 0;
@@ -119,13 +118,20 @@ struct Header {
 
 const char* idx_type_name(uint8_t type) {
   switch (type) {
-    case 0x08: return "uint8";
-    case 0x09: return "int8";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float32";
-    case 0x0E: return "float64";
-    default: return "unknown";
+    case 0x08:
+      return "uint8";
+    case 0x09:
+      return "int8";
+    case 0x0B:
+      return "int16";
+    case 0x0C:
+      return "int32";
+    case 0x0D:
+      return "float32";
+    case 0x0E:
+      return "float64";
+    default:
+      return "unknown";
   }
 }
 
@@ -137,11 +143,11 @@ Header read_header(ByteStream& in, const std::string& path) {
   uint8_t head[4 + 4 * kMaxDims];
   if (in.read(head, 4) < 4) fail("{}: truncated: the file ends inside the IDX header", path);
   if (head[0] != 0 || head[1] != 0)
-    fail("{}: not an IDX file (it starts with bytes {:02x} {:02x}, expected 00 00)", path,
-         head[0], head[1]);
+    fail("{}: not an IDX file (it starts with bytes {:02x} {:02x}, expected 00 00)", path, head[0],
+         head[1]);
   if (head[2] != 0x08)
-    fail("{}: unsupported IDX element type 0x{:02x} ({}); only 0x08 (uint8) is supported",
-         path, head[2], idx_type_name(head[2]));
+    fail("{}: unsupported IDX element type 0x{:02x} ({}); only 0x08 (uint8) is supported", path,
+         head[2], idx_type_name(head[2]));
   int ndims = head[3];
   if (ndims < 1 || ndims > kMaxDims)
     fail("{}: IDX header has {} dimensions; 1 to {} are supported", path, ndims, kMaxDims);
@@ -172,11 +178,10 @@ IdxArray read_raw(FILE* file, const std::string& path, uint64_t file_size) {
   Header header = read_header(in, path);
   uint64_t held = file_size - header.bytes;
   if (held < header.elements)
-    fail("{}: truncated: header promises {} bytes of data, file holds {}", path,
-         header.elements, held);
+    fail("{}: truncated: header promises {} bytes of data, file holds {}", path, header.elements,
+         held);
   if (held > header.elements)
-    fail("{}: file holds {} bytes of data but its header promises {}", path, held,
-         header.elements);
+    fail("{}: file holds {} bytes of data but its header promises {}", path, held, header.elements);
   array.dims = std::move(header.dims);
   array.data.resize(header.elements);
   if (in.read(array.data.data(), array.data.size()) < array.data.size())
@@ -188,8 +193,8 @@ IdxArray read_raw(FILE* file, const std::string& path, uint64_t file_size) {
 // Anyone can write anything there, so it is only a hint for reserving memory.
 uint32_t gzip_isize(FILE* file, uint64_t file_size) {
   uint8_t t[4] = {};
-  bool ok = file_size >= 18 && std::fseek(file, -4, SEEK_END) == 0 &&
-            std::fread(t, 1, 4, file) == 4;
+  bool ok =
+      file_size >= 18 && std::fseek(file, -4, SEEK_END) == 0 && std::fread(t, 1, 4, file) == 4;
   std::rewind(file);
   if (!ok) return 0;
   return uint32_t{t[0]} | uint32_t{t[1]} << 8 | uint32_t{t[2]} << 16 | uint32_t{t[3]} << 24;
@@ -201,8 +206,10 @@ IdxArray read_gzip(FILE* file, const std::string& path, uint64_t file_size) {
   Header header = read_header(in, path);
   uint64_t total = header.bytes + header.elements;
   if (total > kMaxDeflateRatio * file_size)
-    fail("{}: truncated: header promises {} bytes of data, more than a {}-byte gzip file can "
-         "hold", path, header.elements, file_size);
+    fail(
+        "{}: truncated: header promises {} bytes of data, more than a {}-byte gzip file can "
+        "hold",
+        path, header.elements, file_size);
 
   IdxArray array;
   array.dims = std::move(header.dims);
@@ -214,8 +221,7 @@ IdxArray read_gzip(FILE* file, const std::string& path, uint64_t file_size) {
     size_t got = in.read(array.data.data() + done, want);
     if (got < want)
       fail("{}: truncated: header promises {} bytes of data, file holds {}{}", path,
-           header.elements, done + got,
-           in.ended() ? "" : " before the gzip stream is cut off");
+           header.elements, done + got, in.ended() ? "" : " before the gzip stream is cut off");
   }
   in.expect_end(header.elements);
   return array;

@@ -69,8 +69,8 @@ void append_pgm(const std::string& path, int h, int w, std::vector<uint8_t>& pix
     fail("{}: PGM maxval {} is not 8-bit (1 to 255 supported)", path, maxval);
   const uint64_t expected = uint64_t(w) * uint64_t(h);
   if (file_size - data_start != expected)
-    fail("{}: {} bytes of pixel data, a {}x{} 8-bit image needs {}", path,
-         file_size - data_start, w, h, expected);
+    fail("{}: {} bytes of pixel data, a {}x{} 8-bit image needs {}", path, file_size - data_start,
+         w, h, expected);
 
   const size_t offset = pixels.size();
   pixels.resize(offset + expected);

@@ -22,8 +22,7 @@ inline uint64_t uniform_below(std::mt19937_64& rng, uint64_t bound) {
 
 template <typename T>
 void fisher_yates(std::vector<T>& items, std::mt19937_64& rng) {
-  for (size_t i = items.size(); i > 1; --i)
-    std::swap(items[i - 1], items[uniform_below(rng, i)]);
+  for (size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[uniform_below(rng, i)]);
 }
 
 }  // namespace plinth

@@ -17,8 +17,8 @@ struct InverseAffine {
   float tx, ty;      // shift in output pixels
 };
 
-PLINTH_HD InverseAffine augment_transform(const AugmentSpec& spec, uint64_t seed,
-                                          int32_t sample_id, int h, int w) {
+PLINTH_HD InverseAffine augment_transform(const AugmentSpec& spec, uint64_t seed, int32_t sample_id,
+                                          int h, int w) {
   const uint64_t key = hash_combine(seed, static_cast<uint64_t>(static_cast<uint32_t>(sample_id)));
   auto sym = [&](int k, float range) { return (2.0f * uniform01(key, k) - 1.0f) * range; };
   const float tx = sym(0, spec.max_shift), ty = sym(1, spec.max_shift);

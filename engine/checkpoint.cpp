@@ -1,9 +1,9 @@
-#include "engine/error.h"
 #include "engine/checkpoint.h"
+#include "engine/error.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -15,24 +15,33 @@ namespace plinth {
 
 namespace {
 
-std::vector<int64_t> dims(const Shape& s) { return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank); }
+std::vector<int64_t> dims(const Shape& s) {
+  return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank);
+}
 
 std::vector<NamedTensorData> arena_tensors(const Parameters& params, const float* arena,
                                            const std::string& prefix) {
   const std::vector<float> host = params.download(arena);
   std::vector<NamedTensorData> out;
   for (const ParamEntry& e : params.entries())
-    out.push_back(NamedTensorData::f32(prefix + e.name, dims(e.shape),
-                                       std::span<const float>(host.data() + e.offset, e.shape.numel())));
+    out.push_back(
+        NamedTensorData::f32(prefix + e.name, dims(e.shape),
+                             std::span<const float>(host.data() + e.offset, e.shape.numel())));
   return out;
 }
 
 nlohmann::json history_json(const std::vector<EpochRecord>& history) {
   nlohmann::json h = nlohmann::json::array();
   for (const EpochRecord& r : history)
-    h.push_back({{"epoch", r.epoch}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"val_loss", r.val_loss},
-                 {"val_accuracy", r.val_accuracy}, {"lr", r.lr}, {"seconds", r.seconds},
-                 {"samples_per_second", r.samples_per_second}, {"steps", r.steps},
+    h.push_back({{"epoch", r.epoch},
+                 {"loss", r.loss},
+                 {"accuracy", r.accuracy},
+                 {"val_loss", r.val_loss},
+                 {"val_accuracy", r.val_accuracy},
+                 {"lr", r.lr},
+                 {"seconds", r.seconds},
+                 {"samples_per_second", r.samples_per_second},
+                 {"steps", r.steps},
                  {"test_accuracy", r.test_accuracy}});
   return h;
 }
@@ -72,11 +81,13 @@ std::string run_tag(const CheckpointMeta& meta) {
 
 std::string optimizer_state_path(const std::string& path) {
   const std::string ext = ".safetensors";
-  const bool has_ext = path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
+  const bool has_ext =
+      path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
   return (has_ext ? path.substr(0, path.size() - ext.size()) : path) + ".optim.safetensors";
 }
 
-void save_checkpoint(const std::string& path, const Parameters& params, const CheckpointMeta& meta) {
+void save_checkpoint(const std::string& path, const Parameters& params,
+                     const CheckpointMeta& meta) {
   const std::string tag = run_tag(meta);
   std::vector<NamedTensorData> state = arena_tensors(params, params.moment1(), "m.");
   for (auto& t : arena_tensors(params, params.moment2(), "v.")) state.push_back(std::move(t));
@@ -89,7 +100,8 @@ void save_checkpoint(const std::string& path, const Parameters& params, const Ch
   const std::string optim = optimizer_state_path(path);
   save_safetensors(optim + ".pending", state, {{"format", "plinth-optimizer"}, {"tag", tag}});
 
-  const nlohmann::json partial(std::vector<double>(meta.state.partial_stats, meta.state.partial_stats + kStatsSize));
+  const nlohmann::json partial(
+      std::vector<double>(meta.state.partial_stats, meta.state.partial_stats + kStatsSize));
   std::map<std::string, std::string> md{
       {"format", "pt"},
       {"producer", "plinth " PLINTH_VERSION},
@@ -124,7 +136,8 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
     meta.state.step = std::stoll(field("step"));
     meta.state.batch_in_epoch = std::stoll(field("batch_in_epoch"));
     for (const auto& [key, value] : {std::pair<const char*, int64_t>{"epoch", meta.state.epoch},
-                                     {"step", meta.state.step}, {"batch_in_epoch", meta.state.batch_in_epoch}})
+                                     {"step", meta.state.step},
+                                     {"batch_in_epoch", meta.state.batch_in_epoch}})
       if (value < 0) fail("{}: malformed plinth metadata ('{}' is negative)", path, key);
     const auto partial = nlohmann::json::parse(field("partial_stats"));
     for (int i = 0; i < kStatsSize; ++i) meta.state.partial_stats[i] = partial.at(i);
@@ -160,7 +173,8 @@ LoadReport load_weights(const std::string& path, Parameters& params, bool strict
     if (t.shape != dims(e.shape)) {
       Shape s;
       for (int64_t d : t.shape) s.dims[s.rank < 4 ? s.rank++ : 3] = static_cast<int>(d);
-      report.mismatched.push_back(fmt::format("{}: checkpoint {} vs model {}", e.name, s.str(), e.shape.str()));
+      report.mismatched.push_back(
+          fmt::format("{}: checkpoint {} vs model {}", e.name, s.str(), e.shape.str()));
       continue;
     }
     const std::vector<float> values = f.float_tensor(e.name);
@@ -170,9 +184,10 @@ LoadReport load_weights(const std::string& path, Parameters& params, bool strict
   for (const std::string& name : f.names())
     if (!params.find(name) && !is_reset(name)) report.unexpected.push_back(name);
   if (strict && !report.complete())
-    fail("{}: weights do not match the model:{} load non-strictly to keep what matches, or "
-         "reset those layers to initialise them afresh",
-         path, report.mismatches());
+    fail(
+        "{}: weights do not match the model:{} load non-strictly to keep what matches, or "
+        "reset those layers to initialise them afresh",
+        path, report.mismatches());
   params.upload(params.values(), host);
   return report;
 }
@@ -201,14 +216,16 @@ void load_optimizer_state(const std::string& path, Parameters& params) {
       state_path = pending;
       state = load_safetensors(pending);
     } else {
-      fail("{}: optimizer state does not belong to {}; resume from a matching pair, or start "
-           "a new run initialised from these weights",
-           state_path, path);
+      fail(
+          "{}: optimizer state does not belong to {}; resume from a matching pair, or start "
+          "a new run initialised from these weights",
+          state_path, path);
     }
   }
   std::vector<float> m = params.download(params.moment1()), v = params.download(params.moment2());
   for (const ParamEntry& e : params.entries()) {
-    const std::vector<float> mv = state.float_tensor("m." + e.name), vv = state.float_tensor("v." + e.name);
+    const std::vector<float> mv = state.float_tensor("m." + e.name),
+                             vv = state.float_tensor("v." + e.name);
     if (mv.size() != e.shape.numel() || vv.size() != e.shape.numel())
       fail("{}: optimizer state for {} has the wrong size", state_path, e.name);
     std::copy(mv.begin(), mv.end(), m.begin() + static_cast<ptrdiff_t>(e.offset));

@@ -17,9 +17,9 @@
 namespace plinth {
 
 struct CheckpointMeta {
-  nlohmann::json model;   // the model definition
-  nlohmann::json config;  // the training configuration that produced it
-  TrainState state;       // epoch, step, data cursor, history
+  nlohmann::json model;     // the model definition
+  nlohmann::json config;    // the training configuration that produced it
+  TrainState state;         // epoch, step, data cursor, history
   float mean = 0, std = 1;  // input normalisation
 };
 
@@ -33,7 +33,8 @@ void save_checkpoint(const std::string& path, const Parameters& params, const Ch
 CheckpointMeta read_checkpoint_meta(const std::string& path);
 
 struct LoadReport {
-  std::vector<std::string> loaded, missing, unexpected, mismatched;  // mismatched: "name: [a] vs [b]"
+  std::vector<std::string> loaded, missing, unexpected,
+      mismatched;  // mismatched: "name: [a] vs [b]"
   // Every tensor matched (names listed in `reset` aside).
   bool complete() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
   // What did not match, " shape mismatch ...; missing ...; unexpected ...;", for messages.

@@ -17,9 +17,9 @@ struct CudaDeviceInfo {
 };
 
 struct CudaStatus {
-  bool built = false;           // the CUDA backend was compiled in
-  std::string build_versions;   // e.g. "CUDA runtime 13.0, cuDNN 9.19.0, cuBLAS 13.0.0"
-  std::string driver;           // e.g. "driver 580.65 (CUDA 13.0)" or empty
+  bool built = false;          // the CUDA backend was compiled in
+  std::string build_versions;  // e.g. "CUDA runtime 13.0, cuDNN 9.19.0, cuBLAS 13.0.0"
+  std::string driver;          // e.g. "driver 580.65 (CUDA 13.0)" or empty
   std::vector<CudaDeviceInfo> devices;
   std::string unavailable_reason;  // one line when devices is empty, e.g. "no CUDA driver found"
 };

@@ -14,7 +14,8 @@ DeviceChoice open_device(const std::string& spec, int threads, CudaOptions cuda)
   if (spec == "auto") {
     const CudaStatus status = cuda_status();
     if (status.devices.empty()) {
-      choice.note = fmt::format("plinth: no usable GPU ({}); using the CPU", status.unavailable_reason);
+      choice.note =
+          fmt::format("plinth: no usable GPU ({}); using the CPU", status.unavailable_reason);
       choice.backend = make_cpu_backend(threads);
       return choice;
     }

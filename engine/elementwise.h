@@ -24,10 +24,14 @@ using std::tanh;
 template <typename T>
 PLINTH_HD T activate(Activation act, T x) {
   switch (act) {
-    case Activation::relu: return x > T(0) ? x : T(0);
-    case Activation::sigmoid: return T(1) / (T(1) + exp(-x));
-    case Activation::tanh: return tanh(x);
-    default: return x;
+    case Activation::relu:
+      return x > T(0) ? x : T(0);
+    case Activation::sigmoid:
+      return T(1) / (T(1) + exp(-x));
+    case Activation::tanh:
+      return tanh(x);
+    default:
+      return x;
   }
 }
 
@@ -35,10 +39,14 @@ PLINTH_HD T activate(Activation act, T x) {
 template <typename T>
 PLINTH_HD T activation_grad(Activation act, T y, T dy) {
   switch (act) {
-    case Activation::relu: return y > T(0) ? dy : T(0);
-    case Activation::sigmoid: return dy * y * (T(1) - y);
-    case Activation::tanh: return dy * (T(1) - y * y);
-    default: return dy;
+    case Activation::relu:
+      return y > T(0) ? dy : T(0);
+    case Activation::sigmoid:
+      return dy * y * (T(1) - y);
+    case Activation::tanh:
+      return dy * (T(1) - y * y);
+    default:
+      return dy;
   }
 }
 
@@ -62,8 +70,8 @@ PLINTH_HD AdamCorrection adam_correction(const OptimizerSpec& s, int64_t t) {
 
 // One optimizer update of one parameter. g is the raw gradient (already clipped).
 template <typename T>
-PLINTH_HD void optimizer_element(const OptimizerSpec& s, const AdamCorrection& c, T& p, T g,
-                                 T& m, T& v) {
+PLINTH_HD void optimizer_element(const OptimizerSpec& s, const AdamCorrection& c, T& p, T g, T& m,
+                                 T& v) {
   switch (s.kind) {
     case OptimizerKind::sgd: {
       g += T(s.weight_decay) * p;
@@ -77,8 +85,10 @@ PLINTH_HD void optimizer_element(const OptimizerSpec& s, const AdamCorrection& c
     }
     case OptimizerKind::adam:
     case OptimizerKind::adamw: {
-      if (s.kind == OptimizerKind::adam) g += T(s.weight_decay) * p;
-      else p -= T(s.lr) * T(s.weight_decay) * p;
+      if (s.kind == OptimizerKind::adam)
+        g += T(s.weight_decay) * p;
+      else
+        p -= T(s.lr) * T(s.weight_decay) * p;
       m = T(s.beta1) * m + (T(1) - T(s.beta1)) * g;
       v = T(s.beta2) * v + (T(1) - T(s.beta2)) * g * g;
       p -= T(c.step_size) * m / (sqrt(v) + T(c.eps_hat));

@@ -31,7 +31,12 @@ T* at(const DeviceBuffer& arena, size_t offset) {
 
 Executor::Executor(const Model& model, Parameters& params, Backend& backend, int batch,
                    bool training, const std::vector<bool>& frozen, uint64_t seed)
-    : model_(model), params_(params), backend_(backend), batch_(batch), training_(training), seed_(seed) {
+    : model_(model),
+      params_(params),
+      backend_(backend),
+      batch_(batch),
+      training_(training),
+      seed_(seed) {
   if (batch < 1) fail("batch size must be at least 1, got {}", batch);
   const size_t n = model.nodes.size();
   const std::vector<NodeShapes> shapes = model.shapes(batch);
@@ -42,7 +47,8 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
     const Node& node = model.nodes[i];
     nodes_[i].frozen = i < frozen.size() && frozen[i];
     bool trainable = false;
-    for (const ParamEntry& e : params.entries()) trainable = trainable || (e.node == static_cast<int>(i) && !nodes_[i].frozen);
+    for (const ParamEntry& e : params.entries())
+      trainable = trainable || (e.node == static_cast<int>(i) && !nodes_[i].frozen);
     needs_grad[i] = training && (trainable || (node.input >= 0 && needs_grad[node.input]));
     if (node.input >= 0) ++consumers[node.input];
   }
@@ -103,8 +109,9 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
 
 LayerIO Executor::io(size_t i, bool training) {
   NodeBuffers& b = nodes_[i];
-  return LayerIO{backend_, b.x, b.y, b.dx, b.dy, b.params, b.grads, b.scratch, training,
-                 hash_combine(seed_, i), params_.step()};
+  return LayerIO{backend_,      b.x,     b.y,       b.dx,     b.dy,
+                 b.params,      b.grads, b.scratch, training, hash_combine(seed_, i),
+                 params_.step()};
 }
 
 void Executor::forward(bool training) {
@@ -133,7 +140,8 @@ void Executor::loss(int valid, bool training) {
       break;
   }
   if (grad && valid < batch_)  // rows past `valid` are padding: they must not train
-    backend_.fill(grad + static_cast<size_t>(valid) * features, static_cast<size_t>(batch_ - valid) * features, 0.0f);
+    backend_.fill(grad + static_cast<size_t>(valid) * features,
+                  static_cast<size_t>(batch_ - valid) * features, 0.0f);
 }
 
 void Executor::backward() {

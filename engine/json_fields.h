@@ -13,7 +13,8 @@ namespace plinth {
 
 class JsonFields {
  public:
-  JsonFields(const nlohmann::json& object, std::string where) : j_(object), where_(std::move(where)) {
+  JsonFields(const nlohmann::json& object, std::string where)
+      : j_(object), where_(std::move(where)) {
     if (!j_.is_object()) fail("{}: expected a JSON object", where_);
   }
   const std::string& where() const { return where_; }
@@ -26,13 +27,17 @@ class JsonFields {
   }
   int positive_int(const char* key) const { return checked_int(key, nullptr, 1); }
   int positive_int(const char* key, int fallback) const { return checked_int(key, &fallback, 1); }
-  int non_negative_int(const char* key, int fallback) const { return checked_int(key, &fallback, 0); }
+  int non_negative_int(const char* key, int fallback) const {
+    return checked_int(key, &fallback, 0);
+  }
   double number(const char* key, double fallback) const {
     if (!j_.contains(key)) return fallback;
     if (!j_[key].is_number()) fail("{}.{}: expected a number", where_, key);
     return j_[key].get<double>();
   }
-  bool boolean(const char* key, bool fallback) const { return get<bool>(key, "true or false", &fallback); }
+  bool boolean(const char* key, bool fallback) const {
+    return get<bool>(key, "true or false", &fallback);
+  }
   JsonFields object(const char* key) const {
     if (!j_.contains(key)) fail("{}: missing field '{}'", where_, key);
     return JsonFields(j_[key], where_ + "." + key);

@@ -16,7 +16,8 @@ LossKind parse_loss(const std::string& s, const std::string& where) {
     return LossKind::categorical_crossentropy;
   if (s == "mse" || s == "mean_squared_error") return LossKind::mse;
   if (s == "binary_crossentropy") return LossKind::binary_crossentropy;
-  fail("{}.loss: unknown loss '{}' (expected categorical_crossentropy, mse, binary_crossentropy)", where, s);
+  fail("{}.loss: unknown loss '{}' (expected categorical_crossentropy, mse, binary_crossentropy)",
+       where, s);
 }
 
 OptimizerSpec parse_optimizer(const nlohmann::json& j, const std::string& where) {
@@ -34,7 +35,8 @@ OptimizerSpec parse_optimizer(const nlohmann::json& j, const std::string& where)
     s.beta2 = static_cast<float>(f.number(s.kind == OptimizerKind::rmsprop ? "rho" : "beta2",
                                           s.kind == OptimizerKind::rmsprop ? 0.9 : 0.999));
     s.eps = static_cast<float>(f.number("eps", 1e-7));
-    s.weight_decay = static_cast<float>(f.number("weight_decay", s.kind == OptimizerKind::adamw ? 0.01 : 0.0));
+    s.weight_decay =
+        static_cast<float>(f.number("weight_decay", s.kind == OptimizerKind::adamw ? 0.01 : 0.0));
     if (!(s.lr > 0)) fail("{}.lr: expected a positive number", f.where());
     if (s.nesterov && s.momentum <= 0) fail("{}.nesterov: needs momentum > 0", f.where());
   }
@@ -74,11 +76,17 @@ Schedule parse_schedule(const nlohmann::json& j, const std::string& where) {
   const JsonFields f(j, where);
   f.only({"type", "step_epochs", "gamma", "min_lr", "warmup", "start_factor"});
   const std::string type = f.str("type");
-  if (type == "constant") s.kind = ScheduleKind::constant;
-  else if (type == "step") s.kind = ScheduleKind::step;
-  else if (type == "cosine") s.kind = ScheduleKind::cosine;
-  else if (type == "one_cycle") s.kind = ScheduleKind::one_cycle;
-  else fail("{}.type: unknown schedule '{}' (expected constant, step, cosine, one_cycle)", where, type);
+  if (type == "constant")
+    s.kind = ScheduleKind::constant;
+  else if (type == "step")
+    s.kind = ScheduleKind::step;
+  else if (type == "cosine")
+    s.kind = ScheduleKind::cosine;
+  else if (type == "one_cycle")
+    s.kind = ScheduleKind::one_cycle;
+  else
+    fail("{}.type: unknown schedule '{}' (expected constant, step, cosine, one_cycle)", where,
+         type);
   s.step_epochs = f.positive_int("step_epochs", s.step_epochs);
   s.gamma = static_cast<float>(f.number("gamma", s.gamma));
   s.min_lr = static_cast<float>(f.number("min_lr", s.min_lr));
@@ -124,7 +132,8 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
       fail("{}.layers[{}]: softmax is only supported on the last layer", where, i);
   m.loss = parse_loss(f.str("loss", "categorical_crossentropy"), where);
   if (m.loss == LossKind::categorical_crossentropy && !m.nodes.back().layer->softmax_output())
-    fail("{}.loss: categorical_crossentropy needs a dense last layer with activation 'softmax'", where);
+    fail("{}.loss: categorical_crossentropy needs a dense last layer with activation 'softmax'",
+         where);
   if (m.loss != LossKind::categorical_crossentropy && m.nodes.back().layer->softmax_output())
     fail("{}.loss: a softmax output only goes with categorical_crossentropy", where);
   if (f.has("optimizer")) m.optimizer = parse_optimizer(f.raw()["optimizer"], where);
@@ -136,8 +145,10 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
     m.training.val_split = t.number("val_split", m.training.val_split);
     if (m.training.val_split < 0 || m.training.val_split >= 1)
       fail("{}.val_split: expected a fraction in [0, 1)", t.where());
-    if (t.has("augment")) m.training.augment = parse_augment(t.raw()["augment"], t.where() + ".augment");
-    if (t.has("schedule")) m.training.schedule = parse_schedule(t.raw()["schedule"], t.where() + ".schedule");
+    if (t.has("augment"))
+      m.training.augment = parse_augment(t.raw()["augment"], t.where() + ".augment");
+    if (t.has("schedule"))
+      m.training.schedule = parse_schedule(t.raw()["schedule"], t.where() + ".schedule");
     m.training.normalize = t.boolean("normalize", false);
   }
   // Validate the shapes once, with batch 1, so a bad file fails before any allocation.
@@ -150,8 +161,10 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
   const size_t out = shapes.back().output.per_sample();
   const size_t in_size = static_cast<size_t>(m.input[0]) * m.input[1] * m.input[2];
   if (m.loss != LossKind::categorical_crossentropy && out != in_size)
-    fail("{}.loss: {} compares the output with the input image, but the output has {} values "
-         "per sample and the input {}", where, loss_name(m.loss), out, in_size);
+    fail(
+        "{}.loss: {} compares the output with the input image, but the output has {} values "
+        "per sample and the input {}",
+        where, loss_name(m.loss), out, in_size);
   return m;
 }
 
@@ -209,10 +222,10 @@ nlohmann::json Model::describe() const {
     const Shape& in = shapes[i].input;
     nlohmann::json params = nlohmann::json::array();
     for (const ParamSpec& p : n.layer->param_specs(in))
-      params.push_back({{"name", n.layer->name() + "." + p.suffix},
-                        {"shape", std::vector<int>(p.shape.dims.begin(),
-                                                   p.shape.dims.begin() + p.shape.rank)},
-                        {"init_limit", p.init_limit}});
+      params.push_back(
+          {{"name", n.layer->name() + "." + p.suffix},
+           {"shape", std::vector<int>(p.shape.dims.begin(), p.shape.dims.begin() + p.shape.rank)},
+           {"init_limit", p.init_limit}});
     const TorchModule torch = n.layer->torch_module(in);
     described.push_back(
         {{"name", n.layer->name()},
@@ -237,23 +250,33 @@ nlohmann::json Model::describe() const {
 
 const char* loss_name(LossKind kind) {
   switch (kind) {
-    case LossKind::mse: return "mse";
-    case LossKind::binary_crossentropy: return "binary_crossentropy";
-    default: return "categorical_crossentropy";
+    case LossKind::mse:
+      return "mse";
+    case LossKind::binary_crossentropy:
+      return "binary_crossentropy";
+    default:
+      return "categorical_crossentropy";
   }
 }
 
 const char* optimizer_name(OptimizerKind kind) {
   switch (kind) {
-    case OptimizerKind::sgd: return "sgd";
-    case OptimizerKind::adamw: return "adamw";
-    case OptimizerKind::rmsprop: return "rmsprop";
-    default: return "adam";
+    case OptimizerKind::sgd:
+      return "sgd";
+    case OptimizerKind::adamw:
+      return "adamw";
+    case OptimizerKind::rmsprop:
+      return "rmsprop";
+    default:
+      return "adam";
   }
 }
 
 nlohmann::json optimizer_to_json(const OptimizerSpec& s) {
-  nlohmann::json j{{"type", optimizer_name(s.kind)}, {"lr", s.lr}, {"weight_decay", s.weight_decay}, {"eps", s.eps}};
+  nlohmann::json j{{"type", optimizer_name(s.kind)},
+                   {"lr", s.lr},
+                   {"weight_decay", s.weight_decay},
+                   {"eps", s.eps}};
   if (s.kind == OptimizerKind::sgd) {
     j["momentum"] = s.momentum;
     j["nesterov"] = s.nesterov;
@@ -268,14 +291,22 @@ nlohmann::json optimizer_to_json(const OptimizerSpec& s) {
 
 nlohmann::json training_to_json(const TrainingRecipe& t) {
   static const char* schedules[] = {"constant", "step", "cosine", "one_cycle"};
-  return {{"epochs", t.epochs}, {"batch_size", t.batch_size}, {"val_split", t.val_split},
+  return {{"epochs", t.epochs},
+          {"batch_size", t.batch_size},
+          {"val_split", t.val_split},
           {"normalize", t.normalize},
-          {"augment", {{"shift", t.augment.max_shift}, {"rotate", t.augment.max_rotate},
-                       {"scale", t.augment.max_scale}, {"horizontal_flip", t.augment.horizontal_flip}}},
-          {"schedule", {{"type", schedules[static_cast<int>(t.schedule.kind)]},
-                        {"step_epochs", t.schedule.step_epochs}, {"gamma", t.schedule.gamma},
-                        {"min_lr", t.schedule.min_lr}, {"warmup", t.schedule.warmup},
-                        {"start_factor", t.schedule.start_factor}}}};
+          {"augment",
+           {{"shift", t.augment.max_shift},
+            {"rotate", t.augment.max_rotate},
+            {"scale", t.augment.max_scale},
+            {"horizontal_flip", t.augment.horizontal_flip}}},
+          {"schedule",
+           {{"type", schedules[static_cast<int>(t.schedule.kind)]},
+            {"step_epochs", t.schedule.step_epochs},
+            {"gamma", t.schedule.gamma},
+            {"min_lr", t.schedule.min_lr},
+            {"warmup", t.schedule.warmup},
+            {"start_factor", t.schedule.start_factor}}}};
 }
 
 nlohmann::json Model::to_json() const {
@@ -286,8 +317,11 @@ nlohmann::json Model::to_json() const {
     if (n.input < 0 && &n != &nodes[0]) l["input"] = "input";
     layers.push_back(l);
   }
-  return {{"name", name}, {"input", {input[0], input[1], input[2]}}, {"layers", layers},
-          {"loss", loss_name(loss)}, {"optimizer", optimizer_to_json(optimizer)},
+  return {{"name", name},
+          {"input", {input[0], input[1], input[2]}},
+          {"layers", layers},
+          {"loss", loss_name(loss)},
+          {"optimizer", optimizer_to_json(optimizer)},
           {"training", training_to_json(training)}};
 }
 

@@ -20,10 +20,10 @@ enum class ScheduleKind { constant, step, cosine, one_cycle };
 
 struct Schedule {
   ScheduleKind kind = ScheduleKind::constant;
-  int step_epochs = 1;       // step: multiply by gamma every step_epochs
-  float gamma = 0.1f;        // step
-  float min_lr = 0.0f;       // cosine: floor; one_cycle: final lr
-  float warmup = 0.3f;       // one_cycle: fraction of steps spent rising to the peak
+  int step_epochs = 1;         // step: multiply by gamma every step_epochs
+  float gamma = 0.1f;          // step
+  float min_lr = 0.0f;         // cosine: floor; one_cycle: final lr
+  float warmup = 0.3f;         // one_cycle: fraction of steps spent rising to the peak
   float start_factor = 0.04f;  // one_cycle: starting lr = peak * start_factor
 };
 
@@ -48,7 +48,7 @@ struct NodeShapes {
 
 struct Model {
   std::string name;
-  std::string source;  // file it came from, for messages
+  std::string source;          // file it came from, for messages
   std::array<int, 3> input{};  // channels, height, width
   std::vector<Node> nodes;
   LossKind loss = LossKind::categorical_crossentropy;

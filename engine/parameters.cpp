@@ -1,5 +1,5 @@
-#include "engine/error.h"
 #include "engine/parameters.h"
+#include "engine/error.h"
 
 #include <algorithm>
 
@@ -57,7 +57,8 @@ void Parameters::initialize(uint64_t seed, const std::vector<std::string>& only)
     if (!only.empty() && std::find(only.begin(), only.end(), e.name) == only.end()) continue;
     const uint64_t key = hash_combine(seed, hash_name(e.name));
     for (size_t i = 0; i < e.shape.numel(); ++i)
-      host[e.offset + i] = e.init_limit == 0 ? 0.0f : (2.0f * uniform01(key, i) - 1.0f) * e.init_limit;
+      host[e.offset + i] =
+          e.init_limit == 0 ? 0.0f : (2.0f * uniform01(key, i) - 1.0f) * e.init_limit;
   }
   upload(values(), host);
 }

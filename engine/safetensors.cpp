@@ -28,13 +28,20 @@ struct DtypeInfo {
   size_t size;
 };
 constexpr std::array<DtypeInfo, 15> kDtypes{{
-    {SafetensorsDtype::BOOL, "BOOL", 1}, {SafetensorsDtype::U8, "U8", 1},
-    {SafetensorsDtype::I8, "I8", 1},     {SafetensorsDtype::U16, "U16", 2},
-    {SafetensorsDtype::I16, "I16", 2},   {SafetensorsDtype::U32, "U32", 4},
-    {SafetensorsDtype::I32, "I32", 4},   {SafetensorsDtype::U64, "U64", 8},
-    {SafetensorsDtype::I64, "I64", 8},   {SafetensorsDtype::F16, "F16", 2},
-    {SafetensorsDtype::BF16, "BF16", 2}, {SafetensorsDtype::F32, "F32", 4},
-    {SafetensorsDtype::F64, "F64", 8},   {SafetensorsDtype::F8_E4M3, "F8_E4M3", 1},
+    {SafetensorsDtype::BOOL, "BOOL", 1},
+    {SafetensorsDtype::U8, "U8", 1},
+    {SafetensorsDtype::I8, "I8", 1},
+    {SafetensorsDtype::U16, "U16", 2},
+    {SafetensorsDtype::I16, "I16", 2},
+    {SafetensorsDtype::U32, "U32", 4},
+    {SafetensorsDtype::I32, "I32", 4},
+    {SafetensorsDtype::U64, "U64", 8},
+    {SafetensorsDtype::I64, "I64", 8},
+    {SafetensorsDtype::F16, "F16", 2},
+    {SafetensorsDtype::BF16, "BF16", 2},
+    {SafetensorsDtype::F32, "F32", 4},
+    {SafetensorsDtype::F64, "F64", 8},
+    {SafetensorsDtype::F8_E4M3, "F8_E4M3", 1},
     {SafetensorsDtype::F8_E5M2, "F8_E5M2", 1},
 }};
 
@@ -209,8 +216,7 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& name_for
     bad("file is {} bytes, too short to hold the 8-byte header length", bytes.size());
   const uint64_t header_size = read_u64_le(bytes);
   if (header_size > kSafetensorsMaxHeaderBytes)
-    bad("header length {} is over the limit of {} bytes", header_size,
-        kSafetensorsMaxHeaderBytes);
+    bad("header length {} is over the limit of {} bytes", header_size, kSafetensorsMaxHeaderBytes);
   if (header_size > bytes.size() - 8)
     bad("header length {} runs past the end of the {}-byte file", header_size, bytes.size());
   const uint64_t data_size = bytes.size() - 8 - header_size;
@@ -287,8 +293,8 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& name_for
   uint64_t covered = 0;
   for (const auto& [begin, end, key] : extents) {
     if (begin != covered)
-      bad("tensor {} starts at byte {}, but the data before it ends at byte {} ({})",
-          quoted(key), begin, covered, begin > covered ? "a gap" : "an overlap");
+      bad("tensor {} starts at byte {}, but the data before it ends at byte {} ({})", quoted(key),
+          begin, covered, begin > covered ? "a gap" : "an overlap");
     covered = end;
     file.names_.push_back(key);
   }

@@ -23,7 +23,21 @@
 namespace plinth {
 
 enum class SafetensorsDtype {
-  BOOL, U8, I8, U16, I16, U32, I32, U64, I64, F16, BF16, F32, F64, F8_E4M3, F8_E5M2
+  BOOL,
+  U8,
+  I8,
+  U16,
+  I16,
+  U32,
+  I32,
+  U64,
+  I64,
+  F16,
+  BF16,
+  F32,
+  F64,
+  F8_E4M3,
+  F8_E5M2
 };
 size_t dtype_size(SafetensorsDtype dtype);
 std::string_view dtype_name(SafetensorsDtype dtype);  // as the header spells it: "F32"
@@ -78,8 +92,7 @@ class SafetensorsFile {
     std::vector<int64_t> shape;
     uint64_t begin, end;  // within the data section
   };
-  friend SafetensorsFile parse_safetensors(std::string bytes,
-                                           const std::string& name_for_errors);
+  friend SafetensorsFile parse_safetensors(std::string bytes, const std::string& name_for_errors);
 
   std::string source_;  // names the file in errors
   std::string bytes_;

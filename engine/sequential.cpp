@@ -80,8 +80,11 @@ LayerSpec layer(const std::string& type, const nlohmann::json& fields) {
 
 LayerSpec conv2d(int filters, int kernel, const std::string& activation, int stride,
                  const nlohmann::json& padding) {
-  return layer("conv2d", {{"filters", filters}, {"kernel", kernel}, {"stride", stride},
-                          {"padding", padding}, {"activation", activation}});
+  return layer("conv2d", {{"filters", filters},
+                          {"kernel", kernel},
+                          {"stride", stride},
+                          {"padding", padding},
+                          {"activation", activation}});
 }
 
 LayerSpec maxpool2d(int size, int stride) {
@@ -96,7 +99,9 @@ LayerSpec dense(int units, const std::string& activation) {
 
 LayerSpec flatten() { return layer("flatten"); }
 LayerSpec dropout(double rate) { return layer("dropout", {{"rate", rate}}); }
-LayerSpec activation(const std::string& name) { return layer("activation", {{"activation", name}}); }
+LayerSpec activation(const std::string& name) {
+  return layer("activation", {{"activation", name}});
+}
 
 OptimizerSpec sgd(float lr, float momentum, bool nesterov) {
   return {.kind = OptimizerKind::sgd, .lr = lr, .momentum = momentum, .nesterov = nesterov};
@@ -107,7 +112,9 @@ OptimizerSpec adam(float lr, float beta1, float beta2) {
 OptimizerSpec adamw(float lr, float weight_decay) {
   return {.kind = OptimizerKind::adamw, .lr = lr, .weight_decay = weight_decay};
 }
-OptimizerSpec rmsprop(float lr, float rho) { return {.kind = OptimizerKind::rmsprop, .lr = lr, .beta2 = rho}; }
+OptimizerSpec rmsprop(float lr, float rho) {
+  return {.kind = OptimizerKind::rmsprop, .lr = lr, .beta2 = rho};
+}
 
 Schedule constant_lr() { return {}; }
 Schedule step_decay(int step_epochs, float gamma) {
@@ -115,10 +122,14 @@ Schedule step_decay(int step_epochs, float gamma) {
 }
 Schedule cosine(float min_lr) { return {.kind = ScheduleKind::cosine, .min_lr = min_lr}; }
 Schedule one_cycle(float min_lr, float warmup, float start_factor) {
-  return {.kind = ScheduleKind::one_cycle, .min_lr = min_lr, .warmup = warmup, .start_factor = start_factor};
+  return {.kind = ScheduleKind::one_cycle,
+          .min_lr = min_lr,
+          .warmup = warmup,
+          .start_factor = start_factor};
 }
 
-Sequential::Sequential(std::array<int, 3> input, std::string name) : name_(std::move(name)), input_(input) {}
+Sequential::Sequential(std::array<int, 3> input, std::string name)
+    : name_(std::move(name)), input_(input) {}
 Sequential::Sequential(Sequential&&) noexcept = default;
 Sequential& Sequential::operator=(Sequential&&) noexcept = default;
 Sequential::~Sequential() = default;
@@ -128,16 +139,21 @@ Sequential& Sequential::add(const LayerSpec& layer) {
   const bool typed = j.is_object() && j.contains("type") && j["type"].is_string();
   const std::string name = automatic_name(layers_, typed ? j["type"].get<std::string>() : "");
   // Builds the layer once, so a bad field fails here, at the add() that has it.
-  const auto built = layer_from_json(j, fmt::format("{} layer {} ({})", who(name_), layers_.size() + 1, name), name);
+  const auto built = layer_from_json(
+      j, fmt::format("{} layer {} ({})", who(name_), layers_.size() + 1, name), name);
   nlohmann::json named = j;
   named["name"] = built->name();
   layers_.push_back(std::move(named));
   return *this;
 }
 
-void Sequential::compile(const OptimizerSpec& optimizer, const std::string& loss, const CompileOptions& options) {
+void Sequential::compile(const OptimizerSpec& optimizer, const std::string& loss,
+                         const CompileOptions& options) {
   if (layers_.empty()) fail("{}: compile() needs layers; add() them first", who(name_));
-  nlohmann::json j{{"name", name_}, {"input", input_}, {"layers", layers_}, {"loss", loss},
+  nlohmann::json j{{"name", name_},
+                   {"input", input_},
+                   {"layers", layers_},
+                   {"loss", loss},
                    {"optimizer", optimizer_to_json(optimizer)}};
   if (compiled_) j["training"] = training_to_json(compiled_->model.training);
   auto c = std::make_unique<Compiled>();
@@ -164,7 +180,8 @@ Sequential::Compiled& Sequential::require_compiled(const char* what) const {
 }
 
 std::unique_ptr<Trainer> Sequential::make_trainer(const TrainOptions& options) const {
-  auto trainer = std::make_unique<Trainer>(compiled_->model, *compiled_->backend, *compiled_->params, options);
+  auto trainer =
+      std::make_unique<Trainer>(compiled_->model, *compiled_->backend, *compiled_->params, options);
   trainer->set_normalization(compiled_->mean, compiled_->std);
   return trainer;
 }
@@ -175,15 +192,18 @@ History Sequential::fit(const Dataset& data, const FitOptions& options) {
   return run_fit(train, val, options);
 }
 
-History Sequential::fit(const Dataset& train, const Dataset& validation, const FitOptions& options) {
-  if (options.validation_split != 0) fail("{}: fit() takes validation data or a validation_split, not both", who(name_));
+History Sequential::fit(const Dataset& train, const Dataset& validation,
+                        const FitOptions& options) {
+  if (options.validation_split != 0)
+    fail("{}: fit() takes validation data or a validation_split, not both", who(name_));
   return run_fit(train, validation, options);
 }
 
 History Sequential::run_fit(const Dataset& train, const Dataset& val, const FitOptions& o) {
   Compiled& c = require_compiled("fit");
   if (o.epochs < 1 || o.batch_size < 1)
-    fail("{}: fit() needs positive epochs and batch_size, got {} and {}", who(name_), o.epochs, o.batch_size);
+    fail("{}: fit() needs positive epochs and batch_size, got {} and {}", who(name_), o.epochs,
+         o.batch_size);
   // The recipe goes into the model so that save() records how the weights were made;
   // the model file's parsers check the augmentation and the schedule.
   TrainingRecipe& r = c.model.training;
@@ -220,23 +240,26 @@ History Sequential::run_fit(const Dataset& train, const Dataset& val, const FitO
 
 EvalResult Sequential::evaluate(const Dataset& data, bool confusion) {
   require_compiled("evaluate");
-  if (data.count > 0 && (data.channels != input_[0] || data.height != input_[1] || data.width != input_[2]))
-    fail("{}: evaluate() needs {}x{}x{} images, '{}' has {}x{}x{}", who(name_), input_[0], input_[1], input_[2],
-         data.name, data.channels, data.height, data.width);
+  if (data.count > 0 &&
+      (data.channels != input_[0] || data.height != input_[1] || data.width != input_[2]))
+    fail("{}: evaluate() needs {}x{}x{} images, '{}' has {}x{}x{}", who(name_), input_[0],
+         input_[1], input_[2], data.name, data.channels, data.height, data.width);
   return make_trainer({})->evaluate(data, confusion);
 }
 
 std::vector<float> Sequential::predict(const Dataset& images) {
   require_compiled("predict");
-  if (images.count > 0 && (images.channels != input_[0] || images.height != input_[1] || images.width != input_[2]))
-    fail("{}: predict() needs {}x{}x{} images, '{}' has {}x{}x{}", who(name_), input_[0], input_[1], input_[2],
-         images.name, images.channels, images.height, images.width);
+  if (images.count > 0 &&
+      (images.channels != input_[0] || images.height != input_[1] || images.width != input_[2]))
+    fail("{}: predict() needs {}x{}x{} images, '{}' has {}x{}x{}", who(name_), input_[0], input_[1],
+         input_[2], images.name, images.channels, images.height, images.width);
   return make_trainer({})->predict(images);
 }
 
 void Sequential::save(const std::string& path) const {
   const Compiled& c = require_compiled("save");
-  const nlohmann::json config{{"seed", c.seed}, {"optimizer", optimizer_to_json(c.model.optimizer)},
+  const nlohmann::json config{{"seed", c.seed},
+                              {"optimizer", optimizer_to_json(c.model.optimizer)},
                               {"training", training_to_json(c.model.training)}};
   save_checkpoint(path, *c.params, {c.model.to_json(), config, c.state, c.mean, c.std});
 }
@@ -268,13 +291,15 @@ nlohmann::json Sequential::to_json() const {
   return {{"name", name_}, {"input", input_}, {"layers", layers_}};
 }
 
-size_t Sequential::parameter_count() const { return require_compiled("parameter_count").params->count(); }
+size_t Sequential::parameter_count() const {
+  return require_compiled("parameter_count").params->count();
+}
 
 std::string Sequential::summary() const {
   const Compiled& c = require_compiled("summary");
   const Model& m = c.model;
-  std::string out = fmt::format("Model: {} on {}\n{:<28}{:<18}{:>10}\n", m.name, c.backend->description(),
-                                "Layer (type)", "Output shape", "Params");
+  std::string out = fmt::format("Model: {} on {}\n{:<28}{:<18}{:>10}\n", m.name,
+                                c.backend->description(), "Layer (type)", "Output shape", "Params");
   const std::vector<NodeShapes> shapes = m.shapes(1);
   for (size_t i = 0; i < m.nodes.size(); ++i) {
     const Layer& layer = *m.nodes[i].layer;
@@ -283,8 +308,9 @@ std::string Sequential::summary() const {
     out += fmt::format("{:<28}{:<18}{:>10}\n", layer.name() + " (" + layer.type() + ")",
                        per_sample(shapes[i].output), params);
   }
-  return out + fmt::format("Total parameters: {}, loss {}, optimizer {} (lr {})\n", c.params->count(),
-                           loss_name(m.loss), optimizer_name(m.optimizer.kind), m.optimizer.lr);
+  return out + fmt::format("Total parameters: {}, loss {}, optimizer {} (lr {})\n",
+                           c.params->count(), loss_name(m.loss), optimizer_name(m.optimizer.kind),
+                           m.optimizer.lr);
 }
 
 const Model& Sequential::model() const { return require_compiled("model").model; }

@@ -71,7 +71,9 @@ class DeviceBuffer {
   }
 
   template <typename T = float>
-  T* as() const { return static_cast<T*>(ptr_); }
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
   size_t bytes() const { return bytes_; }
 
  private:

@@ -16,19 +16,29 @@ int main(int argc, char** argv) try {
     const std::string option = argv[i];
     if (i + 1 == argc) throw plinth::Error(option + " needs a value");
     const std::string value = argv[i + 1];
-    if (option == "--epochs") epochs = std::stoi(value);
-    else if (option == "--limit") limit = std::stoi(value);
-    else if (option == "--data") data_dir = value;
-    else if (option == "--device") device = value;
-    else if (option == "--save") save = value;
-    else throw plinth::Error("unknown option " + option);
+    if (option == "--epochs")
+      epochs = std::stoi(value);
+    else if (option == "--limit")
+      limit = std::stoi(value);
+    else if (option == "--data")
+      data_dir = value;
+    else if (option == "--device")
+      device = value;
+    else if (option == "--save")
+      save = value;
+    else
+      throw plinth::Error("unknown option " + option);
   }
 
   plinth::Sequential model({1, 28, 28}, "seed_cnn");
-  model.add(plinth::conv2d(32, 3, "relu")).add(plinth::maxpool2d(2))
-       .add(plinth::conv2d(64, 3, "relu")).add(plinth::maxpool2d(2))
-       .add(plinth::conv2d(64, 3, "relu")).add(plinth::flatten())
-       .add(plinth::dense(64, "relu")).add(plinth::dense(10, "softmax"));
+  model.add(plinth::conv2d(32, 3, "relu"))
+      .add(plinth::maxpool2d(2))
+      .add(plinth::conv2d(64, 3, "relu"))
+      .add(plinth::maxpool2d(2))
+      .add(plinth::conv2d(64, 3, "relu"))
+      .add(plinth::flatten())
+      .add(plinth::dense(64, "relu"))
+      .add(plinth::dense(10, "softmax"));
   model.compile(plinth::adam(1e-3), "categorical_crossentropy", {.device = device});
   std::printf("%s", model.summary().c_str());
 

@@ -17,9 +17,9 @@ using namespace plinth;
 
 namespace {
 
-constexpr const char* kKeys[] = {"model", "config", "epoch", "step", "batch_in_epoch",
-                                 "partial_stats", "partial_seconds", "history",
-                                 "normalization", "tag"};
+constexpr const char* kKeys[] = {
+    "model",         "config",          "epoch",   "step",          "batch_in_epoch",
+    "partial_stats", "partial_seconds", "history", "normalization", "tag"};
 
 }  // namespace
 
@@ -42,8 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;  // metadata the writer refuses (not UTF-8) cannot be in a file it wrote
   }
   try {
-    const CheckpointMeta meta =
-        read_checkpoint_meta(file.hold(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    const CheckpointMeta meta = read_checkpoint_meta(
+        file.hold(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
     (void)parse_model(meta.model, "checkpoint:model");
   } catch (const Error&) {
   }

@@ -18,8 +18,8 @@
 namespace plinth::cuda {
 namespace {
 
-constexpr int kTile = 16;            // the GEMM kernel's block is kTile x kTile threads
-constexpr int kDirectMaxTaps = 32;   // direct forward when c * r * s is at most this
+constexpr int kTile = 16;           // the GEMM kernel's block is kTile x kTile threads
+constexpr int kDirectMaxTaps = 32;  // direct forward when c * r * s is at most this
 constexpr long long kFilterTargetBlocks = 1024;
 constexpr int kMaxFilterSplits = 64;
 
@@ -141,7 +141,7 @@ struct SplitStore {
 // shared memory so each global value is read once per tile. Out-of-range rows, columns
 // and kk read as 0, so any size works.
 template <class LoadA, class LoadB, class Store>
-__global__ void __launch_bounds__(kTile * kTile)
+__global__ void __launch_bounds__(kTile* kTile)
     tiled_gemm_kernel(int rows, int cols, int depth, int depth_per_split, LoadA load_a,
                       LoadB load_b, Store store) {
   __shared__ float a_tile[kTile][kTile + 1];
@@ -151,7 +151,8 @@ __global__ void __launch_bounds__(kTile * kTile)
   const int col = blockIdx.x * kTile + tx;
   const long long split_begin = static_cast<long long>(blockIdx.z) * depth_per_split;
   const int begin = static_cast<int>(min(split_begin, static_cast<long long>(depth)));
-  const int end = static_cast<int>(min(split_begin + depth_per_split, static_cast<long long>(depth)));
+  const int end =
+      static_cast<int>(min(split_begin + depth_per_split, static_cast<long long>(depth)));
   float acc = 0.0f;
   // begin and end are the same for the whole block, so every thread reaches each barrier.
   for (int k0 = begin; k0 < end; k0 += kTile) {
@@ -172,8 +173,8 @@ void launch_tiled_gemm(cudaStream_t stream, int rows, int cols, int depth, int s
   const dim3 block(kTile, kTile);
   const dim3 grid(static_cast<unsigned>(ceil_div(cols, kTile)),
                   static_cast<unsigned>(ceil_div(rows, kTile)), static_cast<unsigned>(splits));
-  tiled_gemm_kernel<<<grid, block, 0, stream>>>(rows, cols, depth, depth_per_split, load_a,
-                                                load_b, store);
+  tiled_gemm_kernel<<<grid, block, 0, stream>>>(rows, cols, depth, depth_per_split, load_a, load_b,
+                                                store);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
@@ -264,8 +265,8 @@ void native_conv_backward_data(cudaStream_t stream, const ConvShape& shape, cons
   const Dims d = dims_of(shape);
   const int depth = checked_int(static_cast<long long>(d.k) * d.r * d.s, shape);
   const int pixels = checked_int(static_cast<long long>(d.n) * d.h * d.w, shape);
-  launch_tiled_gemm(stream, d.c, pixels, depth, 1, depth, WeightColumns{w, d},
-                    GradientAtTap{dy, d}, DataStore{dx, d});
+  launch_tiled_gemm(stream, d.c, pixels, depth, 1, depth, WeightColumns{w, d}, GradientAtTap{dy, d},
+                    DataStore{dx, d});
 }
 
 void native_conv_backward_filter(cudaStream_t stream, const ConvShape& shape, const float* x,
@@ -279,8 +280,7 @@ void native_conv_backward_filter(cudaStream_t stream, const ConvShape& shape, co
                     GradientRows{dy, d}, Im2colTransposed{x, d}, SplitStore{out, d.k, cols});
   if (split.splits > 1) {
     const size_t count = static_cast<size_t>(d.k) * cols;
-    sum_splits_kernel<<<grid_for(count), kThreads, 0, stream>>>(workspace, split.splits, count,
-                                                                dw);
+    sum_splits_kernel<<<grid_for(count), kThreads, 0, stream>>>(workspace, split.splits, count, dw);
     PLINTH_CUDA_CHECK_LAUNCH();
   }
 }

@@ -38,13 +38,12 @@ CublasGemm::~CublasGemm() {
 // cuBLAS is column-major, and a row-major matrix read as column-major is its transpose.
 // So row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands
 // (and m with n), keep each operand's own transpose flag and leading dimension.
-void CublasGemm::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
-                      const float* a, int lda, const float* b, int ldb, float beta, float* c,
-                      int ldc) {
+void CublasGemm::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                      int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   if (m <= 0 || n <= 0) return;
   PLINTH_CUBLAS_CHECK(cublasSgemm(handle_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                  trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb,
-                                  a, lda, &beta, c, ldc));
+                                  trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a,
+                                  lda, &beta, c, ldc));
 }
 
 }  // namespace plinth

@@ -11,17 +11,16 @@
 #include "kernels/cuda_check.h"
 
 // Checks a cuBLAS call; the error names the status (CUBLAS_STATUS_...) and its meaning.
-#define PLINTH_CUBLAS_CHECK(call)                                                      \
-  do {                                                                                 \
-    const cublasStatus_t plinth_cublas_status_ = (call);                               \
-    if (plinth_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                \
-      ::plinth::cublas_error(#call, __FILE__, __LINE__, plinth_cublas_status_);        \
+#define PLINTH_CUBLAS_CHECK(call)                                               \
+  do {                                                                          \
+    const cublasStatus_t plinth_cublas_status_ = (call);                        \
+    if (plinth_cublas_status_ != CUBLAS_STATUS_SUCCESS)                         \
+      ::plinth::cublas_error(#call, __FILE__, __LINE__, plinth_cublas_status_); \
   } while (0)
 
 namespace plinth {
 
-[[noreturn]] void cublas_error(const char* call, const char* file, int line,
-                               cublasStatus_t status);
+[[noreturn]] void cublas_error(const char* call, const char* file, int line, cublasStatus_t status);
 
 // "13.1.0": the cuBLAS headers plinth was compiled with.
 std::string cublas_build_version();
@@ -35,8 +34,8 @@ class CublasGemm {
   CublasGemm& operator=(const CublasGemm&) = delete;
 
   // Row-major C[m, n] = alpha * op(A) * op(B) + beta * C, as Backend::gemm.
-  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
-            int lda, const float* b, int ldb, float beta, float* c, int ldc);
+  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc);
 
  private:
   cublasHandle_t handle_ = nullptr;

@@ -8,17 +8,17 @@
 namespace plinth::cuda {
 
 // Throws plinth::Error("<library> error in <call> at <file>:<line>: <message>").
-[[noreturn]] void library_error(const char* library, const char* call, const char* file,
-                                int line, const char* message);
+[[noreturn]] void library_error(const char* library, const char* call, const char* file, int line,
+                                const char* message);
 
 }  // namespace plinth::cuda
 
-#define PLINTH_CUDA_CHECK(call)                                                        \
-  do {                                                                                 \
-    const cudaError_t plinth_cuda_status_ = (call);                                    \
-    if (plinth_cuda_status_ != cudaSuccess)                                            \
-      ::plinth::cuda::library_error("CUDA", #call, __FILE__, __LINE__,                 \
-                                    cudaGetErrorString(plinth_cuda_status_));          \
+#define PLINTH_CUDA_CHECK(call)                                               \
+  do {                                                                        \
+    const cudaError_t plinth_cuda_status_ = (call);                           \
+    if (plinth_cuda_status_ != cudaSuccess)                                   \
+      ::plinth::cuda::library_error("CUDA", #call, __FILE__, __LINE__,        \
+                                    cudaGetErrorString(plinth_cuda_status_)); \
   } while (0)
 
 // After each <<<...>>> launch: catches bad launch configurations at once. Errors inside a

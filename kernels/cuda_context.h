@@ -26,10 +26,10 @@ struct CudaContext {
   std::string cudnn_version;  // of the loaded library
 
   cudaStream_t stream = nullptr;
-  double* partials = nullptr;         // kMaxPartialBlocks * kMaxPartialValues
-  void* workspace = nullptr;          // convolution workspace, grown only by reserve_workspace
+  double* partials = nullptr;  // kMaxPartialBlocks * kMaxPartialValues
+  void* workspace = nullptr;   // convolution workspace, grown only by reserve_workspace
   size_t workspace_bytes = 0;
-  void* blas_workspace = nullptr;     // given to cuBLAS so that it never allocates
+  void* blas_workspace = nullptr;  // given to cuBLAS so that it never allocates
   std::unique_ptr<CublasGemm> blas;
   std::unique_ptr<CudnnConvolutions> cudnn;  // null when the native convolution is used
 

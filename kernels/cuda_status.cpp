@@ -54,9 +54,9 @@ bool query_device(int index, CudaDeviceInfo& info, std::string& error) {
 CudaStatus cuda_status() {
   CudaStatus s;
   s.built = true;
-  s.build_versions = fmt::format("CUDA runtime {}.{}, cuDNN {}, cuBLAS {}", CUDART_VERSION / 1000,
-                                 CUDART_VERSION % 1000 / 10, cudnn_build_version(),
-                                 cublas_build_version());
+  s.build_versions =
+      fmt::format("CUDA runtime {}.{}, cuDNN {}, cuBLAS {}", CUDART_VERSION / 1000,
+                  CUDART_VERSION % 1000 / 10, cudnn_build_version(), cublas_build_version());
   int driver = 0;
   if (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0)
     s.driver = fmt::format("driver supports CUDA {}.{}", driver / 1000, driver % 1000 / 10);

@@ -35,14 +35,16 @@ void check_cudnn_version() {
   int major = 0, minor = 0;
   const std::string loaded = loaded_version(&major, &minor);
   if (major != CUDNN_MAJOR)
-    fail("cuDNN version mismatch: plinth was built with cuDNN {} but the loaded libcudnn is {}; "
-         "install cuDNN {}.x or rebuild plinth",
-         cudnn_build_version(), loaded, CUDNN_MAJOR);
+    fail(
+        "cuDNN version mismatch: plinth was built with cuDNN {} but the loaded libcudnn is {}; "
+        "install cuDNN {}.x or rebuild plinth",
+        cudnn_build_version(), loaded, CUDNN_MAJOR);
   if (minor < CUDNN_MINOR)
-    fail("cuDNN {} loaded at run time is older than the cuDNN {} headers plinth was built with; "
-         "put cuDNN {}.{} or newer first on the library path (LD_LIBRARY_PATH) or rebuild plinth "
-         "against the older headers (-DPLINTH_CUDNN_ROOT=...)",
-         loaded, cudnn_build_version(), CUDNN_MAJOR, CUDNN_MINOR);
+    fail(
+        "cuDNN {} loaded at run time is older than the cuDNN {} headers plinth was built with; "
+        "put cuDNN {}.{} or newer first on the library path (LD_LIBRARY_PATH) or rebuild plinth "
+        "against the older headers (-DPLINTH_CUDNN_ROOT=...)",
+        loaded, cudnn_build_version(), CUDNN_MAJOR, CUDNN_MINOR);
 }
 
 // Descriptors and chosen algorithms of one shape. Each direction has its own convolution
@@ -119,13 +121,13 @@ size_t CudnnConvolutions::prepare(const ConvShape& s, size_t workspace_limit) {
     const cudnnMathType_t math = allow_tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
     for (cudnnConvolutionDescriptor_t* d : {&p->fwd, &p->bwd_data, &p->bwd_filter}) {
       PLINTH_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(d));
-      PLINTH_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(*d, s.pad, s.pad, s.stride, s.stride, 1,
-                                                         1, CUDNN_CROSS_CORRELATION,
-                                                         CUDNN_DATA_FLOAT));
+      PLINTH_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+          *d, s.pad, s.pad, s.stride, s.stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
       PLINTH_CUDNN_CHECK(cudnnSetConvolutionMathType(*d, math));
     }
     int on = 0, ok = 0, oh = 0, ow = 0;
-    PLINTH_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->fwd, p->x, p->w, &on, &ok, &oh, &ow));
+    PLINTH_CUDNN_CHECK(
+        cudnnGetConvolution2dForwardOutputDim(p->fwd, p->x, p->w, &on, &ok, &oh, &ow));
     if (on != s.n || ok != s.k || oh != s.out_h() || ow != s.out_w())
       fail("cuDNN convolution: output {}x{}x{}x{} differs from plinth's {}x{}x{}x{}", on, ok, oh,
            ow, s.n, s.k, s.out_h(), s.out_w());
@@ -180,8 +182,8 @@ void CudnnConvolutions::choose_backward_data(Plan& p, size_t limit) {
   PLINTH_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &count));
   std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(std::max(count, 1));
   int returned = 0;
-  PLINTH_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-      handle_, p.w, p.y, p.bwd_data, p.x, count, &returned, results.data()));
+  PLINTH_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p.w, p.y, p.bwd_data, p.x,
+                                                                 count, &returned, results.data()));
   for (int i = 0; i < returned; ++i) {
     const cudnnConvolutionBwdDataAlgoPerf_t& r = results[i];
     if (!acceptable(r.status, r.determinism, r.mathType)) continue;
@@ -213,8 +215,8 @@ void CudnnConvolutions::choose_backward_filter(Plan& p, size_t limit) {
     if (!acceptable(r.status, r.determinism, r.mathType)) continue;
     PLINTH_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_filter, r.mathType));
     size_t bytes = 0;
-    if (cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, p.x, p.y, p.bwd_filter, p.w,
-                                                       r.algo, &bytes) == CUDNN_STATUS_SUCCESS &&
+    if (cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, p.x, p.y, p.bwd_filter, p.w, r.algo,
+                                                       &bytes) == CUDNN_STATUS_SUCCESS &&
         bytes <= limit) {
       p.bwd_filter_algo = r.algo;
       p.bwd_filter_bytes = bytes;

@@ -17,15 +17,16 @@
 #include "kernels/cuda_check.h"
 
 #if !defined(CUDNN_MAJOR) || CUDNN_MAJOR < 8
-#error "plinth needs cuDNN 8 or newer (cudnn_version.h says otherwise); install cuDNN 8/9 or configure with -DPLINTH_CUDA=OFF"
+// Install cuDNN 8 or 9, or configure with -DPLINTH_CUDA=OFF.
+#error "plinth needs cuDNN 8 or newer (cudnn_version.h says otherwise)"
 #endif
 
-#define PLINTH_CUDNN_CHECK(call)                                                       \
-  do {                                                                                 \
-    const cudnnStatus_t plinth_cudnn_status_ = (call);                                 \
-    if (plinth_cudnn_status_ != CUDNN_STATUS_SUCCESS)                                  \
-      ::plinth::cuda::library_error("cuDNN", #call, __FILE__, __LINE__,                \
-                                    cudnnGetErrorString(plinth_cudnn_status_));        \
+#define PLINTH_CUDNN_CHECK(call)                                                \
+  do {                                                                          \
+    const cudnnStatus_t plinth_cudnn_status_ = (call);                          \
+    if (plinth_cudnn_status_ != CUDNN_STATUS_SUCCESS)                           \
+      ::plinth::cuda::library_error("cuDNN", #call, __FILE__, __LINE__,         \
+                                    cudnnGetErrorString(plinth_cudnn_status_)); \
   } while (0)
 
 namespace plinth {
@@ -53,8 +54,7 @@ class CudnnConvolutions {
   bool prepared(const ConvShape& shape) const;
 
   // The shape must be prepared and workspace must hold what prepare() returned.
-  void forward(const ConvShape& shape, const float* x, const float* w, float* y,
-               void* workspace);
+  void forward(const ConvShape& shape, const float* x, const float* w, float* y, void* workspace);
   void backward_data(const ConvShape& shape, const float* dy, const float* w, float* dx,
                      void* workspace);
   void backward_filter(const ConvShape& shape, const float* x, const float* dy, float* dw,
@@ -68,8 +68,7 @@ class CudnnConvolutions {
   void choose_forward(Plan& plan, size_t limit);
   void choose_backward_data(Plan& plan, size_t limit);
   void choose_backward_filter(Plan& plan, size_t limit);
-  bool acceptable(cudnnStatus_t status, cudnnDeterminism_t determinism,
-                  cudnnMathType_t math) const;
+  bool acceptable(cudnnStatus_t status, cudnnDeterminism_t determinism, cudnnMathType_t math) const;
 
   cudnnHandle_t handle_ = nullptr;
   bool allow_tf32_, deterministic_;

@@ -40,9 +40,9 @@ __global__ void augment_kernel(AugmentSpec spec, const float* in, float* out, si
 
 using namespace cuda;
 
-void CudaBackend::gather_batch(const uint8_t* images, const int32_t* labels,
-                               const int32_t* indices, int batch, int sample_size, float mean,
-                               float std, float* out, int32_t* labels_out) {
+void CudaBackend::gather_batch(const uint8_t* images, const int32_t* labels, const int32_t* indices,
+                               int batch, int sample_size, float mean, float std, float* out,
+                               int32_t* labels_out) {
   if (batch <= 0 || sample_size <= 0) return;
   const size_t total = static_cast<size_t>(batch) * sample_size;
   gather_batch_kernel<<<grid_for(total), kThreads, 0, ctx_->stream>>>(
@@ -50,13 +50,13 @@ void CudaBackend::gather_batch(const uint8_t* images, const int32_t* labels,
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
-void CudaBackend::augment(const AugmentSpec& spec, const float* in, float* out, int n, int c,
-                          int h, int w, const int32_t* sample_ids, uint64_t seed) {
+void CudaBackend::augment(const AugmentSpec& spec, const float* in, float* out, int n, int c, int h,
+                          int w, const int32_t* sample_ids, uint64_t seed) {
   if (n <= 0 || c <= 0 || h <= 0 || w <= 0) return;
   const size_t total = static_cast<size_t>(n) * c * h * w;
   if (!spec.enabled()) {  // the identity, exactly (as on the CPU)
-    PLINTH_CUDA_CHECK(cudaMemcpyAsync(out, in, total * sizeof(float), cudaMemcpyDeviceToDevice,
-                                      ctx_->stream));
+    PLINTH_CUDA_CHECK(
+        cudaMemcpyAsync(out, in, total * sizeof(float), cudaMemcpyDeviceToDevice, ctx_->stream));
     return;
   }
   augment_kernel<<<grid_for(total), kThreads, 0, ctx_->stream>>>(spec, in, out, total, c, h, w,

@@ -25,7 +25,7 @@ inline unsigned grid_for(size_t n, size_t max_blocks = 65535) {
 // Blocks for a kernel that ends in block_sum_to_partials().
 inline unsigned partial_grid_for(size_t n) { return grid_for(n, kMaxPartialBlocks); }
 
-#define PLINTH_GRID_STRIDE_LOOP(i, n)                                                   \
+#define PLINTH_GRID_STRIDE_LOOP(i, n)                                                  \
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<size_t>(blockDim.x) * gridDim.x)
 

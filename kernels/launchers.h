@@ -12,8 +12,8 @@ namespace plinth::cuda {
 // partials[b * values + j] (j < values), then *count_out += count when count_out is not
 // null. One block adds in a fixed order, so repeated runs give identical bits.
 // Defined in reductions.cu.
-void launch_finish_sums(cudaStream_t stream, const double* partials, unsigned blocks,
-                        int values, float* out, float* count_out, float count);
+void launch_finish_sums(cudaStream_t stream, const double* partials, unsigned blocks, int values,
+                        float* out, float* count_out, float count);
 
 // y[n, c, spatial] = act(y + b[c]) in place (b may be null). Defined in bias.cu;
 // also runs after cuDNN's convolution forward.

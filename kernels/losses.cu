@@ -28,8 +28,7 @@ __global__ void softmax_cross_entropy_kernel(const float* logits, const int32_t*
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   const float inv_n = 1.0f / static_cast<float>(n);
   double sums[2] = {0.0, 0.0};  // loss, correct
-  for (int row = blockIdx.x * kWarpsPerBlock + warp; row < n;
-       row += gridDim.x * kWarpsPerBlock) {
+  for (int row = blockIdx.x * kWarpsPerBlock + warp; row < n; row += gridDim.x * kWarpsPerBlock) {
     const size_t offset = static_cast<size_t>(row) * classes;
     const float* z = logits + offset;
 
@@ -52,7 +51,8 @@ __global__ void softmax_cross_entropy_kernel(const float* logits, const int32_t*
 
     float sum = 0.0f;
     for (int j = lane; j < classes; j += kWarp) sum += expf(z[j] - best);
-    for (int delta = kWarp / 2; delta > 0; delta /= 2) sum += __shfl_xor_sync(kFullMask, sum, delta);
+    for (int delta = kWarp / 2; delta > 0; delta /= 2)
+      sum += __shfl_xor_sync(kFullMask, sum, delta);
 
     // A row whose label is out of range contributes no loss and no gradient (but is
     // counted), as on the CPU.
@@ -73,8 +73,8 @@ __global__ void softmax_cross_entropy_kernel(const float* logits, const int32_t*
   block_sum_to_partials(sums, partials);
 }
 
-__global__ void mse_kernel(const float* pred, const float* target, int n, int features,
-                           float* grad, double* partials) {
+__global__ void mse_kernel(const float* pred, const float* target, int n, int features, float* grad,
+                           double* partials) {
   const size_t total = static_cast<size_t>(n) * features;
   const float scale = 2.0f / (static_cast<float>(n) * static_cast<float>(features));
   double sums[1] = {0.0};  // sum over samples of the mean over features
@@ -86,8 +86,8 @@ __global__ void mse_kernel(const float* pred, const float* target, int n, int fe
   block_sum_to_partials(sums, partials);
 }
 
-__global__ void bce_kernel(const float* pred, const float* target, int n, int features,
-                           float* grad, double* partials) {
+__global__ void bce_kernel(const float* pred, const float* target, int n, int features, float* grad,
+                           double* partials) {
   const size_t total = static_cast<size_t>(n) * features;
   const float scale = 1.0f / (static_cast<float>(n) * static_cast<float>(features));
   double sums[2] = {0.0, 0.0};  // loss, fraction of matching elements (both per sample)
@@ -110,18 +110,17 @@ using namespace cuda;
 void CudaBackend::softmax_cross_entropy(const float* logits, const int32_t* labels, int n,
                                         int classes, float* probs, float* grad, float* stats) {
   if (n <= 0 || classes <= 0) return;
-  const unsigned blocks = static_cast<unsigned>(
-      std::min<size_t>((static_cast<size_t>(n) + kWarpsPerBlock - 1) / kWarpsPerBlock,
-                       kMaxPartialBlocks));
-  softmax_cross_entropy_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(
-      logits, labels, n, classes, probs, grad, ctx_->partials);
+  const unsigned blocks = static_cast<unsigned>(std::min<size_t>(
+      (static_cast<size_t>(n) + kWarpsPerBlock - 1) / kWarpsPerBlock, kMaxPartialBlocks));
+  softmax_cross_entropy_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(logits, labels, n, classes,
+                                                                      probs, grad, ctx_->partials);
   PLINTH_CUDA_CHECK_LAUNCH();
   launch_finish_sums(ctx_->stream, ctx_->partials, blocks, 2, stats + kStatLossSum,
                      stats + kStatCount, static_cast<float>(n));
 }
 
-void CudaBackend::mse_loss(const float* pred, const float* target, int n, int features,
-                           float* grad, float* stats) {
+void CudaBackend::mse_loss(const float* pred, const float* target, int n, int features, float* grad,
+                           float* stats) {
   if (n <= 0 || features <= 0) return;
   const unsigned blocks = partial_grid_for(static_cast<size_t>(n) * features);
   mse_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(pred, target, n, features, grad,
@@ -131,8 +130,8 @@ void CudaBackend::mse_loss(const float* pred, const float* target, int n, int fe
                      stats + kStatCount, static_cast<float>(n));
 }
 
-void CudaBackend::bce_loss(const float* pred, const float* target, int n, int features,
-                           float* grad, float* stats) {
+void CudaBackend::bce_loss(const float* pred, const float* target, int n, int features, float* grad,
+                           float* stats) {
   if (n <= 0 || features <= 0) return;
   const unsigned blocks = partial_grid_for(static_cast<size_t>(n) * features);
   bce_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(pred, target, n, features, grad,

@@ -11,9 +11,8 @@ namespace {
 // step and grad_scale are read on the device so that a captured graph replays correctly.
 // Each thread derives the Adam bias correction itself: the same double arithmetic in
 // every thread gives every element the same value, without a second launch.
-__global__ void optimizer_kernel(OptimizerSpec spec, float* params, const float* grads,
-                                 float* m, float* v, size_t n, const int64_t* step,
-                                 const float* grad_scale) {
+__global__ void optimizer_kernel(OptimizerSpec spec, float* params, const float* grads, float* m,
+                                 float* v, size_t n, const int64_t* step, const float* grad_scale) {
   const bool adam = spec.kind == OptimizerKind::adam || spec.kind == OptimizerKind::adamw;
   const AdamCorrection correction = adam ? adam_correction(spec, *step) : AdamCorrection{0, 0};
   const float scale = grad_scale ? *grad_scale : 1.0f;
@@ -37,8 +36,8 @@ void CudaBackend::optimizer_update(const OptimizerSpec& spec, float* params, con
                                    float* m, float* v, size_t n, const int64_t* step,
                                    const float* grad_scale) {
   if (n == 0) return;
-  optimizer_kernel<<<grid_for(n), kThreads, 0, ctx_->stream>>>(spec, params, grads, m, v, n,
-                                                               step, grad_scale);
+  optimizer_kernel<<<grid_for(n), kThreads, 0, ctx_->stream>>>(spec, params, grads, m, v, n, step,
+                                                               grad_scale);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 

@@ -68,16 +68,15 @@ using namespace cuda;
 void CudaBackend::maxpool_forward(const PoolShape& shape, const float* x, float* y,
                                   int32_t* argmax) {
   check_pool_shape(shape, "maxpool_forward");
-  const size_t total =
-      static_cast<size_t>(shape.n) * shape.c * shape.out_h() * shape.out_w();
+  const size_t total = static_cast<size_t>(shape.n) * shape.c * shape.out_h() * shape.out_w();
   if (total == 0) return;
   maxpool_forward_kernel<<<grid_for(total), kThreads, 0, ctx_->stream>>>(
       x, y, argmax, total, shape, shape.out_h(), shape.out_w());
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
-void CudaBackend::maxpool_backward(const PoolShape& shape, const float* dy,
-                                   const int32_t* argmax, float* dx) {
+void CudaBackend::maxpool_backward(const PoolShape& shape, const float* dy, const int32_t* argmax,
+                                   float* dx) {
   check_pool_shape(shape, "maxpool_backward");
   const size_t total = static_cast<size_t>(shape.n) * shape.c * shape.h * shape.w;
   if (total == 0) return;

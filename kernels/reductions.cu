@@ -12,8 +12,8 @@ namespace plinth {
 namespace cuda {
 namespace {
 
-__global__ void finish_sums_kernel(const double* partials, unsigned blocks, int values,
-                                   float* out, float* count_out, float count) {
+__global__ void finish_sums_kernel(const double* partials, unsigned blocks, int values, float* out,
+                                   float* count_out, float count) {
   double v[kMaxPartialValues] = {};
   for (unsigned b = threadIdx.x; b < blocks; b += kThreads)
     for (int j = 0; j < values; ++j) v[j] += partials[b * values + j];
@@ -54,10 +54,9 @@ __global__ void clip_scale_kernel(const float* sum_sq, float max_norm, float* sc
 
 }  // namespace
 
-void launch_finish_sums(cudaStream_t stream, const double* partials, unsigned blocks,
-                        int values, float* out, float* count_out, float count) {
-  finish_sums_kernel<<<1, kThreads, 0, stream>>>(partials, blocks, values, out, count_out,
-                                                 count);
+void launch_finish_sums(cudaStream_t stream, const double* partials, unsigned blocks, int values,
+                        float* out, float* count_out, float count) {
+  finish_sums_kernel<<<1, kThreads, 0, stream>>>(partials, blocks, values, out, count_out, count);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 

@@ -16,15 +16,16 @@
 namespace plinth::test {
 
 inline bool fashion_available() {
-  return std::filesystem::exists(std::string(kDefaultFashionMnistDir) + "/train-images-idx3-ubyte.gz");
+  return std::filesystem::exists(std::string(kDefaultFashionMnistDir) +
+                                 "/train-images-idx3-ubyte.gz");
 }
 
 // Ends a test that needs the real data set with a visible skip (ctest's SKIP_REGULAR_EXPRESSION
 // matches "SKIPPED:") where the dataset-fashion-mnist package is not installed.
-#define REQUIRE_FASHION()                                                                   \
-  if (!::plinth::test::fashion_available()) {                                               \
+#define REQUIRE_FASHION()                                                                    \
+  if (!::plinth::test::fashion_available()) {                                                \
     WARN("SKIPPED: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"); \
-    return;                                                                                 \
+    return;                                                                                  \
   }
 
 // The first `count` samples of a data set.
@@ -43,7 +44,9 @@ inline const Dataset& fashion_train() {
 
 inline Model seed_cnn() { return load_model(PLINTH_SOURCE_DIR "/models/seed_cnn.json"); }
 
-inline Model model_from(const char* json) { return parse_model(nlohmann::json::parse(json), "test-model"); }
+inline Model model_from(const char* json) {
+  return parse_model(nlohmann::json::parse(json), "test-model");
+}
 
 struct CommandResult {
   int status = 0;
@@ -63,7 +66,9 @@ inline CommandResult run_shell(const std::string& command) {
   return r;
 }
 
-inline CommandResult run_cli(const std::string& args) { return run_shell(std::string(PLINTH_CLI_PATH) + " " + args); }
+inline CommandResult run_cli(const std::string& args) {
+  return run_shell(std::string(PLINTH_CLI_PATH) + " " + args);
+}
 
 // The directories temp_dir() made, removed when the test process exits (children exit with
 // _exit and never run this). PLINTH_KEEP_TEST_DIRS=1 keeps them for a look after a failure.
@@ -78,7 +83,8 @@ struct TempDirs {
 
 inline std::string temp_dir(const std::string& name) {
   static TempDirs made;
-  const auto dir = std::filesystem::temp_directory_path() / ("plinth-test-" + name + "-" + std::to_string(getpid()));
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("plinth-test-" + name + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   made.dirs.push_back(dir);

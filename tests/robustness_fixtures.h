@@ -29,7 +29,8 @@ inline void write_idx(const std::string& path, const std::vector<int>& dims, con
   std::string bytes = {0, 0, 8, static_cast<char>(dims.size())};
   size_t count = 1;
   for (int d : dims) {
-    for (int shift = 24; shift >= 0; shift -= 8) bytes += static_cast<char>((uint32_t(d) >> shift) & 0xff);
+    for (int shift = 24; shift >= 0; shift -= 8)
+      bytes += static_cast<char>((uint32_t(d) >> shift) & 0xff);
     count *= static_cast<size_t>(d);
   }
   bytes.append(reinterpret_cast<const char*>(data), count);
@@ -44,7 +45,8 @@ inline std::string small_fashion_dir(const std::string& name, int train, int tes
   const Dataset& all = fashion_train();
   const size_t image = static_cast<size_t>(all.image_size());
   auto write = [&](const std::string& prefix, int first, int count) {
-    write_idx(dir + "/" + prefix + "-images-idx3-ubyte", {count, all.height, all.width}, all.images.data() + first * image);
+    write_idx(dir + "/" + prefix + "-images-idx3-ubyte", {count, all.height, all.width},
+              all.images.data() + first * image);
     std::vector<uint8_t> labels(all.labels.begin() + first, all.labels.begin() + first + count);
     write_idx(dir + "/" + prefix + "-labels-idx1-ubyte", {count}, labels.data());
   };
@@ -117,7 +119,8 @@ class CliProcess {
  public:
   CliProcess(const std::string& args, const std::string& log, CliOptions options = {}) : log_(log) {
     std::vector<std::string> words = split_words(args);
-    words.insert(words.begin(), options.as_nobody ? cli_for_any_user() : std::string(PLINTH_CLI_PATH));
+    words.insert(words.begin(),
+                 options.as_nobody ? cli_for_any_user() : std::string(PLINTH_CLI_PATH));
     std::vector<char*> argv;
     for (std::string& w : words) argv.push_back(w.data());
     argv.push_back(nullptr);
@@ -149,16 +152,21 @@ class CliProcess {
 
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0 && !done_; }
-  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
 
   // Waits until the process ends or `seconds` pass; true if it ended.
   bool wait_for(double seconds) {
     while (!done_) {
       int status = 0;
       const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) finish(status);
-      else if (this->seconds() >= seconds) return false;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (r == pid_)
+        finish(status);
+      else if (this->seconds() >= seconds)
+        return false;
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     return true;
   }

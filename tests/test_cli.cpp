@@ -48,7 +48,8 @@ void add_shell_uses(const std::string& line, OptionUses& out) {
 
 std::string without_comment(const std::string& line) {
   for (size_t i = 0; i < line.size(); ++i)
-    if (line[i] == '#' && (i == 0 || std::isspace(static_cast<unsigned char>(line[i - 1])))) return line.substr(0, i);
+    if (line[i] == '#' && (i == 0 || std::isspace(static_cast<unsigned char>(line[i - 1]))))
+      return line.substr(0, i);
   return line;
 }
 
@@ -69,7 +70,8 @@ OptionUses markdown_option_uses(const std::string& markdown) {
     const bool prompt = line.rfind("$ ", 0) == 0;  // a shell command shown with its output
     if (!in_fence) {
       prose += line + "\n";
-    } else if (fence_language == "sh" || fence_language == "bash" || prompt || !command_line.empty()) {
+    } else if (fence_language == "sh" || fence_language == "bash" || prompt ||
+               !command_line.empty()) {
       command_line += without_comment(prompt ? line.substr(2) : line);
       const size_t end = command_line.find_last_not_of(" \t");
       if (end != std::string::npos && command_line[end] == '\\') {
@@ -84,8 +86,10 @@ OptionUses markdown_option_uses(const std::string& markdown) {
     const size_t close = prose.find('`', open + 1);
     if (close == std::string::npos) break;
     const std::string code = prose.substr(open + 1, close - open - 1);
-    if (code.rfind("--", 0) == 0) out.insert({"", code.substr(0, code.find_first_of(" =|"))});
-    else add_shell_uses(code, out);
+    if (code.rfind("--", 0) == 0)
+      out.insert({"", code.substr(0, code.find_first_of(" =|"))});
+    else
+      add_shell_uses(code, out);
     open = close;
   }
   return out;
@@ -154,17 +158,20 @@ std::string exploding_cnn_file(const std::string& dir) {
 TEST_CASE("cli: help lists the commands and each command's options", "[cli]") {
   const auto top = test::run_cli("--help");
   CHECK(top.status == 0);
-  for (const char* c : {"train", "eval", "predict", "bench", "info"}) CHECK_THAT(top.output, Catch::Contains(c));
+  for (const char* c : {"train", "eval", "predict", "bench", "info"})
+    CHECK_THAT(top.output, Catch::Contains(c));
   const auto train = test::run_cli("train --help");
   CHECK(train.status == 0);
-  for (const char* o : {"--model", "--device", "--epochs", "--batch-size", "--lr", "--seed", "--data", "--threads",
-                        "--max-steps", "--history", "--save", "--resume", "--init-from", "--freeze"})
+  for (const char* o :
+       {"--model", "--device", "--epochs", "--batch-size", "--lr", "--seed", "--data", "--threads",
+        "--max-steps", "--history", "--save", "--resume", "--init-from", "--freeze"})
     CHECK_THAT(train.output, Catch::Contains(o));
   CHECK(test::run_cli("train --no-such-option").status == 1);
   CHECK(test::run_cli("frobnicate").status == 2);
 }
 
-TEST_CASE("cli: --device cuda without a usable GPU fails clearly, and auto says it uses the CPU", "[cli]") {
+TEST_CASE("cli: --device cuda without a usable GPU fails clearly, and auto says it uses the CPU",
+          "[cli]") {
   if (!cuda_status().devices.empty()) {
     WARN("SKIPPED: a GPU is usable here; this test is about machines without one");
     return;
@@ -179,8 +186,9 @@ TEST_CASE("cli: --device cuda without a usable GPU fails clearly, and auto says 
 }
 
 TEST_CASE("cli: a missing data set or model file is one clear line and a non-zero exit", "[cli]") {
-  const auto data = test::run_cli("train --device cpu --data /nonexistent/dir --max-steps 1 "
-                                  "--model " PLINTH_SOURCE_DIR "/models/seed_cnn.json");
+  const auto data = test::run_cli(
+      "train --device cpu --data /nonexistent/dir --max-steps 1 "
+      "--model " PLINTH_SOURCE_DIR "/models/seed_cnn.json");
   CHECK(data.status == 1);
   CHECK_THAT(data.output, Catch::Contains("/nonexistent/dir"));
   const auto model = test::run_cli("train --device cpu --model /nonexistent.json");
@@ -188,29 +196,37 @@ TEST_CASE("cli: a missing data set or model file is one clear line and a non-zer
   CHECK_THAT(model.output, Catch::Contains("/nonexistent.json: cannot open model file"));
 }
 
-TEST_CASE("cli: a short run trains, saves, evaluates, predicts and refuses a changed resume", "[cli][checkpoint]") {
+TEST_CASE("cli: a short run trains, saves, evaluates, predicts and refuses a changed resume",
+          "[cli][checkpoint]") {
   if (!test::fashion_available()) {
     WARN("SKIPPED: Fashion-MNIST is not installed");
     return;
   }
   const std::string dir = test::temp_dir("cli");
-  const auto train = test::run_cli("train --device auto --threads 2 --epochs 1 --max-steps 60 --history " + dir +
-                                   "/h.json --save " + dir + "/c.safetensors --model " PLINTH_SOURCE_DIR "/models/seed_cnn.json");
+  const auto train =
+      test::run_cli("train --device auto --threads 2 --epochs 1 --max-steps 60 --history " + dir +
+                    "/h.json --save " + dir +
+                    "/c.safetensors --model " PLINTH_SOURCE_DIR "/models/seed_cnn.json");
   INFO(train.output);
   REQUIRE(train.status == 0);
   if (cuda_status().devices.empty()) CHECK_THAT(train.output, Catch::Contains("using the CPU"));
-  const auto eval = test::run_cli("eval --device cpu --json --checkpoint " + dir + "/c.safetensors");
+  const auto eval =
+      test::run_cli("eval --device cpu --json --checkpoint " + dir + "/c.safetensors");
   INFO(eval.output);
   REQUIRE(eval.status == 0);
   const auto j = nlohmann::json::parse(eval.output.substr(eval.output.find('{')));
   CHECK(j["accuracy"].get<double>() > 0.5);
   CHECK(j["confusion"].size() == 10);
   CHECK(j["per_class_accuracy"].size() == 10);
-  const auto predict = test::run_cli("predict --device cpu --limit 2 --images /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --checkpoint " + dir + "/c.safetensors");
+  const auto predict = test::run_cli(
+      "predict --device cpu --limit 2 --images "
+      "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --checkpoint " +
+      dir + "/c.safetensors");
   INFO(predict.output);
   CHECK(predict.status == 0);
   CHECK_THAT(predict.output, Catch::Contains("t10k-images-idx3-ubyte.gz[1]:"));
-  const auto resume = test::run_cli("train --device cpu --lr 0.01 --resume " + dir + "/c.safetensors");
+  const auto resume =
+      test::run_cli("train --device cpu --lr 0.01 --resume " + dir + "/c.safetensors");
   CHECK(resume.status == 1);
   CHECK_THAT(resume.output, Catch::Contains("changes the run's settings") && Catch::Contains("lr"));
 }
@@ -233,10 +249,12 @@ TEST_CASE("cli: every option README.md shows is listed by that command's --help"
   const size_t at = copy.find(tour);
   REQUIRE(at != std::string::npos);
   copy.insert(at + tour.size() - 1, " --no-such-option");
-  CHECK(missing_from_help(markdown_option_uses(copy)) == std::vector<std::string>{"eval --no-such-option"});
+  CHECK(missing_from_help(markdown_option_uses(copy)) ==
+        std::vector<std::string>{"eval --no-such-option"});
 }
 
-TEST_CASE("cli: the README check reports options and commands that --help does not list", "[cli][docs]") {
+TEST_CASE("cli: the README check reports options and commands that --help does not list",
+          "[cli][docs]") {
   const std::string text =
       "```sh\n"
       "build/plinth train --epochs 3 \\\n"
@@ -250,28 +268,38 @@ TEST_CASE("cli: the README check reports options and commands that --help does n
       "```\n"
       "Prose with `plinth eval --json --bogus-flag=2 | grep --count x` and `--made-up N`.\n";
   const OptionUses uses = markdown_option_uses(text);
-  CHECK(uses == OptionUses{{"train", "--epochs"}, {"train", "--no-such-option"}, {"frobnicate", "--epochs"},
-                           {"predict", "--limit"}, {"eval", "--json"}, {"eval", "--bogus-flag"}, {"", "--made-up"}});
+  CHECK(uses == OptionUses{{"train", "--epochs"},
+                           {"train", "--no-such-option"},
+                           {"frobnicate", "--epochs"},
+                           {"predict", "--limit"},
+                           {"eval", "--json"},
+                           {"eval", "--bogus-flag"},
+                           {"", "--made-up"}});
   CHECK(missing_from_help(uses) == std::vector<std::string>{"--made-up", "eval --bogus-flag",
-                                                            "frobnicate (unknown command)", "train --no-such-option"});
+                                                            "frobnicate (unknown command)",
+                                                            "train --no-such-option"});
 }
 
 TEST_CASE("cli: --threads outside 0..1024 is a one-line error naming the option", "[cli]") {
-  for (const char* command : {"train --device cpu --threads -1", "train --device cpu --threads=1025",
-                              "eval --checkpoint none.safetensors --threads -4", "predict --threads 100000",
-                              "info --threads -1", "train --threads two"}) {
+  for (const char* command :
+       {"train --device cpu --threads -1", "train --device cpu --threads=1025",
+        "eval --checkpoint none.safetensors --threads -4", "predict --threads 100000",
+        "info --threads -1", "train --threads two"}) {
     const auto r = test::run_cli(command);
     INFO(command << "\n" << r.output);
     CHECK(r.status == 1);
     CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
-    CHECK_THAT(r.output, Catch::StartsWith("plinth: error: plinth ") && Catch::Contains(" --threads expects an integer"));
+    CHECK_THAT(r.output, Catch::StartsWith("plinth: error: plinth ") &&
+                             Catch::Contains(" --threads expects an integer"));
   }
-  CHECK_THAT(test::run_cli("info --threads 1025").output, Catch::Contains("--threads expects an integer from 0 to 1024, got 1025"));
+  CHECK_THAT(test::run_cli("info --threads 1025").output,
+             Catch::Contains("--threads expects an integer from 0 to 1024, got 1025"));
   CHECK(test::run_cli("info --threads 1024").status == 0);
   CHECK(test::run_cli("info --threads 0").status == 0);
 }
 
-TEST_CASE("cli: --quiet hides progress and status lines but not warnings or the result", "[cli][nan]") {
+TEST_CASE("cli: --quiet hides progress and status lines but not warnings or the result",
+          "[cli][nan]") {
   if (!test::fashion_available()) {
     WARN("SKIPPED: Fashion-MNIST is not installed");
     return;
@@ -279,20 +307,23 @@ TEST_CASE("cli: --quiet hides progress and status lines but not warnings or the 
   const std::string dir = test::small_fashion_dir("cli-quiet", 600, 200);
   // Epoch 2 overflows: its steps are skipped with warnings, val_loss stops improving, and
   // early stopping (patience 1) ends the run before epoch 3.
-  const std::string args = fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs 3 --seed 3 "
-                                       "--on-nan skip-step --early-stopping 1",
-                                       dir, exploding_cnn_file(dir));
+  const std::string args = fmt::format(
+      "train --device cpu --threads 2 --data {} --model {} --epochs 3 --seed 3 "
+      "--on-nan skip-step --early-stopping 1",
+      dir, exploding_cnn_file(dir));
   const auto quiet = test::run_cli(args + " --quiet");
   INFO(quiet.output);
   CHECK(quiet.status == 0);
-  CHECK_THAT(quiet.output, Catch::Contains("warning: skipped step ") && Catch::Contains("early stopping: val_loss"));
+  CHECK_THAT(quiet.output, Catch::Contains("warning: skipped step ") &&
+                               Catch::Contains("early stopping: val_loss"));
   CHECK_THAT(quiet.output, Catch::Contains("Test accuracy: "));
   CHECK_THAT(quiet.output, !Catch::Contains("Epoch 1/3") && !Catch::Contains("plinth: loading") &&
                                !Catch::Contains("plinth: device: "));
   const auto normal = test::run_cli(args);
   INFO(normal.output);
   CHECK_THAT(normal.output, Catch::Contains("Epoch 2/3") && Catch::Contains("plinth: device: ") &&
-                                Catch::Contains("early stopping: val_loss") && !Catch::Contains("Epoch 3/3"));
+                                Catch::Contains("early stopping: val_loss") &&
+                                !Catch::Contains("Epoch 3/3"));
   CHECK(test::run_cli(args + " --quiet --verbose").status == 1);
 }
 
@@ -302,12 +333,16 @@ TEST_CASE("cli: train --verbose prints the layer table", "[cli]") {
     return;
   }
   const std::string dir = test::small_fashion_dir("cli-verbose", 600, 200);
-  const auto r = test::run_cli(fmt::format("train --device cpu --threads 2 --data {} --model {} --max-steps 1 "
-                                           "--verbose --freeze conv1", dir, test::tiny_cnn_file(dir)));
+  const auto r =
+      test::run_cli(fmt::format("train --device cpu --threads 2 --data {} --model {} --max-steps 1 "
+                                "--verbose --freeze conv1",
+                                dir, test::tiny_cnn_file(dir)));
   INFO(r.output);
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10} (frozen)\n", "conv1 (conv2d)", "[4, 26, 26]", 40)));
-  CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10}\n", "fc1 (dense)", "[10]", 6770)));
+  CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10} (frozen)\n",
+                                                   "conv1 (conv2d)", "[4, 26, 26]", 40)));
+  CHECK_THAT(r.output,
+             Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10}\n", "fc1 (dense)", "[10]", 6770)));
   CHECK_THAT(r.output, Catch::Contains("\nTotal parameters: 6810\n"));
 }
 

@@ -21,13 +21,15 @@ TEST_CASE("cpu activation: forward values", "[cpu]") {
   cpu::activation_forward(1, Activation::none, x.data(), y.data(), x.size());
   CHECK(y == x);
   cpu::activation_forward(1, Activation::sigmoid, x.data(), y.data(), x.size());
-  for (size_t i = 0; i < x.size(); ++i) CHECK(y[i] == Approx(1 / (1 + std::exp(-x[i]))).epsilon(1e-15));
+  for (size_t i = 0; i < x.size(); ++i)
+    CHECK(y[i] == Approx(1 / (1 + std::exp(-x[i]))).epsilon(1e-15));
   cpu::activation_forward(1, Activation::tanh, x.data(), y.data(), x.size());
   for (size_t i = 0; i < x.size(); ++i) CHECK(y[i] == Approx(std::tanh(x[i])).epsilon(1e-15));
 }
 
 TEST_CASE("cpu activation: gradients match finite differences", "[cpu]") {
-  for (Activation act : {Activation::none, Activation::relu, Activation::sigmoid, Activation::tanh}) {
+  for (Activation act :
+       {Activation::none, Activation::relu, Activation::sigmoid, Activation::tanh}) {
     CAPTURE(static_cast<int>(act));
     std::vector<double> x = test::random_values(50, 53, -3, 3);
     const std::vector<double> g = test::random_values(50, 54);
@@ -46,7 +48,8 @@ TEST_CASE("cpu activation: the threaded path equals the serial one, in place too
   const size_t n = 40000;  // above the threshold for a parallel region
   const std::vector<double> x = test::random_values(n, 55, -3, 3);
   const std::vector<double> g = test::random_values(n, 56);
-  for (Activation act : {Activation::none, Activation::relu, Activation::sigmoid, Activation::tanh}) {
+  for (Activation act :
+       {Activation::none, Activation::relu, Activation::sigmoid, Activation::tanh}) {
     CAPTURE(static_cast<int>(act));
     std::vector<double> y1(n), y2(n), dx1(n), dx2 = g;
     cpu::activation_forward(1, act, x.data(), y1.data(), n);
@@ -86,7 +89,8 @@ TEST_CASE("cpu dropout: mask from the counter-based generator, gradient through 
   const std::vector<double> g = test::random_values(64, 62);
   std::vector<double> small_y(64), small_mask(64), dx(64);
   auto loss = [&] {
-    cpu::dropout_forward(1, small_x.data(), small_y.data(), small_mask.data(), 64, rate, seed, &step);
+    cpu::dropout_forward(1, small_x.data(), small_y.data(), small_mask.data(), 64, rate, seed,
+                         &step);
     return test::dot(g, small_y);
   };
   loss();

@@ -31,7 +31,8 @@ TEST_CASE("cpu backend: description names OpenBLAS and the thread count", "[cpu]
   const auto one = make_cpu_backend(1);
   const auto two = make_cpu_backend(2);
   CHECK(one->kind() == DeviceKind::cpu);
-  CHECK_THAT(one->description(), Catch::StartsWith("cpu (OpenBLAS 0.3") && Catch::EndsWith(", 1 thread)"));
+  CHECK_THAT(one->description(),
+             Catch::StartsWith("cpu (OpenBLAS 0.3") && Catch::EndsWith(", 1 thread)"));
   CHECK_THAT(two->description(), Catch::EndsWith(", 2 threads)"));
   CHECK_THAT(make_cpu_backend(0)->description(), Catch::Contains("thread"));
 }
@@ -74,7 +75,8 @@ TEST_CASE("cpu backend: conv forwards to the float templates", "[cpu]") {
   const std::vector<float> x = random_floats(size_t(s.n) * s.c * s.h * s.w, 1);
   const std::vector<float> w = random_floats(size_t(s.k) * s.c * 9, 2);
   const std::vector<float> b = random_floats(s.k, 3);
-  std::vector<float> via_backend(size_t(s.n) * s.k * s.out_h() * s.out_w()), direct(via_backend.size());
+  std::vector<float> via_backend(size_t(s.n) * s.k * s.out_h() * s.out_w()),
+      direct(via_backend.size());
   const auto backend = make_cpu_backend(2);
   backend->conv2d_prepare(s);
   backend->conv2d_forward(s, x.data(), w.data(), b.data(), via_backend.data(), Activation::relu);
@@ -102,7 +104,8 @@ TEST_CASE("cpu backend: conv backward-filter is bitwise identical on 1 and 2 thr
   CHECK(db1 == db2);
 }
 
-TEST_CASE("cpu backend: optimizer and reductions are bitwise identical on 1 and 2 threads", "[cpu]") {
+TEST_CASE("cpu backend: optimizer and reductions are bitwise identical on 1 and 2 threads",
+          "[cpu]") {
   const size_t n = 93322;  // the seed network's parameter count
   const std::vector<float> grads = random_floats(n, 6);
   const OptimizerSpec spec{.kind = OptimizerKind::adam, .weight_decay = 1e-4f};

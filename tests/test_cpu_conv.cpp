@@ -39,7 +39,8 @@ TEST_CASE("cpu conv2d: 3x3 input with a 2x2 kernel, by hand", "[cpu]") {
   SECTION("stride 1, no padding") {
     const ConvShape s{.n = 1, .c = 1, .h = 3, .w = 3, .k = 1, .r = 2, .s = 2};
     // y[i][j] = x[i][j] + 2 x[i][j+1] + 3 x[i+1][j] + 4 x[i+1][j+1] + 1
-    CHECK(conv_forward(ws, s, x, w, &bias, Activation::none) == std::vector<double>{38, 48, 68, 78});
+    CHECK(conv_forward(ws, s, x, w, &bias, Activation::none) ==
+          std::vector<double>{38, 48, 68, 78});
 
     const std::vector<double> ones(4, 1.0);
     std::vector<double> dx(9), dw(4), db(1);
@@ -53,7 +54,8 @@ TEST_CASE("cpu conv2d: 3x3 input with a 2x2 kernel, by hand", "[cpu]") {
     CHECK(db == std::vector<double>{4});
   }
   SECTION("stride 2, padding 1") {
-    const ConvShape s{.n = 1, .c = 1, .h = 3, .w = 3, .k = 1, .r = 2, .s = 2, .stride = 2, .pad = 1};
+    const ConvShape s{
+        .n = 1, .c = 1, .h = 3, .w = 3, .k = 1, .r = 2, .s = 2, .stride = 2, .pad = 1};
     REQUIRE(s.out_h() == 2);
     // windows start at (-1,-1), (-1,1), (1,-1), (1,1); taps outside the image see zeros
     CHECK(conv_forward(ws, s, x, w, nullptr, Activation::none) ==
@@ -74,7 +76,8 @@ struct ConvCase {
 // Every backward output of a conv layer y = act(conv(x, w) + b) against finite differences.
 void check_conv_gradients(const ConvCase& cc, size_t chunk_bytes) {
   const ConvShape& s = cc.shape;
-  CAPTURE(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad, static_cast<int>(cc.act), chunk_bytes);
+  CAPTURE(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad, static_cast<int>(cc.act),
+          chunk_bytes);
   cpu::ConvWorkspace ws(2, chunk_bytes);
   std::vector<double> x = random_values(input_size(s), 1);
   std::vector<double> w = random_values(weight_size(s), 2);
@@ -105,16 +108,20 @@ void check_conv_gradients(const ConvCase& cc, size_t chunk_bytes) {
 
 const ConvCase kCases[] = {
     {{.n = 1, .c = 1, .h = 5, .w = 5, .k = 2, .r = 3, .s = 3}, Activation::none},
-    {{.n = 3, .c = 3, .h = 7, .w = 6, .k = 4, .r = 3, .s = 3, .stride = 2, .pad = 1}, Activation::relu},
-    {{.n = 3, .c = 1, .h = 6, .w = 7, .k = 2, .r = 2, .s = 3, .stride = 1, .pad = 1}, Activation::tanh},
-    {{.n = 1, .c = 3, .h = 5, .w = 5, .k = 3, .r = 3, .s = 2, .stride = 2, .pad = 0}, Activation::sigmoid},
+    {{.n = 3, .c = 3, .h = 7, .w = 6, .k = 4, .r = 3, .s = 3, .stride = 2, .pad = 1},
+     Activation::relu},
+    {{.n = 3, .c = 1, .h = 6, .w = 7, .k = 2, .r = 2, .s = 3, .stride = 1, .pad = 1},
+     Activation::tanh},
+    {{.n = 1, .c = 3, .h = 5, .w = 5, .k = 3, .r = 3, .s = 2, .stride = 2, .pad = 0},
+     Activation::sigmoid},
     {{.n = 3, .c = 3, .h = 5, .w = 4, .k = 2, .r = 1, .s = 1}, Activation::relu},
     // more chunks than filter partial sums: a partial sums several chunks
     {{.n = 20, .c = 2, .h = 4, .w = 4, .k = 2, .r = 3, .s = 3}, Activation::relu},
 };
 
 TEST_CASE("cpu conv2d: gradients match finite differences", "[cpu]") {
-  for (const ConvCase& cc : kCases) check_conv_gradients(cc, cpu::ConvWorkspace::kDefaultChunkBytes);
+  for (const ConvCase& cc : kCases)
+    check_conv_gradients(cc, cpu::ConvWorkspace::kDefaultChunkBytes);
 }
 
 TEST_CASE("cpu conv2d: gradients match finite differences with one sample per chunk", "[cpu]") {
@@ -152,7 +159,8 @@ TEST_CASE("cpu conv2d: float path matches double on a realistic shape", "[cpu]")
 
   const std::vector<double> y = conv_forward(wd, s, x, w, b.data(), Activation::relu);
   const std::vector<float> bf = convert<float>(b);
-  const std::vector<float> yf = conv_forward(wf, s, convert<float>(x), convert<float>(w), bf.data(), Activation::relu);
+  const std::vector<float> yf =
+      conv_forward(wf, s, convert<float>(x), convert<float>(w), bf.data(), Activation::relu);
   CHECK(relative_difference(yf, y) < 1e-5);
 
   std::vector<double> dx(x.size()), dw(w.size());
@@ -161,7 +169,8 @@ TEST_CASE("cpu conv2d: float path matches double on a realistic shape", "[cpu]")
   cpu::conv2d_backward_data(wf, s, convert<float>(dy).data(), convert<float>(w).data(), dxf.data());
   CHECK(relative_difference(dxf, dx) < 1e-5);
   cpu::conv2d_backward_filter(wd, s, x.data(), dy.data(), dw.data());
-  cpu::conv2d_backward_filter(wf, s, convert<float>(x).data(), convert<float>(dy).data(), dwf.data());
+  cpu::conv2d_backward_filter(wf, s, convert<float>(x).data(), convert<float>(dy).data(),
+                              dwf.data());
   CHECK(relative_difference(dwf, dw) < 1e-5);
 }
 
@@ -197,25 +206,36 @@ DirectConv direct_conv(const ConvShape& s, const std::vector<double>& x,
 
 // Output widths 1..40 reach every row-copy size class of the unfolding, in float and double;
 // images of 12 and 26 rows (up to 960 pixels per sample) reach the per-sample GEMM path.
-TEMPLATE_TEST_CASE("cpu conv2d: matches plain loops for output widths 1 to 40", "[cpu]", float, double) {
+TEMPLATE_TEST_CASE("cpu conv2d: matches plain loops for output widths 1 to 40", "[cpu]", float,
+                   double) {
   cpu::ConvWorkspace ws(2, 64 << 10);
   std::vector<ConvShape> shapes;
   for (int rows : {5, 12, 26})
     for (int width = 1; width <= 40; ++width)
       for (int pad : {0, 1})
         if (width + 2 - 2 * pad >= 1)
-          shapes.push_back({.n = 3, .c = 2, .h = rows, .w = width + 2 - 2 * pad, .k = 3, .r = 3, .s = 3, .pad = pad});
+          shapes.push_back({.n = 3,
+                            .c = 2,
+                            .h = rows,
+                            .w = width + 2 - 2 * pad,
+                            .k = 3,
+                            .r = 3,
+                            .s = 3,
+                            .pad = pad});
   for (const ConvShape& s : shapes) {
     CAPTURE(s.h, s.w, s.pad);
-    const std::vector<double> x = random_values(input_size(s), 31), w = random_values(weight_size(s), 32);
+    const std::vector<double> x = random_values(input_size(s), 31),
+                              w = random_values(weight_size(s), 32);
     const std::vector<double> dy = random_values(output_size(s), 33);
     const std::vector<double> bias = random_values(s.k, 34);
     DirectConv want = direct_conv(s, x, w, dy);
     const size_t plane = size_t(s.out_h()) * s.out_w();
     for (size_t o = 0; o < want.y.size(); ++o) want.y[o] += bias[o / plane % s.k];
-    const std::vector<TestType> xt(x.begin(), x.end()), wt(w.begin(), w.end()), dyt(dy.begin(), dy.end());
+    const std::vector<TestType> xt(x.begin(), x.end()), wt(w.begin(), w.end()),
+        dyt(dy.begin(), dy.end());
     const std::vector<TestType> bt(bias.begin(), bias.end());
-    std::vector<TestType> y(want.y.size(), 7), dx(x.size(), 7), dw(w.size(), 7);  // outputs are overwritten
+    std::vector<TestType> y(want.y.size(), 7), dx(x.size(), 7),
+        dw(w.size(), 7);  // outputs are overwritten
     cpu::conv2d_forward(ws, s, xt.data(), wt.data(), bt.data(), y.data(), Activation::none);
     cpu::conv2d_backward_data(ws, s, dyt.data(), wt.data(), dx.data());
     cpu::conv2d_backward_filter(ws, s, xt.data(), dyt.data(), dw.data());

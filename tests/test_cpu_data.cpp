@@ -41,8 +41,10 @@ TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
   std::vector<int32_t> indices(batch);
   for (int b = 0; b < batch; ++b) indices[b] = (b * 17) % count;
   std::vector<float> one(size_t(batch) * sample), two(one.size());
-  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f, one.data(), nullptr);
-  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f, two.data(), nullptr);
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f,
+                           one.data(), nullptr);
+  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f,
+                           two.data(), nullptr);
   CHECK(one == two);
   CHECK(one[5 * sample + 9] == (images[size_t(indices[5]) * sample + 9] / 255.0f - 0.2f) / 0.3f);
 }
@@ -50,7 +52,9 @@ TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
 struct Images {
   int n, c, h, w;
   std::vector<float> data;
-  float at(int i, int ch, int y, int x) const { return data[((size_t(i) * c + ch) * h + y) * w + x]; }
+  float at(int i, int ch, int y, int x) const {
+    return data[((size_t(i) * c + ch) * h + y) * w + x];
+  }
 };
 
 Images random_images(int n, int c, int h, int w) {
@@ -102,8 +106,9 @@ TEST_CASE("cpu augment: random shifts are bilinear translations", "[cpu]") {
           const double sx = x - t.tx, sy = y - t.ty;
           const double fx = std::floor(sx), fy = std::floor(sy), ax = sx - fx, ay = sy - fy;
           const int x0 = int(fx), y0 = int(fy);
-          const double expected = (1 - ay) * ((1 - ax) * pixel(i, ch, y0, x0) + ax * pixel(i, ch, y0, x0 + 1)) +
-                                  ay * ((1 - ax) * pixel(i, ch, y0 + 1, x0) + ax * pixel(i, ch, y0 + 1, x0 + 1));
+          const double expected =
+              (1 - ay) * ((1 - ax) * pixel(i, ch, y0, x0) + ax * pixel(i, ch, y0, x0 + 1)) +
+              ay * ((1 - ax) * pixel(i, ch, y0 + 1, x0) + ax * pixel(i, ch, y0 + 1, x0 + 1));
           worst = std::max(worst, std::abs(out[((size_t(i) * c + ch) * h + y) * w + x] - expected));
         }
   }
@@ -125,7 +130,8 @@ TEST_CASE("cpu augment: a flipped sample is the exact mirror image", "[cpu]") {
     for (int ch = 0; ch < c; ++ch)
       for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
-          wrong += out[((size_t(i) * c + ch) * h + y) * w + x] != in.at(i, ch, y, flip ? w - 1 - x : x);
+          wrong +=
+              out[((size_t(i) * c + ch) * h + y) * w + x] != in.at(i, ch, y, flip ? w - 1 - x : x);
     CAPTURE(i, flip);
     CHECK(wrong == 0);
   }
@@ -137,7 +143,8 @@ TEST_CASE("cpu augment: each sample uses its own transform on every channel", "[
   const int n = 3, c = 2, h = 6, w = 8;
   const Images in = random_images(n, c, h, w);
   const std::vector<int32_t> ids = sample_ids(n);
-  const AugmentSpec spec{.max_shift = 1.5f, .max_rotate = 20, .max_scale = 0.1f, .horizontal_flip = true};
+  const AugmentSpec spec{
+      .max_shift = 1.5f, .max_rotate = 20, .max_scale = 0.1f, .horizontal_flip = true};
   std::vector<float> out(in.data.size());
   cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 13);
   // Not bitwise: the library and the tests may be compiled with different FMA contraction.

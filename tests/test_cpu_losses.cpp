@@ -19,7 +19,8 @@ TEST_CASE("cpu softmax cross-entropy: two classes by hand", "[cpu]") {
   const std::vector<int32_t> labels = {1, 0};
   std::vector<double> probs(4), grad(4);
   Stats stats(kStatsSize, 0.0);
-  cpu::softmax_cross_entropy(1, logits.data(), labels.data(), 2, 2, probs.data(), grad.data(), stats.data());
+  cpu::softmax_cross_entropy(1, logits.data(), labels.data(), 2, 2, probs.data(), grad.data(),
+                             stats.data());
   CHECK(probs[0] == Approx(0.25).epsilon(1e-15));
   CHECK(probs[1] == Approx(0.75).epsilon(1e-15));
   // -ln(3/4) for the first sample, -ln(1/4) for the second
@@ -32,7 +33,8 @@ TEST_CASE("cpu softmax cross-entropy: two classes by hand", "[cpu]") {
   for (size_t i = 0; i < 4; ++i) CHECK(grad[i] == Approx(expected[i]).epsilon(1e-15));
 
   // stats accumulate across calls; probs and grad may be null
-  cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), 1, 2, nullptr, nullptr, stats.data());
+  cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), 1, 2, nullptr, nullptr,
+                                     stats.data());
   CHECK(stats[kStatLossSum] == Approx(2 * std::log(4.0 / 3.0) + std::log(4.0)).epsilon(1e-15));
   CHECK(stats[kStatCorrect] == 2);
   CHECK(stats[kStatCount] == 3);
@@ -43,7 +45,8 @@ TEST_CASE("cpu softmax cross-entropy: ties and invalid labels", "[cpu]") {
   const std::vector<int32_t> labels = {0, 1, 5, -1};  // tie picks class 0; 5 and -1 are invalid
   std::vector<double> grad(8, 99.0);
   Stats stats(kStatsSize, 0.0);
-  cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), 4, 2, nullptr, grad.data(), stats.data());
+  cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), 4, 2, nullptr, grad.data(),
+                                     stats.data());
   CHECK(stats[kStatCorrect] == 1);
   CHECK(stats[kStatCount] == 4);
   CHECK(stats[kStatLossSum] == Approx(2 * std::log(2.0)).epsilon(1e-15));
@@ -55,7 +58,8 @@ TEST_CASE("cpu softmax cross-entropy: stable for huge logits", "[cpu]") {
   const int32_t label = 1;
   std::vector<float> grad(3);
   std::vector<float> stats(kStatsSize, 0.0f);
-  cpu::softmax_cross_entropy<float>(1, logits.data(), &label, 1, 3, nullptr, grad.data(), stats.data());
+  cpu::softmax_cross_entropy<float>(1, logits.data(), &label, 1, 3, nullptr, grad.data(),
+                                    stats.data());
   CHECK(stats[kStatLossSum] == Approx(1000.0f));
   CHECK(grad[0] == Approx(1.0f));
   CHECK(grad[1] == Approx(-1.0f));
@@ -70,11 +74,13 @@ TEST_CASE("cpu softmax cross-entropy: gradient matches finite differences", "[cp
   std::vector<double> grad(logits.size());
   auto loss = [&] {
     Stats stats(kStatsSize, 0.0);
-    cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), n, classes, nullptr, nullptr, stats.data());
+    cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), n, classes, nullptr,
+                                       nullptr, stats.data());
     return stats[kStatLossSum] / n;
   };
   Stats stats(kStatsSize, 0.0);
-  cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), n, classes, nullptr, grad.data(), stats.data());
+  cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), n, classes, nullptr,
+                                     grad.data(), stats.data());
   test::check_gradient(loss, logits, grad);
 }
 
@@ -83,7 +89,8 @@ TEST_CASE("cpu mse: Keras definition and gradient", "[cpu]") {
   std::vector<double> grad(6);
   Stats stats(kStatsSize, 0.0);
   cpu::mse_loss(1, pred.data(), target.data(), 2, 3, grad.data(), stats.data());
-  CHECK(stats[kStatLossSum] == Approx(13.0 / 3 + 2.0 / 3).epsilon(1e-15));  // per-sample means, summed
+  CHECK(stats[kStatLossSum] ==
+        Approx(13.0 / 3 + 2.0 / 3).epsilon(1e-15));  // per-sample means, summed
   CHECK(stats[kStatCount] == 2);
   CHECK(grad == std::vector<double>{0, 2.0 / 3, 1, 0, -1.0 / 3, -1.0 / 3});
 
@@ -104,7 +111,8 @@ TEST_CASE("cpu bce: values, agreement fraction and gradient", "[cpu]") {
   const std::vector<double> pred = {0.9, 0.2, 0.6, 0.4}, target = {1, 0, 0, 1};
   Stats stats(kStatsSize, 0.0);
   cpu::bce_loss<double>(1, pred.data(), target.data(), 2, 2, nullptr, stats.data());
-  const double expected = (-std::log(0.9) - std::log(0.8)) / 2 + (-std::log(0.4) - std::log(0.4)) / 2;
+  const double expected =
+      (-std::log(0.9) - std::log(0.8)) / 2 + (-std::log(0.4) - std::log(0.4)) / 2;
   CHECK(stats[kStatLossSum] == Approx(expected).epsilon(1e-14));
   CHECK(stats[kStatCorrect] == 1);  // sample 0 agrees on both elements, sample 1 on neither
   CHECK(stats[kStatCount] == 2);
@@ -129,8 +137,10 @@ TEST_CASE("cpu losses: stats do not depend on the thread count", "[cpu]") {
   std::vector<int32_t> labels(n);
   for (int i = 0; i < n; ++i) labels[i] = (i * 7) % classes;
   std::vector<float> one(kStatsSize, 0.0f), two(kStatsSize, 0.0f);
-  cpu::softmax_cross_entropy<float>(1, logits.data(), labels.data(), n, classes, nullptr, nullptr, one.data());
-  cpu::softmax_cross_entropy<float>(2, logits.data(), labels.data(), n, classes, nullptr, nullptr, two.data());
+  cpu::softmax_cross_entropy<float>(1, logits.data(), labels.data(), n, classes, nullptr, nullptr,
+                                    one.data());
+  cpu::softmax_cross_entropy<float>(2, logits.data(), labels.data(), n, classes, nullptr, nullptr,
+                                    two.data());
   CHECK(one == two);
 }
 

@@ -33,8 +33,10 @@ struct Reference {
         }
         case OptimizerKind::adam:
         case OptimizerKind::adamw: {
-          if (s.kind == OptimizerKind::adam) g += wd * p[i];
-          else p[i] -= lr * wd * p[i];  // decoupled decay, before the Adam step
+          if (s.kind == OptimizerKind::adam)
+            g += wd * p[i];
+          else
+            p[i] -= lr * wd * p[i];  // decoupled decay, before the Adam step
           m[i] = b1 * m[i] + (1 - b1) * g;
           v[i] = b2 * v[i] + (1 - b2) * g * g;
           const double c2 = std::sqrt(1 - std::pow(b2, t)), c1 = 1 - std::pow(b1, t);

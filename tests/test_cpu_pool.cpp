@@ -80,10 +80,13 @@ void check_pool_gradient(const PoolShape& s) {
 }
 
 TEST_CASE("cpu maxpool: gradients match finite differences", "[cpu]") {
-  check_pool_gradient({.n = 3, .c = 2, .h = 7, .w = 6, .size = 2, .stride = 2});  // odd: last row unused
-  check_pool_gradient({.n = 2, .c = 2, .h = 6, .w = 9, .size = 2, .stride = 2});  // odd: last column unused
+  check_pool_gradient(
+      {.n = 3, .c = 2, .h = 7, .w = 6, .size = 2, .stride = 2});  // odd: last row unused
+  check_pool_gradient(
+      {.n = 2, .c = 2, .h = 6, .w = 9, .size = 2, .stride = 2});  // odd: last column unused
   check_pool_gradient({.n = 1, .c = 3, .h = 5, .w = 5, .size = 2, .stride = 2});  // both
-  check_pool_gradient({.n = 2, .c = 3, .h = 7, .w = 7, .size = 3, .stride = 2});  // overlapping windows
+  check_pool_gradient(
+      {.n = 2, .c = 3, .h = 7, .w = 7, .size = 3, .stride = 2});  // overlapping windows
   check_pool_gradient({.n = 1, .c = 1, .h = 5, .w = 4, .size = 2, .stride = 1});
 }
 

@@ -61,23 +61,27 @@ TEST_CASE("cpu accumulate: y += x", "[cpu]") {
 }
 
 // The fused backward must give exactly the two separate ops' results, in place or not.
-TEMPLATE_TEST_CASE("cpu bias_activation_backward: equals activation_backward then bias_backward", "[cpu]",
-                   float, double) {
+TEMPLATE_TEST_CASE("cpu bias_activation_backward: equals activation_backward then bias_backward",
+                   "[cpu]", float, double) {
   const int n = 5, c = 7, spatial = 37;
   const size_t size = size_t(n) * c * spatial;
-  const std::vector<double> yd = test::random_values(size, 93, -2, 2), dyd = test::random_values(size, 94);
+  const std::vector<double> yd = test::random_values(size, 93, -2, 2),
+                            dyd = test::random_values(size, 94);
   const std::vector<TestType> y(yd.begin(), yd.end()), dy(dyd.begin(), dyd.end());
-  for (const Activation act : {Activation::none, Activation::relu, Activation::sigmoid, Activation::tanh})
+  for (const Activation act :
+       {Activation::none, Activation::relu, Activation::sigmoid, Activation::tanh})
     for (const int threads : {1, 2}) {
       CAPTURE(static_cast<int>(act), threads);
       std::vector<TestType> want_dx(size), want_db(c), dx(size, TestType(-9)), db(c, TestType(-9));
       cpu::activation_backward(1, act, y.data(), dy.data(), want_dx.data(), size);
       cpu::bias_backward(1, want_dx.data(), want_db.data(), n, c, spatial);
-      cpu::bias_activation_backward(threads, act, y.data(), dy.data(), dx.data(), db.data(), n, c, spatial);
+      cpu::bias_activation_backward(threads, act, y.data(), dy.data(), dx.data(), db.data(), n, c,
+                                    spatial);
       CHECK(dx == want_dx);
       CHECK(db == want_db);
       std::vector<TestType> in_place = dy;
-      cpu::bias_activation_backward(threads, act, y.data(), in_place.data(), in_place.data(), db.data(), n, c, spatial);
+      cpu::bias_activation_backward(threads, act, y.data(), in_place.data(), in_place.data(),
+                                    db.data(), n, c, spatial);
       CHECK(in_place == want_dx);
       CHECK(db == want_db);
     }

@@ -116,7 +116,8 @@ TEST_CASE("cuda memory: an impossible allocation says how much was asked and wha
   const auto gpu = make_cuda_backend({});
   CHECK_THROWS_WITH(gpu->allocate(size_t{1} << 50),
                     Catch::StartsWith("out of GPU memory: asked for ") &&
-                        Catch::Contains("MiB free of") && Catch::Contains("try a smaller batch size"));
+                        Catch::Contains("MiB free of") &&
+                        Catch::Contains("try a smaller batch size"));
   // The failure leaves the backend usable.
   DeviceBuffer ok(*gpu, 1024);
   gpu->fill(ok.as<float>(), 256, 1.0f);

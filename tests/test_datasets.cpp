@@ -9,8 +9,8 @@
 #include <random>
 #include <set>
 
-#include <catch2/catch.hpp>
 #include <zlib.h>
+#include <catch2/catch.hpp>
 
 #include "datasets/dataset.h"
 #include "datasets/idx.h"
@@ -416,10 +416,14 @@ TEST_CASE("data restrict_classes: keeps the listed classes and relabels them in 
 
   CHECK_THAT(error_of([&] { plinth::restrict_classes(data, {4}); }),
              Equals("synthetic: class 4 does not exist (classes are 0 to 3)"));
-  CHECK_THAT(error_of([&] { plinth::restrict_classes(data, {1, 1}); }),
+  CHECK_THAT(error_of([&] {
+               plinth::restrict_classes(data, {1, 1});
+             }),
              Equals("synthetic: class 1 is listed twice"));
   CHECK_THAT(error_of([&] { plinth::restrict_classes(data, {}); }), StartsWith("synthetic: "));
-  CHECK_THAT(error_of([&] { plinth::restrict_classes(synthetic({0, 2}, 4), {1, 3}); }),
+  CHECK_THAT(error_of([&] {
+               plinth::restrict_classes(synthetic({0, 2}, 4), {1, 3});
+             }),
              Equals("synthetic: no samples of classes 1, 3"));
 }
 

@@ -21,9 +21,10 @@ struct SmallRun {
   std::string model = test::tiny_cnn_file(dir);
 
   std::string args(const std::string& save, int epochs = 4) const {
-    return fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs {} --batch-size 32 "
-                       "--save-every 1 --save {} --seed 3 --val-split 0.1 --quiet",
-                       dir, model, epochs, save);
+    return fmt::format(
+        "train --device cpu --threads 2 --data {} --model {} --epochs {} --batch-size 32 "
+        "--save-every 1 --save {} --seed 3 --val-split 0.1 --quiet",
+        dir, model, epochs, save);
   }
 };
 
@@ -89,8 +90,11 @@ TEST_CASE("robustness kill: SIGKILL at random moments, resumed with --resume, en
     for (int attempt = 0;; ++attempt) {
       REQUIRE(attempt < 30);
       const bool resume = fs::exists(ckpt);
-      const double delay = attempt < 6 ? std::uniform_real_distribution<double>(0.005, std::max(0.01, span))(rng) : 1e9;
-      test::CliProcess p(run.args(ckpt) + (resume ? " --resume " + ckpt : ""), run.dir + "/killed.log");
+      const double delay =
+          attempt < 6 ? std::uniform_real_distribution<double>(0.005, std::max(0.01, span))(rng)
+                      : 1e9;
+      test::CliProcess p(run.args(ckpt) + (resume ? " --resume " + ckpt : ""),
+                         run.dir + "/killed.log");
       if (!p.wait_for(delay)) {
         p.signal(SIGKILL);
         if (p.wait() == 128 + SIGKILL) {  // else it ended by itself just before the kill
@@ -115,8 +119,10 @@ TEST_CASE("robustness kill: SIGKILL at random moments, resumed with --resume, en
   CHECK(kills >= 4);
 }
 
-TEST_CASE("robustness signals: SIGTERM and SIGINT stop after the current step with status 130 "
-          "and a checkpoint that resumes to the same weights", "[robustness][checkpoint]") {
+TEST_CASE(
+    "robustness signals: SIGTERM and SIGINT stop after the current step with status 130 "
+    "and a checkpoint that resumes to the same weights",
+    "[robustness][checkpoint]") {
   REQUIRE_FASHION();
   const SmallRun run;
   const Reference& ref = reference(run);
@@ -149,7 +155,8 @@ TEST_CASE("robustness save: a save into a missing directory fails with one clear
   const test::CommandResult r = test::run_cli(run.args(ckpt, 1));
   INFO(r.output);
   CHECK(r.status == 1);
-  CHECK_THAT(r.output, Contains("plinth: error: " + run.dir + "/no/such/dir/c.optim.safetensors.pending: cannot save: ") &&
+  CHECK_THAT(r.output, Contains("plinth: error: " + run.dir +
+                                "/no/such/dir/c.optim.safetensors.pending: cannot save: ") &&
                            Contains("No such file or directory"));
 }
 
@@ -166,7 +173,8 @@ TEST_CASE("robustness save: a read-only directory fails the save and keeps the p
   const std::string optim = read_file(optimizer_state_path(ckpt), size_t{1} << 24);
 
   fs::permissions(ro, fs::perms(0555));
-  test::CliProcess p(run.args(ckpt, 2) + " --resume " + ckpt, run.dir + "/ro.log", {.as_nobody = true});
+  test::CliProcess p(run.args(ckpt, 2) + " --resume " + ckpt, run.dir + "/ro.log",
+                     {.as_nobody = true});
   const int status = p.wait();
   fs::permissions(ro, fs::perms(0755));
   if (status == 125) {
@@ -175,7 +183,8 @@ TEST_CASE("robustness save: a read-only directory fails the save and keeps the p
   }
   INFO(p.output());
   CHECK(status == 1);
-  CHECK_THAT(p.output(), Contains("c.optim.safetensors.pending: cannot save: cannot create") && Contains("Permission denied"));
+  CHECK_THAT(p.output(), Contains("c.optim.safetensors.pending: cannot save: cannot create") &&
+                             Contains("Permission denied"));
   CHECK(read_file(ckpt, size_t{1} << 24) == weights);
   CHECK(read_file(optimizer_state_path(ckpt), size_t{1} << 24) == optim);
   CHECK_FALSE(has_temporaries(ro));
@@ -187,8 +196,10 @@ TEST_CASE("robustness save: a read-only directory fails the save and keeps the p
 // A checkpoint is two files, optimizer state and weights, written one after the other. If
 // the weights' write fails after the optimizer state's succeeded (a full disk, a kill, here
 // a directory in the way of its temporary file), the previous checkpoint must still resume.
-TEST_CASE("robustness save: a save that fails between its two files keeps the previous checkpoint resumable",
-          "[robustness][checkpoint]") {
+TEST_CASE(
+    "robustness save: a save that fails between its two files keeps the previous checkpoint "
+    "resumable",
+    "[robustness][checkpoint]") {
   REQUIRE_FASHION();
   const SmallRun run;
   const std::string ckpt = run.dir + "/torn.safetensors";
@@ -197,7 +208,8 @@ TEST_CASE("robustness save: a save that fails between its two files keeps the pr
   REQUIRE(first.status == 0);
   const std::string weights = read_file(ckpt, size_t{1} << 24);
 
-  test::CliProcess p(run.args(ckpt, 2) + " --resume " + ckpt, run.dir + "/torn.log", {.paused = true});
+  test::CliProcess p(run.args(ckpt, 2) + " --resume " + ckpt, run.dir + "/torn.log",
+                     {.paused = true});
   const std::string blocked = fmt::format("{}.tmp.{}", ckpt, p.pid());  // the weights' temporary
   fs::create_directory(blocked);
   p.resume();
@@ -205,7 +217,8 @@ TEST_CASE("robustness save: a save that fails between its two files keeps the pr
   fs::remove(blocked);
   INFO(p.output());
   CHECK(status == 1);
-  CHECK_THAT(p.output(), Contains("torn.safetensors: cannot save: cannot create") && Contains("Is a directory"));
+  CHECK_THAT(p.output(), Contains("torn.safetensors: cannot save: cannot create") &&
+                             Contains("Is a directory"));
   CHECK(read_file(ckpt, size_t{1} << 24) == weights);
 
   const test::CommandResult resumed = test::run_cli(run.args(ckpt, 2) + " --resume " + ckpt);

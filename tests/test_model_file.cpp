@@ -37,26 +37,35 @@ TEST_CASE("model file: malformed files name the file and the field", "[model]") 
   };
   CHECK_THAT(with(R"({"type": "conv3d", "filters": 2, "kernel": 3})"),
              Catch::Contains("test-model.layers[0].type") && Catch::Contains("conv3d"));
-  CHECK_THAT(with(R"({"type": "conv2d", "kernel": 3})"), Catch::Contains("layers[0]") && Catch::Contains("filters"));
-  CHECK_THAT(with(R"({"type": "conv2d", "filters": -4, "kernel": 3})"), Catch::Contains("layers[0].filters"));
+  CHECK_THAT(with(R"({"type": "conv2d", "kernel": 3})"),
+             Catch::Contains("layers[0]") && Catch::Contains("filters"));
+  CHECK_THAT(with(R"({"type": "conv2d", "filters": -4, "kernel": 3})"),
+             Catch::Contains("layers[0].filters"));
   CHECK_THAT(with(R"({"type": "conv2d", "filters": 4, "kernel": 3, "activaton": "relu"})"),
              Catch::Contains("unknown field 'activaton'"));
-  CHECK_THAT(with(R"({"type": "conv2d", "filters": 4, "kernel": 30})"), Catch::Contains("does not fit"));
+  CHECK_THAT(with(R"({"type": "conv2d", "filters": 4, "kernel": 30})"),
+             Catch::Contains("does not fit"));
   CHECK_THAT(with(R"({"type": "flatten"}, {"type": "dense", "units": 10, "activation": "softmax"})",
                   R"(], "loss": "mse"})"),
              Catch::Contains("softmax output only goes with categorical_crossentropy"));
-  CHECK_THAT(with(R"({"type": "flatten"}, {"type": "dense", "units": 10})", R"(], "loss": "categorical_crossentropy"})"),
+  CHECK_THAT(with(R"({"type": "flatten"}, {"type": "dense", "units": 10})",
+                  R"(], "loss": "categorical_crossentropy"})"),
              Catch::Contains("needs a dense last layer with activation 'softmax'"));
-  CHECK_THAT(with(R"({"type": "flatten", "name": "a"}, {"type": "dense", "name": "a", "units": 784})"),
-             Catch::Contains("duplicate layer name 'a'"));
+  CHECK_THAT(
+      with(R"({"type": "flatten", "name": "a"}, {"type": "dense", "name": "a", "units": 784})"),
+      Catch::Contains("duplicate layer name 'a'"));
   CHECK_THAT(error_of(R"({"input": [1, 28], "layers": []})"), Catch::Contains("test-model.input"));
-  CHECK_THAT(error_of(R"({"input": [1, 28, 28], "layers": [{"type": "flatten"}, {"type": "dense", "units": 2, "activation": "softmax"}], "optimizer": "adagrad"})"),
-             Catch::Contains("unknown optimizer 'adagrad'"));
+  CHECK_THAT(
+      error_of(
+          R"({"input": [1, 28, 28], "layers": [{"type": "flatten"},)"
+          R"({"type": "dense", "units": 2, "activation": "softmax"}], "optimizer": "adagrad"})"),
+      Catch::Contains("unknown optimizer 'adagrad'"));
 }
 
 TEST_CASE("model file: unreadable or invalid JSON files are clear errors", "[model]") {
   const std::string dir = test::temp_dir("model");
-  CHECK_THROWS_WITH(load_model(dir + "/missing.json"), Catch::Contains("missing.json: cannot open"));
+  CHECK_THROWS_WITH(load_model(dir + "/missing.json"),
+                    Catch::Contains("missing.json: cannot open"));
   const std::string bad = dir + "/bad.json";
   FILE* f = fopen(bad.c_str(), "w");
   fputs("{\"input\": [1, 28, 28], \"layers\": [", f);

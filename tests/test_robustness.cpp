@@ -26,13 +26,16 @@ namespace {
 
 std::string slurp(const std::string& path) { return read_file(path, size_t{1} << 26); }
 
-void spit(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+void spit(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
 
 void gzip_file(const std::string& from, const std::string& to) {
   const std::string bytes = slurp(from);
   gzFile out = gzopen(to.c_str(), "wb");
   REQUIRE(out);
-  REQUIRE(gzwrite(out, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
+  REQUIRE(gzwrite(out, bytes.data(), static_cast<unsigned>(bytes.size())) ==
+          static_cast<int>(bytes.size()));
   REQUIRE(gzclose(out) == Z_OK);
 }
 
@@ -45,14 +48,16 @@ std::vector<std::string> error_lines(const std::string& output) {
 }
 
 // Status 1, exactly one error line, naming `file` and saying `problem`; no crash.
-void expect_clean_error(const test::CommandResult& r, const std::string& file, const std::string& problem) {
+void expect_clean_error(const test::CommandResult& r, const std::string& file,
+                        const std::string& problem) {
   INFO(r.output);
   CHECK(r.status == 1);
   const std::vector<std::string> errors = error_lines(r.output);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].rfind("plinth: error: ", 0) == 0);
   CHECK_THAT(errors[0], Contains(file) && Contains(problem));
-  CHECK_THAT(r.output, !Contains("internal error") && !Contains("SUMMARY: ") && !Contains("runtime error"));
+  CHECK_THAT(r.output,
+             !Contains("internal error") && !Contains("SUMMARY: ") && !Contains("runtime error"));
 }
 
 // A small data set and the tiny CNN; args() trains on it for one epoch.
@@ -61,8 +66,9 @@ struct SmallData {
   explicit SmallData(const std::string& name)
       : dir(test::small_fashion_dir(name, 600, 200)), model(test::tiny_cnn_file(dir)) {}
   std::string args(const std::string& extra = "") const {
-    return fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs 1 --seed 3 --quiet {}",
-                       dir, model, extra);
+    return fmt::format(
+        "train --device cpu --threads 2 --data {} --model {} --epochs 1 --seed 3 --quiet {}", dir,
+        model, extra);
   }
   std::string images() const { return dir + "/train-images-idx3-ubyte"; }
   std::string labels() const { return dir + "/train-labels-idx1-ubyte"; }
@@ -71,7 +77,8 @@ struct SmallData {
 std::string idx_header(std::vector<int> dims) {
   std::string h = {0, 0, 8, static_cast<char>(dims.size())};
   for (int d : dims)
-    for (int shift = 24; shift >= 0; shift -= 8) h += static_cast<char>((uint32_t(d) >> shift) & 0xff);
+    for (int shift = 24; shift >= 0; shift -= 8)
+      h += static_cast<char>((uint32_t(d) >> shift) & 0xff);
   return h;
 }
 
@@ -79,7 +86,8 @@ std::string idx_header(std::vector<int> dims) {
 void rewrite_metadata(const std::string& path, const std::map<std::string, std::string>& changes) {
   const SafetensorsFile f = load_safetensors(path);
   std::vector<NamedTensorData> tensors;
-  for (const std::string& name : f.names()) tensors.push_back(NamedTensorData::f32(name, f.tensor(name).shape, f.float_tensor(name)));
+  for (const std::string& name : f.names())
+    tensors.push_back(NamedTensorData::f32(name, f.tensor(name).shape, f.float_tensor(name)));
   std::map<std::string, std::string> metadata = f.metadata();
   for (const auto& [key, value] : changes) metadata[key] = value;
   save_safetensors(path, tensors, metadata);
@@ -89,7 +97,8 @@ void rewrite_metadata(const std::string& path, const std::map<std::string, std::
 
 // ---- data files -------------------------------------------------------------------------
 
-TEST_CASE("robustness data: a truncated train-images .gz is one clear error", "[robustness][data]") {
+TEST_CASE("robustness data: a truncated train-images .gz is one clear error",
+          "[robustness][data]") {
   REQUIRE_FASHION();
   const SmallData d("rob-trunc-gz");
   const std::string gz = d.images() + ".gz";
@@ -100,7 +109,8 @@ TEST_CASE("robustness data: a truncated train-images .gz is one clear error", "[
   expect_clean_error(test::run_cli(d.args()), gz, "truncated");
 }
 
-TEST_CASE("robustness data: a gzip file with a corrupt CRC is one clear error", "[robustness][data]") {
+TEST_CASE("robustness data: a gzip file with a corrupt CRC is one clear error",
+          "[robustness][data]") {
   REQUIRE_FASHION();
   const SmallData d("rob-crc");
   const std::string gz = d.labels() + ".gz";
@@ -112,7 +122,8 @@ TEST_CASE("robustness data: a gzip file with a corrupt CRC is one clear error", 
   expect_clean_error(test::run_cli(d.args()), gz, "corrupt gzip data (incorrect data check)");
 }
 
-TEST_CASE("robustness data: an IDX header that claims more images than the file holds", "[robustness][data]") {
+TEST_CASE("robustness data: an IDX header that claims more images than the file holds",
+          "[robustness][data]") {
   REQUIRE_FASHION();
   const SmallData d("rob-lying-header");
   const std::string bytes = slurp(d.images());
@@ -129,30 +140,39 @@ TEST_CASE("robustness data: a label file with fewer labels than images", "[robus
   const SmallData d("rob-labels");
   const std::string bytes = slurp(d.labels());
   spit(d.labels(), idx_header({599}) + bytes.substr(8, 599));
-  expect_clean_error(test::run_cli(d.args()), d.labels(), "599 labels, but " + d.images() + " holds 600 images");
+  expect_clean_error(test::run_cli(d.args()), d.labels(),
+                     "599 labels, but " + d.images() + " holds 600 images");
 }
 
 // ---- model files ------------------------------------------------------------------------
 
-TEST_CASE("robustness model: malformed model files are one clear error naming the field", "[robustness][model]") {
+TEST_CASE("robustness model: malformed model files are one clear error naming the field",
+          "[robustness][model]") {
   REQUIRE_FASHION();
   const SmallData d("rob-model");
   const std::string bad = d.dir + "/bad.json";
   auto train_with = [&](const std::string& text) {
     spit(bad, text);
-    return test::run_cli(fmt::format("train --device cpu --data {} --model {} --epochs 1 --quiet", d.dir, bad));
+    return test::run_cli(
+        fmt::format("train --device cpu --data {} --model {} --epochs 1 --quiet", d.dir, bad));
   };
   expect_clean_error(train_with(R"({"name": "cut", "input": [1, 28)"), bad, "not valid JSON");
-  expect_clean_error(train_with(R"({"input": [1, 28, 28], "layers": [{"type": "conv2d", "filters": -3, "kernel": 3}]})"),
-                     bad + ".layers[0].filters", "expected an integer >= 1");
-  expect_clean_error(train_with(R"({"input": [1, 28, 28], "layers": [{"type": "dense", "units": 10, "activation": "softmax"}]})"),
-                     bad + ": layer layer1", "dense needs an [N, features] input (add a flatten layer)");
+  expect_clean_error(
+      train_with(
+          R"({"input": [1, 28, 28], "layers": [{"type": "conv2d", "filters": -3, "kernel": 3}]})"),
+      bad + ".layers[0].filters", "expected an integer >= 1");
+  expect_clean_error(
+      train_with(
+          R"({"input": [1, 28, 28],)"
+          R"( "layers": [{"type": "dense", "units": 10, "activation": "softmax"}]})"),
+      bad + ": layer layer1", "dense needs an [N, features] input (add a flatten layer)");
   expect_clean_error(train_with(R"({"input": [3, 32, 32], "layers": [{"type": "flatten"},
                                    {"type": "dense", "units": 10, "activation": "softmax"}]})"),
                      "takes 3x32x32 inputs", "the data has 1x28x28");
 }
 
-TEST_CASE("robustness memory: a model too large for memory is one clear error, not a crash", "[robustness][model]") {
+TEST_CASE("robustness memory: a model too large for memory is one clear error, not a crash",
+          "[robustness][model]") {
   REQUIRE_FASHION();
   const SmallData d("rob-oom");
   const std::string huge = d.dir + "/huge.json";
@@ -163,29 +183,37 @@ TEST_CASE("robustness memory: a model too large for memory is one clear error, n
   // allocator may return null; the CLI must meet the ordinary behaviour.
   const char* asan = std::getenv("ASAN_OPTIONS");
   const std::string saved = asan ? asan : "";
-  ::setenv("ASAN_OPTIONS", (saved + (saved.empty() ? "" : ":") + "allocator_may_return_null=1").c_str(), 1);
-  const auto r = test::run_cli(fmt::format("train --device cpu --data {} --model {} --epochs 1 --quiet", d.dir, huge));
-  if (asan) ::setenv("ASAN_OPTIONS", saved.c_str(), 1);
-  else ::unsetenv("ASAN_OPTIONS");
+  ::setenv("ASAN_OPTIONS",
+           (saved + (saved.empty() ? "" : ":") + "allocator_may_return_null=1").c_str(), 1);
+  const auto r = test::run_cli(
+      fmt::format("train --device cpu --data {} --model {} --epochs 1 --quiet", d.dir, huge));
+  if (asan)
+    ::setenv("ASAN_OPTIONS", saved.c_str(), 1);
+  else
+    ::unsetenv("ASAN_OPTIONS");
   expect_clean_error(r, "cannot allocate", "bytes");
 }
 
 // ---- command-line values ----------------------------------------------------------------
 
-TEST_CASE("robustness cli: out-of-range batch sizes are clear errors, not allocation crashes", "[robustness][cli]") {
+TEST_CASE("robustness cli: out-of-range batch sizes are clear errors, not allocation crashes",
+          "[robustness][cli]") {
   REQUIRE_FASHION();
   const SmallData d("rob-batch");
   expect_clean_error(test::run_cli(d.args("--batch-size 0")), "--batch-size", "must be positive");
   expect_clean_error(test::run_cli(d.args("--batch-size -5")), "--batch-size", "must be positive");
-  expect_clean_error(test::run_cli(d.args("--batch-size 1000000000")), "the training set has 540 samples",
-                     "fewer than one batch of 1000000000");
-  expect_clean_error(test::run_cli(d.args("--batch-size 10000000000")), "--batch-size", "out of range");
-  expect_clean_error(test::run_cli(d.args("--batch-size 32x")), "--batch-size", "expects an integer, got '32x'");
+  expect_clean_error(test::run_cli(d.args("--batch-size 1000000000")),
+                     "the training set has 540 samples", "fewer than one batch of 1000000000");
+  expect_clean_error(test::run_cli(d.args("--batch-size 10000000000")), "--batch-size",
+                     "out of range");
+  expect_clean_error(test::run_cli(d.args("--batch-size 32x")), "--batch-size",
+                     "expects an integer, got '32x'");
 }
 
 // A model file must have lr > 0 (parse_optimizer); the command line must not get around it.
-TEST_CASE("robustness cli: a non-positive or non-finite --lr and a negative --clip-norm are refused",
-          "[robustness][cli]") {
+TEST_CASE(
+    "robustness cli: a non-positive or non-finite --lr and a negative --clip-norm are refused",
+    "[robustness][cli]") {
   REQUIRE_FASHION();
   const SmallData d("rob-lr");
   for (const char* lr : {"-1", "0", "nan", "inf"}) {
@@ -194,13 +222,15 @@ TEST_CASE("robustness cli: a non-positive or non-finite --lr and a negative --cl
   }
   for (const char* clip : {"-1", "nan"}) {
     CAPTURE(clip);
-    expect_clean_error(test::run_cli(d.args(fmt::format("--clip-norm {}", clip))), "--clip-norm", "");
+    expect_clean_error(test::run_cli(d.args(fmt::format("--clip-norm {}", clip))), "--clip-norm",
+                       "");
   }
 }
 
 // ---- checkpoints ------------------------------------------------------------------------
 
-TEST_CASE("robustness checkpoint: hostile checkpoints for --resume and eval are one clear error", "[robustness][checkpoint]") {
+TEST_CASE("robustness checkpoint: hostile checkpoints for --resume and eval are one clear error",
+          "[robustness][checkpoint]") {
   REQUIRE_FASHION();
   const SmallData d("rob-ckpt");
   const std::string good = d.dir + "/good.safetensors", other = d.dir + "/other.safetensors";
@@ -220,16 +250,17 @@ TEST_CASE("robustness checkpoint: hostile checkpoints for --resume and eval are 
 
   INFO("truncated");
   expect_clean_error(resume(bytes.substr(0, bytes.size() - 100), optim), ckpt, "safetensors: ");
-  expect_clean_error(test::run_cli("eval --device cpu --data " + d.dir + " --checkpoint " + ckpt), ckpt,
-                     "safetensors: ");
+  expect_clean_error(test::run_cli("eval --device cpu --data " + d.dir + " --checkpoint " + ckpt),
+                     ckpt, "safetensors: ");
   INFO("a corrupt header");
   std::string corrupt = bytes;
   corrupt[8] = '[';  // the header's opening brace
   expect_clean_error(resume(corrupt, optim), ckpt, "safetensors: ");
   INFO("a safetensors file that is not a plinth checkpoint");
   const float w = 1;
-  expect_clean_error(resume(encode_safetensors({NamedTensorData::f32("fc1.weight", {1}, {&w, 1})}), optim), ckpt,
-                     "not a plinth checkpoint (metadata has no 'model')");
+  expect_clean_error(
+      resume(encode_safetensors({NamedTensorData::f32("fc1.weight", {1}, {&w, 1})}), optim), ckpt,
+      "not a plinth checkpoint (metadata has no 'model')");
   INFO("a missing optimizer state file");
   expect_clean_error(resume(bytes, ""), optimizer_state_path(ckpt), "cannot open");
   INFO("optimizer state from another save");
@@ -266,18 +297,24 @@ std::string exploding_cnn_file(const std::string& dir) {
 
 }  // namespace
 
-TEST_CASE("robustness nan: --on-nan stop names the step and a layer, exits 1 and keeps the earlier checkpoint",
-          "[robustness][nan]") {
+TEST_CASE(
+    "robustness nan: --on-nan stop names the step and a layer, exits 1 and keeps the earlier "
+    "checkpoint",
+    "[robustness][nan]") {
   REQUIRE_FASHION();
   const SmallData d("rob-nan-stop");
   const std::string model = exploding_cnn_file(d.dir), ckpt = d.dir + "/c.safetensors";
-  const auto r = test::run_cli(fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs 3 --seed 3 "
-                                           "--save-every 1 --save {}", d.dir, model, ckpt));
+  const auto r = test::run_cli(
+      fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs 3 --seed 3 "
+                  "--save-every 1 --save {}",
+                  d.dir, model, ckpt));
   expect_clean_error(r, "non-finite loss or gradient at step ", "--on-nan skip-step");
   const std::vector<std::string> errors = error_lines(r.output);
   REQUIRE(errors.size() == 1);
-  CHECK_THAT(errors[0], Catch::Matches(R"(.* at step (1[7-9]|2[0-9]|3[0-2]) \(epoch 2, batch [0-9]+\), first in the )"
-                                       R"((output of layer '[a-z0-9]+'|gradient of [a-z0-9.]+);.*)"));
+  CHECK_THAT(
+      errors[0],
+      Catch::Matches(R"(.* at step (1[7-9]|2[0-9]|3[0-2]) \(epoch 2, batch [0-9]+\), first in the )"
+                     R"((output of layer '[a-z0-9]+'|gradient of [a-z0-9.]+);.*)"));
   CHECK_THAT(r.output, Contains("Epoch 2/3") && !Contains("Epoch 3/3"));
   const CheckpointMeta meta = read_checkpoint_meta(ckpt);
   CHECK(meta.state.epoch == 1);
@@ -289,31 +326,39 @@ TEST_CASE("robustness nan: --on-nan stop names the step and a layer, exits 1 and
   CHECK(eval.status == 0);
 }
 
-TEST_CASE("robustness nan: --on-nan skip-step warns about each skipped step and finishes the run", "[robustness][nan]") {
+TEST_CASE("robustness nan: --on-nan skip-step warns about each skipped step and finishes the run",
+          "[robustness][nan]") {
   REQUIRE_FASHION();
   const SmallData d("rob-nan-skip");
   const std::string model = exploding_cnn_file(d.dir);
-  const auto r = test::run_cli(fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs 3 --seed 3 "
-                                           "--on-nan skip-step", d.dir, model));
+  const auto r = test::run_cli(
+      fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs 3 --seed 3 "
+                  "--on-nan skip-step",
+                  d.dir, model));
   INFO(r.output);
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Contains("warning: skipped step (epoch ") && Contains("non-finite values, first in the "));
+  CHECK_THAT(r.output, Contains("warning: skipped step (epoch ") &&
+                           Contains("non-finite values, first in the "));
   CHECK_THAT(r.output, Contains("Epoch 3/3") && Contains("Test accuracy: "));
 }
 
-TEST_CASE("robustness clip-norm: an exploding autoencoder overflows without clipping and trains with --clip-norm 1",
-          "[robustness][nan]") {
+TEST_CASE(
+    "robustness clip-norm: an exploding autoencoder overflows without clipping and trains with "
+    "--clip-norm 1",
+    "[robustness][nan]") {
   REQUIRE_FASHION();
   const SmallData d("rob-clip");
   // A linear autoencoder under MSE: the gradient grows with the weights, so a large SGD
   // step feeds on itself. Clipped, each step moves the weights by at most lr * 1.
   const std::string model = d.dir + "/linear_ae.json";
   spit(model, R"({"name": "linear_ae", "input": [1, 28, 28],
-    "layers": [{"type": "flatten", "name": "flatten"}, {"type": "dense", "name": "enc", "units": 32},
+    "layers": [{"type": "flatten", "name": "flatten"},
+               {"type": "dense", "name": "enc", "units": 32},
                {"type": "dense", "name": "dec", "units": 784}],
     "loss": "mse", "optimizer": {"type": "sgd", "lr": 10}})");
-  const std::string args = fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs 1 --seed 3 --quiet",
-                                       d.dir, model);
+  const std::string args =
+      fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs 1 --seed 3 --quiet",
+                  d.dir, model);
   expect_clean_error(test::run_cli(args), "non-finite loss or gradient", "epoch 1");
   const auto clipped = test::run_cli(args + " --clip-norm 1");
   INFO(clipped.output);
@@ -324,13 +369,16 @@ TEST_CASE("robustness clip-norm: an exploding autoencoder overflows without clip
   CHECK(std::isfinite(std::stod(m[1].str())));
 }
 
-TEST_CASE("robustness cli: non-finite or absurd augmentation values are refused before training", "[robustness][cli]") {
+TEST_CASE("robustness cli: non-finite or absurd augmentation values are refused before training",
+          "[robustness][cli]") {
   REQUIRE_FASHION();
   const SmallData d("rob-augment");
   // NaN would reach a float-to-int conversion in the bilinear sampler, and a NaN in the
   // saved model JSON (written as null) would make the checkpoint unresumable.
-  expect_clean_error(test::run_cli(d.args("--augment shift=nan")), "--augment", "shift must be in [0, 65536]");
-  expect_clean_error(test::run_cli(d.args("--augment rotate=1e30")), "--augment", "rotate in [0, 360]");
+  expect_clean_error(test::run_cli(d.args("--augment shift=nan")), "--augment",
+                     "shift must be in [0, 65536]");
+  expect_clean_error(test::run_cli(d.args("--augment rotate=1e30")), "--augment",
+                     "rotate in [0, 360]");
 }
 
 // ---- fuzz inputs ------------------------------------------------------------------------
@@ -368,8 +416,9 @@ void feed_model(const std::string& path) {
 }
 
 void feed_checkpoint_meta(const std::string& path) {
-  static const char* keys[] = {"model", "config", "epoch", "step", "batch_in_epoch", "partial_stats",
-                               "partial_seconds", "history", "normalization", "tag"};
+  static const char* keys[] = {
+      "model",         "config",          "epoch",   "step",          "batch_in_epoch",
+      "partial_stats", "partial_seconds", "history", "normalization", "tag"};
   const std::string input = slurp(path);
   std::map<std::string, std::string> metadata{{"format", "pt"}};
   size_t start = 0;
@@ -391,7 +440,8 @@ void feed_checkpoint_meta(const std::string& path) {
 // Every seed of the fuzz corpora and every input that once broke a parser must parse or
 // be refused with plinth::Error; in the sanitizer build this also catches undefined
 // behaviour on them.
-TEST_CASE("robustness fuzz inputs: every seed and regression input parses or is refused cleanly", "[robustness][fuzz]") {
+TEST_CASE("robustness fuzz inputs: every seed and regression input parses or is refused cleanly",
+          "[robustness][fuzz]") {
   const std::map<std::string, std::function<void(const std::string&)>> feeders{
       {"safetensors", [](const std::string& p) { load_safetensors(p); }},
       {"idx", feed_idx},
@@ -417,28 +467,43 @@ TEST_CASE("robustness fuzz inputs: every seed and regression input parses or is 
   CHECK(fed >= 20);
 }
 
-TEST_CASE("robustness model: a sample of more than 2^31 - 1 values is refused, not wrapped", "[robustness][model]") {
-  CHECK_THROWS_WITH(load_model(PLINTH_SOURCE_DIR "/fuzz/regressions/model/flatten_wraps_per_sample_size.json"),
-                    Contains("flatten_wraps_per_sample_size.json: layer layer1: more than 2^31 - 1 values per sample"));
+TEST_CASE("robustness model: a sample of more than 2^31 - 1 values is refused, not wrapped",
+          "[robustness][model]") {
+  CHECK_THROWS_WITH(
+      load_model(PLINTH_SOURCE_DIR "/fuzz/regressions/model/flatten_wraps_per_sample_size.json"),
+      Contains("flatten_wraps_per_sample_size.json: layer layer1: more than 2^31 - 1 values per "
+               "sample"));
 }
 
-TEST_CASE("robustness checkpoint: history numbers that do not fit their type are malformed metadata",
-          "[robustness][checkpoint]") {
+TEST_CASE(
+    "robustness checkpoint: history numbers that do not fit their type are malformed metadata",
+    "[robustness][checkpoint]") {
   const std::string dir = test::temp_dir("rob-history");
   const float w = 1;
   auto with_history = [&](const std::string& history) {
     const nlohmann::json model = nlohmann::json::parse(slurp(PLINTH_SOURCE_DIR "/models/mlp.json"));
     save_safetensors(dir + "/c.safetensors", {NamedTensorData::f32("fc.weight", {1}, {&w, 1})},
-                     {{"model", model.dump()}, {"config", "{}"}, {"epoch", "1"}, {"step", "2"},
-                      {"batch_in_epoch", "0"}, {"partial_stats", "[0,0,0,0]"}, {"partial_seconds", "0"},
-                      {"history", history}, {"normalization", R"({"mean": 0, "std": 1})"}, {"tag", "2:1:0"}});
+                     {{"model", model.dump()},
+                      {"config", "{}"},
+                      {"epoch", "1"},
+                      {"step", "2"},
+                      {"batch_in_epoch", "0"},
+                      {"partial_stats", "[0,0,0,0]"},
+                      {"partial_seconds", "0"},
+                      {"history", history},
+                      {"normalization", R"({"mean": 0, "std": 1})"},
+                      {"tag", "2:1:0"}});
     return dir + "/c.safetensors";
   };
-  const std::string record = R"("loss": 1, "accuracy": 1, "val_loss": 1, "val_accuracy": 1, "lr": 1, "seconds": 1,
+  const std::string record =
+      R"("loss": 1, "accuracy": 1, "val_loss": 1, "val_accuracy": 1, "lr": 1, "seconds": 1,
                                  "samples_per_second": 1)";
-  CHECK(read_checkpoint_meta(with_history("[{\"epoch\": 1, \"steps\": 16, " + record + "}]")).state.history.size() == 1);
-  CHECK_THROWS_WITH(read_checkpoint_meta(with_history("[{\"epoch\": 1e300, \"steps\": 16, " + record + "}]")),
-                    Contains("c.safetensors: malformed plinth metadata"));
-  CHECK_THROWS_WITH(read_checkpoint_meta(with_history("[{\"epoch\": 1, \"steps\": -1e300, " + record + "}]")),
-                    Contains("c.safetensors: malformed plinth metadata"));
+  CHECK(read_checkpoint_meta(with_history("[{\"epoch\": 1, \"steps\": 16, " + record + "}]"))
+            .state.history.size() == 1);
+  CHECK_THROWS_WITH(
+      read_checkpoint_meta(with_history("[{\"epoch\": 1e300, \"steps\": 16, " + record + "}]")),
+      Contains("c.safetensors: malformed plinth metadata"));
+  CHECK_THROWS_WITH(
+      read_checkpoint_meta(with_history("[{\"epoch\": 1, \"steps\": -1e300, " + record + "}]")),
+      Contains("c.safetensors: malformed plinth metadata"));
 }

@@ -124,8 +124,8 @@ TEST_CASE("safetensors: a tiny file is encoded byte for byte as the format speci
 
 TEST_CASE("safetensors: round trip keeps values bit-exact, shapes, order and metadata", "[io]") {
   const float nan_with_payload = std::bit_cast<float>(0x7fc01234u);
-  const std::vector<float> weights{0.5f, -0.0f, 1e-45f, std::numeric_limits<float>::infinity(),
-                                   nan_with_payload, 3.14159274f};
+  const std::vector<float> weights{
+      0.5f, -0.0f, 1e-45f, std::numeric_limits<float>::infinity(), nan_with_payload, 3.14159274f};
   const std::vector<int64_t> step{-(int64_t{1} << 62)};
   const std::vector<uint8_t> rng_state{0, 1, 127, 128, 255};
   const std::vector<NamedTensorData> tensors{
@@ -134,8 +134,8 @@ TEST_CASE("safetensors: round trip keeps values bit-exact, shapes, order and met
       NamedTensorData::i64("step", {}, step),
       NamedTensorData::f32("empty", {0, 3}, {}),
   };
-  const std::map<std::string, std::string> metadata{{"format", "plinth"}, {"lr", "0.001"},
-                                                    {"note", "line\nbreak, \"quotes\", é"}};
+  const std::map<std::string, std::string> metadata{
+      {"format", "plinth"}, {"lr", "0.001"}, {"note", "line\nbreak, \"quotes\", é"}};
   TempDir dir;
   save_safetensors(dir / "model.safetensors", tensors, metadata);
   const SafetensorsFile file = load_safetensors(dir / "model.safetensors");
@@ -174,14 +174,13 @@ TEST_CASE("safetensors: the writer refuses tensors it cannot describe", "[io]") 
                     Contains("tensor \"a\" has 16 bytes, but its shape and dtype F32 need 12"));
   CHECK_THROWS_WITH(encode_safetensors({NamedTensorData::f32("a", {-2, -2}, four)}),
                     Contains("negative dimension"));
-  CHECK_THROWS_WITH(encode_safetensors({NamedTensorData::f32("a", {1, 1, 1, 1, 1, 1, 1, 1, 4},
-                                                             four)}),
-                    Contains("rank 9"));
+  CHECK_THROWS_WITH(
+      encode_safetensors({NamedTensorData::f32("a", {1, 1, 1, 1, 1, 1, 1, 1, 4}, four)}),
+      Contains("rank 9"));
   CHECK_THROWS_WITH(encode_safetensors({NamedTensorData::f32("bad\xff", {4}, four)}),
                     Contains("not valid UTF-8"));
   TempDir dir;
-  CHECK_THROWS_WITH(save_safetensors(dir / "x.safetensors",
-                                     {NamedTensorData::f32("a", {5}, four)}),
+  CHECK_THROWS_WITH(save_safetensors(dir / "x.safetensors", {NamedTensorData::f32("a", {5}, four)}),
                     Contains("x.safetensors: safetensors: tensor \"a\""));
   CHECK(dir.entries().empty());
 }
@@ -274,11 +273,11 @@ TEST_CASE("safetensors: files interoperate with the Python safetensors library",
   const std::vector<float> weights{0.25f, -1.5f, 3.0f, 1e-30f, -0.0f, 65504.0f};
   const std::vector<int64_t> counters{-5, int64_t{1} << 40};
   const std::vector<uint8_t> state{9, 8, 7, 255};
-  save_safetensors(dir / "ours.safetensors",
-                   {NamedTensorData::f32("fc.weight", {2, 3}, weights),
-                    NamedTensorData::i64("counters", {2}, counters),
-                    NamedTensorData::u8("state", {4}, state)},
-                   {{"origin", "plinth"}});
+  save_safetensors(
+      dir / "ours.safetensors",
+      {NamedTensorData::f32("fc.weight", {2, 3}, weights),
+       NamedTensorData::i64("counters", {2}, counters), NamedTensorData::u8("state", {4}, state)},
+      {{"origin", "plinth"}});
   save_safetensors(dir / "tiny_ours.safetensors",
                    {NamedTensorData::f32("w", {2}, std::vector<float>{1.0f, -2.0f})},
                    {{"step", "7"}});
@@ -308,8 +307,8 @@ save_file({"conv.weight": (np.arange(24, dtype=np.float32) * 0.5 - 3).reshape(2,
   REQUIRE(std::system(command.c_str()) == 0);
 
   const SafetensorsFile theirs = load_safetensors(dir / "theirs.safetensors");
-  CHECK(theirs.metadata() == std::map<std::string, std::string>{{"origin", "python"},
-                                                                {"epoch", "3"}});
+  CHECK(theirs.metadata() ==
+        std::map<std::string, std::string>{{"origin", "python"}, {"epoch", "3"}});
   std::vector<float> expected(24);
   for (int i = 0; i < 24; ++i) expected[i] = i * 0.5f - 3;
   CHECK(theirs.float_tensor("conv.weight") == expected);
@@ -363,8 +362,8 @@ TEST_CASE("atomic file: a read-only directory is an error and keeps the old file
 
   // Root ignores permissions, so the attempt runs in a child that gives root up.
   const std::string outcome = run_in_child([&]() -> std::string {
-    if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 ||
-                             ::setuid(65534) != 0))
+    if (::geteuid() == 0 &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0))
       return std::string("SKIP: cannot drop root: ") + std::strerror(errno);
     try {
       write_file_atomically(path, "new contents");
@@ -416,8 +415,8 @@ TEST_CASE("atomic file: a full disk is an error, removes the temporary and keeps
     return;
   }
   CHECK_THAT(outcome, Contains("model.safetensors: cannot save: writing") &&
-                          Contains("No space left on device") &&
-                          Contains("old file intact") && Contains("nothing left behind"));
+                          Contains("No space left on device") && Contains("old file intact") &&
+                          Contains("nothing left behind"));
   CHECK(dir.entries() == std::vector<std::string>{"small"});
 }
 

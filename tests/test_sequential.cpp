@@ -15,10 +15,14 @@ const CompileOptions kCpu{.device = "cpu", .threads = 1, .quiet = true};
 
 Sequential seed_cnn_builder() {
   Sequential model({1, 28, 28}, "seed_cnn");
-  model.add(conv2d(32, 3, "relu")).add(maxpool2d(2))
-       .add(conv2d(64, 3, "relu")).add(maxpool2d(2))
-       .add(conv2d(64, 3, "relu")).add(flatten())
-       .add(dense(64, "relu")).add(dense(10, "softmax"));
+  model.add(conv2d(32, 3, "relu"))
+      .add(maxpool2d(2))
+      .add(conv2d(64, 3, "relu"))
+      .add(maxpool2d(2))
+      .add(conv2d(64, 3, "relu"))
+      .add(flatten())
+      .add(dense(64, "relu"))
+      .add(dense(10, "softmax"));
   return model;
 }
 
@@ -44,7 +48,9 @@ Sequential tiny_model() {
 
 }  // namespace
 
-TEST_CASE("api sequential: the builder makes models/seed_cnn.json's model, and they share checkpoints", "[api]") {
+TEST_CASE(
+    "api sequential: the builder makes models/seed_cnn.json's model, and they share checkpoints",
+    "[api]") {
   Sequential model = seed_cnn_builder();
   model.compile(adam(1e-3), "categorical_crossentropy", kCpu);
   CHECK(model.parameter_count() == 93322);
@@ -59,12 +65,18 @@ TEST_CASE("api sequential: the builder makes models/seed_cnn.json's model, and t
   params.initialize(99);
   const LoadReport r = load_weights(path, params, true);
   CHECK(r.loaded.size() == 10);
-  CHECK(params.download(params.values()) == model.parameters().download(model.parameters().values()));
+  CHECK(params.download(params.values()) ==
+        model.parameters().download(model.parameters().values()));
 }
 
-TEST_CASE("api sequential: automatic names skip taken ones, and mistakes fail where they are made", "[api]") {
+TEST_CASE("api sequential: automatic names skip taken ones, and mistakes fail where they are made",
+          "[api]") {
   Sequential model({1, 8, 8});
-  model.add(conv2d(4, 3).named("conv2")).add(conv2d(4, 3)).add(flatten()).add(dropout(0.5)).add(flatten());
+  model.add(conv2d(4, 3).named("conv2"))
+      .add(conv2d(4, 3))
+      .add(flatten())
+      .add(dropout(0.5))
+      .add(flatten());
   std::vector<std::string> names;
   const nlohmann::json definition = model.to_json();
   for (const auto& l : definition["layers"]) names.push_back(l["name"]);
@@ -74,19 +86,23 @@ TEST_CASE("api sequential: automatic names skip taken ones, and mistakes fail wh
   CHECK_THROWS_WITH(model.add(dense(4, "swish")), Catch::Contains("unknown activation 'swish'"));
   CHECK_THROWS_WITH(model.fit(synthetic(8, 1)), Catch::Contains("call compile() first"));
   model.add(dense(10, "softmax")).add(dense(10, "softmax"));
-  CHECK_THROWS_WITH(model.compile(adam()), Catch::Contains("softmax is only supported on the last layer"));
-  CHECK_THROWS_WITH(tiny_model().compile(sgd(-1), "categorical_crossentropy", kCpu), Catch::Contains("positive"));
+  CHECK_THROWS_WITH(model.compile(adam()),
+                    Catch::Contains("softmax is only supported on the last layer"));
+  CHECK_THROWS_WITH(tiny_model().compile(sgd(-1), "categorical_crossentropy", kCpu),
+                    Catch::Contains("positive"));
 
   Sequential tiny = tiny_model();
   tiny.compile(adam(), "categorical_crossentropy", kCpu);
-  CHECK_THROWS_WITH(tiny.fit(synthetic(32, 1), {.epochs = 1, .schedule = one_cycle(0, 1.5f)}), Catch::Contains("warmup"));
+  CHECK_THROWS_WITH(tiny.fit(synthetic(32, 1), {.epochs = 1, .schedule = one_cycle(0, 1.5f)}),
+                    Catch::Contains("warmup"));
   Dataset wide = synthetic(8, 1);
   wide.height = 2;
   wide.width = 8;
   CHECK_THROWS_WITH(tiny.evaluate(wide), Catch::Contains("needs 1x4x4 images"));
 }
 
-TEST_CASE("api sequential: a short fit on Fashion-MNIST lowers the loss along a cosine schedule", "[api]") {
+TEST_CASE("api sequential: a short fit on Fashion-MNIST lowers the loss along a cosine schedule",
+          "[api]") {
   if (!test::fashion_available()) {
     WARN("SKIPPED: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
@@ -95,7 +111,8 @@ TEST_CASE("api sequential: a short fit on Fashion-MNIST lowers the loss along a 
   model.compile(adam(1e-3), "categorical_crossentropy", {.device = "cpu", .quiet = true});
   const auto [train, val] = split_validation(test::head(test::fashion_train(), 1200), 1.0 / 6);
   const double before = model.evaluate(val).loss;
-  const History h = model.fit(train, val, {.epochs = 2, .schedule = cosine(), .verbosity = Verbosity::quiet});
+  const History h =
+      model.fit(train, val, {.epochs = 2, .schedule = cosine(), .verbosity = Verbosity::quiet});
   REQUIRE(h.epochs.size() == 2);
   CHECK_FALSE(h.stopped_early);
   CHECK(h.epochs[1].loss < h.epochs[0].loss);
@@ -119,8 +136,12 @@ TEST_CASE("api sequential: early stopping follows Keras' EarlyStopping on val_lo
   // nothing, epochs 2 and 3 do not improve, so patience 2 stops after epoch 3.
   Sequential model = tiny_model();
   model.compile(sgd(1e-7f), "categorical_crossentropy", kCpu);
-  const FitOptions stop{.epochs = 10, .batch_size = 16, .validation_split = 0.25, .early_stopping_patience = 2,
-                        .early_stopping_min_delta = 1e-3, .verbosity = Verbosity::quiet};
+  const FitOptions stop{.epochs = 10,
+                        .batch_size = 16,
+                        .validation_split = 0.25,
+                        .early_stopping_patience = 2,
+                        .early_stopping_min_delta = 1e-3,
+                        .verbosity = Verbosity::quiet};
   const History h = model.fit(synthetic(128, 1), stop);
   CHECK(h.epochs.size() == 3);
   CHECK(h.stopped_early);
@@ -135,14 +156,17 @@ TEST_CASE("api sequential: early stopping follows Keras' EarlyStopping on val_lo
   CHECK(learning.epochs.size() == 4);
   CHECK_FALSE(learning.early_stopped);
 
-  CHECK_THROWS_WITH(model.fit(synthetic(64, 2), {.early_stopping_patience = 2}), Catch::Contains("no validation set"));
+  CHECK_THROWS_WITH(model.fit(synthetic(64, 2), {.early_stopping_patience = 2}),
+                    Catch::Contains("no validation set"));
 }
 
-TEST_CASE("api sequential: save and load round-trip weights, normalisation and recipe exactly", "[api]") {
+TEST_CASE("api sequential: save and load round-trip weights, normalisation and recipe exactly",
+          "[api]") {
   Sequential model = tiny_model();
   model.compile(adam(1e-2), "categorical_crossentropy", kCpu);
   const Dataset data = synthetic(96, 3);
-  model.fit(data, {.epochs = 2, .batch_size = 16, .normalize = true, .verbosity = Verbosity::quiet});
+  model.fit(data,
+            {.epochs = 2, .batch_size = 16, .normalize = true, .verbosity = Verbosity::quiet});
   const std::vector<float> expected = model.predict(data);
   REQUIRE(expected.size() == 96 * 2);
   const std::string path = test::temp_dir("api-roundtrip") + "/tiny.safetensors";
@@ -153,8 +177,11 @@ TEST_CASE("api sequential: save and load round-trip weights, normalisation and r
   CHECK(loaded.predict(data) == expected);
 
   Sequential fresh = tiny_model();
-  fresh.compile(adam(1e-2), "categorical_crossentropy", {.device = "cpu", .threads = 1, .seed = 42, .quiet = true});
-  const auto values = [](Sequential& m) { return m.parameters().download(m.parameters().values()); };
+  fresh.compile(adam(1e-2), "categorical_crossentropy",
+                {.device = "cpu", .threads = 1, .seed = 42, .quiet = true});
+  const auto values = [](Sequential& m) {
+    return m.parameters().download(m.parameters().values());
+  };
   CHECK(values(fresh) != values(model));
   fresh.load_weights(path);
   CHECK(values(fresh) == values(model));

@@ -18,8 +18,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "engine/error.h"
 #include "cli/tensorboard.h"
+#include "engine/error.h"
 
 namespace fs = std::filesystem;
 using namespace plinth;
@@ -60,7 +60,8 @@ struct Cursor {
   std::uint64_t little_endian(size_t n) {
     REQUIRE(at + n <= bytes.size());
     std::uint64_t v = 0;
-    for (size_t i = 0; i < n; ++i) v |= std::uint64_t(static_cast<unsigned char>(bytes[at + i])) << (8 * i);
+    for (size_t i = 0; i < n; ++i)
+      v |= std::uint64_t(static_cast<unsigned char>(bytes[at + i])) << (8 * i);
     at += n;
     return v;
   }
@@ -183,7 +184,7 @@ TEST_CASE("tensorboard writer: scalars read back with tags, values and steps", "
     writer.add_scalar("accuracy/val", 0.875f, 1);
     writer.add_scalar("loss/train", -1.5e-8f, 2);
     writer.add_scalar("lr", 1e-3f, std::int64_t{1} << 40);  // a multi-byte varint
-    writer.add_scalar("neg", 3.0f, -7);                      // negative steps take ten bytes
+    writer.add_scalar("neg", 3.0f, -7);                     // negative steps take ten bytes
     writer.flush();
     REQUIRE(fs::file_size(path) > 0);  // flushed while the writer is still open
   }
@@ -209,8 +210,10 @@ TEST_CASE("tensorboard writer: scalars read back with tags, values and steps", "
     float value;
     std::int64_t step;
   };
-  const Expected expected[] = {{"loss/train", 0.6931f, 1}, {"accuracy/val", 0.875f, 1},
-                               {"loss/train", -1.5e-8f, 2}, {"lr", 1e-3f, std::int64_t{1} << 40},
+  const Expected expected[] = {{"loss/train", 0.6931f, 1},
+                               {"accuracy/val", 0.875f, 1},
+                               {"loss/train", -1.5e-8f, 2},
+                               {"lr", 1e-3f, std::int64_t{1} << 40},
                                {"neg", 3.0f, -7}};
   for (size_t i = 0; i < std::size(expected); ++i) {
     const Event& e = events[i + 1];

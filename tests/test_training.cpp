@@ -20,7 +20,8 @@ namespace {
 const char* kSmallCnn = R"({
   "name": "small", "input": [1, 28, 28],
   "layers": [
-    {"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3, "stride": 2, "padding": 1, "activation": "tanh"},
+    {"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3, "stride": 2, "padding": 1,
+     "activation": "tanh"},
     {"type": "maxpool2d", "name": "pool1", "size": 2},
     {"type": "conv2d", "name": "conv2", "filters": 6, "kernel": 3, "activation": "sigmoid"},
     {"type": "flatten", "name": "flatten"},
@@ -45,7 +46,8 @@ struct OnEpochEnd : TrainHook {
   bool on_epoch_end(const EpochRecord&, const TrainState& state) override { return call(state); }
 };
 
-std::vector<float> weights_after(const Model& m, const Dataset& train, uint64_t seed, int threads, int epochs) {
+std::vector<float> weights_after(const Model& m, const Dataset& train, uint64_t seed, int threads,
+                                 int epochs) {
   auto be = make_cpu_backend(threads);
   Parameters p(m, *be);
   p.initialize(seed);
@@ -155,7 +157,8 @@ TEST_CASE("executor: backpropagated gradients match finite differences of the lo
   CHECK(probes.size() == p.entries().size());
 }
 
-TEST_CASE("training: the seed CNN's loss falls and accuracy rises on Fashion-MNIST", "[engine][cpu]") {
+TEST_CASE("training: the seed CNN's loss falls and accuracy rises on Fashion-MNIST",
+          "[engine][cpu]") {
   REQUIRE_FASHION();
   const Model m = test::seed_cnn();
   auto be = make_cpu_backend(0);
@@ -175,7 +178,8 @@ TEST_CASE("training: the seed CNN's loss falls and accuracy rises on Fashion-MNI
   CHECK(before.accuracy < 0.3);
 }
 
-TEST_CASE("training: the same seed and threads give bit-identical weights, another seed does not", "[engine][cpu]") {
+TEST_CASE("training: the same seed and threads give bit-identical weights, another seed does not",
+          "[engine][cpu]") {
   REQUIRE_FASHION();
   const Model m = test::model_from(kSmallCnn);
   const Dataset train = test::head(test::fashion_train(), 640);
@@ -189,7 +193,9 @@ TEST_CASE("training: the same seed and threads give bit-identical weights, anoth
   CHECK(weights_after(m, train, 5, 1, 1) == a);
 }
 
-TEST_CASE("training: a run stopped after epoch 1 and resumed from its checkpoint ends bit-identical", "[engine][cpu][checkpoint]") {
+TEST_CASE(
+    "training: a run stopped after epoch 1 and resumed from its checkpoint ends bit-identical",
+    "[engine][cpu][checkpoint]") {
   REQUIRE_FASHION();
   const Model m = test::model_from(kSmallCnn);
   const Dataset train = test::head(test::fashion_train(), 640);
@@ -242,15 +248,22 @@ TEST_CASE("training: frozen layers keep their weights, the others learn", "[engi
   const std::vector<float> after = p.download(p.values());
   for (const ParamEntry& e : p.entries()) {
     bool changed = false;
-    for (size_t i = 0; i < e.shape.numel(); ++i) changed = changed || before[e.offset + i] != after[e.offset + i];
+    for (size_t i = 0; i < e.shape.numel(); ++i)
+      changed = changed || before[e.offset + i] != after[e.offset + i];
     INFO(e.name);
     CHECK(changed == (e.name.rfind("fc1", 0) == 0));
   }
-  CHECK_THROWS_WITH(Trainer(m, *be, p, [] { TrainOptions x; x.freeze = {"conv9"}; return x; }()),
+  CHECK_THROWS_WITH(Trainer(m, *be, p,
+                            [] {
+                              TrainOptions x;
+                              x.freeze = {"conv9"};
+                              return x;
+                            }()),
                     Catch::Contains("no layer named 'conv9'"));
 }
 
-TEST_CASE("fine-tuning: weights load by name with shape checks, strict by default", "[engine][cpu][checkpoint]") {
+TEST_CASE("fine-tuning: weights load by name with shape checks, strict by default",
+          "[engine][cpu][checkpoint]") {
   const Model source = test::seed_cnn();
   auto be = make_cpu_backend(1);
   Parameters p(source, *be);
@@ -273,7 +286,8 @@ TEST_CASE("fine-tuning: weights load by name with shape checks, strict by defaul
   CHECK(reset.loaded.size() == 8);
   const auto src = p.download(p.values()), dst = q.download(q.values());
   const ParamEntry* w = q.find("conv2.weight");
-  CHECK(std::equal(dst.begin() + w->offset, dst.begin() + w->offset + w->shape.numel(), src.begin() + p.find("conv2.weight")->offset));
+  CHECK(std::equal(dst.begin() + w->offset, dst.begin() + w->offset + w->shape.numel(),
+                   src.begin() + p.find("conv2.weight")->offset));
 }
 
 TEST_CASE("training: a NaN stops training with the step and the layer named", "[engine][cpu]") {
@@ -286,6 +300,7 @@ TEST_CASE("training: a NaN stops training with the step and the layer named", "[
   v[p.find("fc1.weight")->offset] = std::nanf("");
   p.upload(p.values(), v);
   Trainer t(m, *be, p, quick_options(1));
-  CHECK_THROWS_WITH(t.fit(test::head(test::fashion_train(), 64), Dataset{}),
-                    Catch::Contains("non-finite") && Catch::Contains("step 1") && Catch::Contains("fc1"));
+  CHECK_THROWS_WITH(
+      t.fit(test::head(test::fashion_train(), 64), Dataset{}),
+      Catch::Contains("non-finite") && Catch::Contains("step 1") && Catch::Contains("fc1"));
 }
