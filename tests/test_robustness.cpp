@@ -162,9 +162,8 @@ TEST_CASE("robustness model: malformed model files are one clear error naming th
           R"({"input": [1, 28, 28], "layers": [{"type": "conv2d", "filters": -3, "kernel": 3}]})"),
       bad + ".layers[0].filters", "expected an integer >= 1");
   expect_clean_error(
-      train_with(
-          R"({"input": [1, 28, 28],)"
-          R"( "layers": [{"type": "dense", "units": 10, "activation": "softmax"}]})"),
+      train_with(R"({"input": [1, 28, 28],)"
+                 R"( "layers": [{"type": "dense", "units": 10, "activation": "softmax"}]})"),
       bad + ": layer layer1", "dense needs an [N, features] input (add a flatten layer)");
   expect_clean_error(train_with(R"({"input": [3, 32, 32], "layers": [{"type": "flatten"},
                                    {"type": "dense", "units": 10, "activation": "softmax"}]})"),
