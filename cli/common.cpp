@@ -55,20 +55,44 @@ void add_device_options(Args& args) {
               "auto")
       .option("threads", "N", fmt::format("CPU threads, 0 to {} (0: all cores)", kMaxThreads), "0")
       .range(0, kMaxThreads)
-      .option("conv-impl", "cudnn|native", "GPU convolution: cuDNN or plinth's own kernels",
-              "cudnn")
-      .flag("tf32", "allow TF32 tensor cores on the GPU (faster, ~1e-3 relative error)")
-      .flag("deterministic", "GPU: only deterministic cuDNN algorithms");
+      .option("conv-impl", "cudnn|native",
+              "GPU convolution: cuDNN or plinth's own kernels (fp32 at any --precision)", "cudnn")
+      .option("precision", "fp32|tf32|bf16",
+              "GPU math in convolutions and GEMMs: fp32, TF32 or BF16 tensor cores (~1e-3 or "
+              "~1e-2 relative error); tensors and weights stay fp32",
+              "fp32")
+      .flag("deterministic", "GPU: only deterministic cuDNN algorithms")
+      .option("cuda-graph", "on|off",
+              "GPU: replay training steps and evaluation batches from CUDA graphs", "on")
+      .flag("sync-launches",
+            "GPU debugging: wait after every kernel launch so that a fault names its kernel "
+            "(also PLINTH_SYNC_LAUNCHES=1; turns CUDA graphs off)");
 }
 
-DeviceChoice open_device_from(const Args& args) {
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "tf32") return Precision::tf32;
+  if (name == "bf16") return Precision::bf16;
+  fail("--precision: expected fp32, tf32 or bf16, got '{}'", name);
+}
+
+bool cuda_graphs_from(const Args& args) {
+  const std::string graphs = args.str("cuda-graph");
+  if (graphs != "on" && graphs != "off") fail("--cuda-graph: expected on or off, got '{}'", graphs);
+  return graphs == "on";
+}
+
+DeviceChoice open_device_from(const Args& args, std::function<void(const std::string&)> log) {
   CudaOptions cuda;
   const std::string impl = args.str("conv-impl");
   if (impl != "cudnn" && impl != "native")
     fail("--conv-impl: expected cudnn or native, got '{}'", impl);
   cuda.native_conv = impl == "native";
-  cuda.allow_tf32 = args.on("tf32");
+  cuda.precision = parse_precision(args.str("precision"));
   cuda.deterministic = args.on("deterministic");
+  cuda.sync_launches = args.on("sync-launches");
+  cuda.log = std::move(log);
+  cuda_graphs_from(args);  // a bad value fails before the device is opened
   DeviceChoice choice = open_device_option(args.str("device"), args.integer("threads"), cuda);
   if (!choice.note.empty()) notice(choice.note.substr(choice.note.find(' ') + 1));
   status("device: " + choice.backend->description());

@@ -1,6 +1,7 @@
 // Pieces shared by the subcommands: device options, data options, loading.
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -32,8 +33,16 @@ decltype(auto) naming_options(OptionNames names, Call&& call) {
   }
 }
 
+// --device, --threads, --conv-impl, --precision, --deterministic, --cuda-graph and
+// --sync-launches.
 void add_device_options(Args& args);
-DeviceChoice open_device_from(const Args& args);
+// The device those options ask for; log (may be empty) hears the GPU's convolution
+// algorithm choices (train --verbose).
+DeviceChoice open_device_from(const Args& args, std::function<void(const std::string&)> log = {});
+// --cuda-graph on (true) or off.
+bool cuda_graphs_from(const Args& args);
+// --precision's value.
+Precision parse_precision(const std::string& name);
 // open_device() with its errors under --device.
 DeviceChoice open_device_option(const std::string& spec, int threads, const CudaOptions& cuda);
 

@@ -88,7 +88,9 @@ int eval_command(int argc, char** argv) {
   Dataset test = load_idx_dataset(data_dir(a), Split::test);
   const std::vector<int> classes = parse_classes(a);
   if (!classes.empty()) test = restrict_classes(test, classes);
-  Trainer trainer(l.model, *device.backend, params, {});
+  TrainOptions options;
+  options.cuda_graphs = cuda_graphs_from(a);
+  Trainer trainer(l.model, *device.backend, params, options);
   trainer.set_normalization(l.meta.mean, l.meta.std);
   const EvalResult r = trainer.evaluate(test, true);
   std::vector<double> per_class;

@@ -83,7 +83,9 @@ Args train_args() {
       .flag("test-each-epoch", "also report test accuracy after every epoch (for time-to-accuracy)")
       .flag("quiet",
             "print only errors, warnings and the final result (no progress or status lines)")
-      .flag("verbose", "also print the model's layers, output shapes and parameter counts");
+      .flag("verbose",
+            "also print the model's layers, output shapes and parameter counts, the GPU's "
+            "convolution algorithms and how the steps ran (CUDA graphs or eagerly)");
   add_device_options(a);
   add_data_options(a);
   a.option("labelled-fraction", "F",
@@ -274,6 +276,7 @@ TrainOptions train_options(const Args& a, const RunSpec& run) {
   const std::string on_nan = a.str("on-nan");
   if (on_nan != "stop" && on_nan != "skip-step") fail("--on-nan: expected stop or skip-step");
   opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;
+  opt.cuda_graphs = cuda_graphs_from(a);
   return opt;
 }
 
@@ -328,7 +331,9 @@ int train_command(int argc, char** argv) {
     fail("plinth train: --quiet and --verbose exclude each other");
   set_quiet(a.on("quiet"));
   const RunSpec run = read_run_spec(a);
-  DeviceChoice device = open_device_from(a);
+  DeviceChoice device = a.on("verbose")
+                            ? open_device_from(a, [](const std::string& line) { status(line); })
+                            : open_device_from(a);
   Backend& backend = *device.backend;
   const Data data = load_data(a, run.model.training.val_split, run.seed);
   Parameters params(run.model, backend);
@@ -368,6 +373,7 @@ int train_command(int argc, char** argv) {
     fail("{} (try a lower --lr or --clip-norm; --on-nan skip-step skips such steps)", e.finding());
   }
   if (early && early->stopped()) progress.line(early->reason());
+  if (a.on("verbose")) status(trainer.graph_report());
   if (a.has("save")) {
     saver.save(a.str("save"), end);
     status("saved " + a.str("save"));

@@ -102,16 +102,40 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
     }
     node.layer->prepare(backend, b.x.shape);
   }
+  if (training) plan_backward_fusion(consumers, needs_grad);
   backend.fill(input_.data, input_.numel(), 0.0f);
   backend.fill(reinterpret_cast<float*>(labels_), batch, 0.0f);  // int 0 and float 0.0 share bits
   reset_stats();
 }
 
+// A layer that takes its input's ReLU backward (a max pool) and alone consumes a ReLU
+// layer's output does that layer's ReLU backward and bias gradient in its own pass
+// (LayerIO). The pass runs only where the ReLU layer's output gradient is needed.
+void Executor::plan_backward_fusion(const std::vector<int>& consumers,
+                                    const std::vector<bool>& needs_grad) {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const int j = model_.nodes[i].input;
+    if (j < 0 || !needs_grad[j] || consumers[j] != 1) continue;
+    const Layer& producer = *model_.nodes[j].layer;
+    if (!model_.nodes[i].layer->takes_input_relu_backward() || !producer.relu_output()) continue;
+    nodes_[i].input_relu_backward = true;
+    nodes_[j].activation_backward_done = true;
+    if (nodes_[j].frozen) continue;
+    for (const ParamEntry& e : params_.entries())
+      if (e.node == j && e.name == producer.name() + ".bias")
+        nodes_[i].input_bias_grad = params_.grads() + e.offset;
+  }
+}
+
 LayerIO Executor::io(size_t i, bool training) {
   NodeBuffers& b = nodes_[i];
-  return LayerIO{backend_,      b.x,     b.y,       b.dx,     b.dy,
-                 b.params,      b.grads, b.scratch, training, hash_combine(seed_, i),
-                 params_.step()};
+  LayerIO io{backend_,      b.x,     b.y,       b.dx,     b.dy,
+             b.params,      b.grads, b.scratch, training, hash_combine(seed_, i),
+             params_.step()};
+  io.input_relu_backward = b.input_relu_backward;
+  io.input_bias_grad = b.input_bias_grad;
+  io.activation_backward_done = b.activation_backward_done;
+  return io;
 }
 
 void Executor::forward(bool training) {

@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "engine/device_dataset.h"
+#include "engine/elementwise.h"
+#include "engine/step_graph.h"
 
 namespace plinth {
 
@@ -38,6 +40,7 @@ Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, Train
     }
   }
   scalars_ = DeviceBuffer(backend, (2 + kStatsSize) * sizeof(float));
+  counters_ = DeviceBuffer(backend, 2 * sizeof(int64_t));
 }
 
 Trainer::~Trainer() = default;
@@ -51,36 +54,47 @@ void Trainer::check_input_shape(const Dataset& d) const {
 
 DeviceDataset& Trainer::device_data(const Dataset& data, int batch) {
   auto& slot = data_[&data];
-  if (!slot || slot->padded % batch != 0)
+  if (!slot || slot->padded % batch != 0) {
+    if (slot) eval_graphs_.erase(slot.get());
     slot = std::make_unique<DeviceDataset>(backend_, data, batch);
+  }
   return *slot;
 }
 
 Executor& Trainer::eval_executor(int batch) {
-  if (!eval_ || eval_->batch() != batch)
+  if (!eval_ || eval_->batch() != batch) {
+    eval_graphs_.clear();  // they ran the executor this one replaces
     eval_ = std::make_unique<Executor>(model_, params_, backend_, batch, false);
+  }
   return *eval_;
 }
 
-double Trainer::learning_rate(int epoch, int64_t step, int64_t steps_per_epoch) const {
-  const Schedule& s = model_.training.schedule;
-  const double lr = model_.optimizer.lr;
-  const double total = static_cast<double>(options_.epochs) * steps_per_epoch;
-  const double t = std::min(1.0, step / std::max(1.0, total));
-  constexpr double pi = 3.14159265358979323846;
-  switch (s.kind) {
-    case ScheduleKind::step:
-      return lr * std::pow(s.gamma, epoch / s.step_epochs);
-    case ScheduleKind::cosine:
-      return s.min_lr + (lr - s.min_lr) * 0.5 * (1 + std::cos(pi * t));
-    case ScheduleKind::one_cycle: {
-      if (t < s.warmup) return lr * (s.start_factor + (1 - s.start_factor) * t / s.warmup);
-      const double u = (t - s.warmup) / (1 - s.warmup);
-      return s.min_lr + (lr - s.min_lr) * 0.5 * (1 + std::cos(pi * u));
-    }
-    default:
-      return lr;
+GraphUse Trainer::evaluation_graph() const {
+  GraphUse use;
+  for (const auto& [data, graph] : eval_graphs_) {
+    use.replays += graph->replays();
+    use.eager += graph->eager_runs();
+    use.launches = std::max(use.launches, graph->launches());
+    if (use.eager_reason.empty()) use.eager_reason = graph->eager_reason();
   }
+  return use;
+}
+
+std::string Trainer::graph_report() const {
+  auto say = [](const char* what, const GraphUse& u) {
+    if (u.replays == 0)
+      return fmt::format("{}: {} eager{}{}", what, u.eager, u.eager_reason.empty() ? "" : " (",
+                         u.eager_reason.empty() ? "" : u.eager_reason + ")");
+    return fmt::format("{}: {} replayed from a graph of {} launches, {} eager", what, u.replays,
+                       u.launches, u.eager);
+  };
+  return say("training steps", training_graph_) + "; " +
+         say("evaluation batches", evaluation_graph());
+}
+
+double Trainer::learning_rate(int epoch, int64_t step, int64_t steps_per_epoch) const {
+  return scheduled_lr(model_.training.schedule, model_.optimizer.lr, epoch, step,
+                      static_cast<double>(options_.epochs) * steps_per_epoch);
 }
 
 std::string Trainer::diagnose_nonfinite(const Executor& exec) const {
@@ -103,19 +117,31 @@ std::string Trainer::diagnose_nonfinite(const Executor& exec) const {
 
 // Runs the evaluation executor over the first `count` samples of `data` in order, `batch`
 // at a time (the last batch padded); after each batch's forward pass and loss,
-// visit(exec, start, valid) reads what it needs of that batch.
+// visit(exec, start, valid) reads what it needs of that batch. Whole batches run through
+// `graph` when given; a last partial one (its loss counts fewer rows) runs eagerly.
 template <typename Visit>
-void Trainer::forward_batches(DeviceDataset& data, int count, int batch, Visit&& visit) {
+void Trainer::forward_batches(DeviceDataset& data, int count, int batch, StepGraph* graph,
+                              Visit&& visit) {
   Executor& exec = eval_executor(batch);
   exec.reset_stats();
   const int sample_size = model_.input[0] * model_.input[1] * model_.input[2];
+  int64_t* batch_index = counters_.as<int64_t>() + 1;
+  const int64_t first = 0;
+  backend_.upload(batch_index, &first, sizeof(first));
   for (int start = 0; start < count; start += batch) {
     const int valid = std::min(batch, count - start);
-    backend_.gather_batch(data.images.as<uint8_t>(), data.labels.as<int32_t>(),
-                          data.indices.as<int32_t>() + start, batch, sample_size, mean_, std_,
-                          exec.input().data, exec.labels());
-    exec.forward(false);
-    exec.loss(valid, false);
+    auto queue = [&, valid] {
+      backend_.gather_batch(data.images.as<uint8_t>(), data.labels.as<int32_t>(),
+                            data.indices.as<int32_t>(), batch_index, batch, sample_size, mean_,
+                            std_, exec.input().data, exec.labels());
+      exec.forward(false);
+      exec.loss(valid, false);
+      backend_.increment(batch_index, nullptr);
+    };
+    if (graph && valid == batch)
+      graph->run(queue);
+    else
+      queue();
     visit(exec, start, valid);
   }
 }
@@ -131,8 +157,12 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
   if (confusion && model_.loss == LossKind::categorical_crossentropy)
     r.confusion.assign(classes, std::vector<int64_t>(classes, 0));
   std::vector<float> probs;
+  DeviceDataset& resident = device_data(data, batch);
+  eval_executor(batch);  // before the graph: a new executor drops the graphs of the old
+  std::unique_ptr<StepGraph>& graph = eval_graphs_[&resident];
+  if (!graph) graph = std::make_unique<StepGraph>(backend_, options_.cuda_graphs, kEagerSteps);
   forward_batches(
-      device_data(data, batch), data.count, batch, [&](const Executor& exec, int start, int valid) {
+      resident, data.count, batch, graph.get(), [&](const Executor& exec, int start, int valid) {
         if (r.confusion.empty()) return;
         probs.resize(static_cast<size_t>(valid) * classes);
         backend_.download(probs.data(), exec.probabilities(), probs.size() * sizeof(float));
@@ -164,7 +194,7 @@ std::vector<float> Trainer::predict(const Dataset& data, bool logits) {
   std::vector<float> out(static_cast<size_t>(data.count) * classes);
   // Uploaded for this call only: images to predict are often a temporary.
   DeviceDataset images(backend_, data, batch);
-  forward_batches(images, data.count, batch, [&](const Executor& e, int start, int valid) {
+  forward_batches(images, data.count, batch, nullptr, [&](const Executor& e, int start, int valid) {
     backend_.download(out.data() + static_cast<size_t>(start) * classes,
                       logits ? e.output().data : e.probabilities(),
                       static_cast<size_t>(valid) * classes * sizeof(float));

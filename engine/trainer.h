@@ -19,6 +19,7 @@
 namespace plinth {
 
 struct DeviceDataset;
+class StepGraph;
 
 enum class OnNan { stop, skip_step };
 
@@ -32,6 +33,16 @@ struct TrainOptions {
   std::map<std::string, float> lr_multiplier;  // layer name -> factor on the lr
   float clip_norm = 0;                         // global-norm clipping; 0 is off
   OnNan on_nan = OnNan::stop;
+  // Replay training steps and evaluation batches from graphs where the backend can
+  // record them (CUDA graphs; Backend::capture), after kEagerSteps eager ones.
+  bool cuda_graphs = true;
+};
+
+// How steps ran: replayed from a recorded graph or eagerly, and why.
+struct GraphUse {
+  int64_t replays = 0, eager = 0;
+  size_t launches = 0;       // per replay
+  std::string eager_reason;  // why steps ran eagerly; "" while they were replayed
 };
 
 struct EvalResult {
@@ -64,12 +75,27 @@ class Trainer {
   TrainState fit(const Dataset& train, const Dataset& val, TrainState start = {},
                  const std::vector<TrainHook*>& hooks = {},
                  const Dataset* per_epoch_test = nullptr);
+  // Benchmarks: `warmup` training steps, then `windows` timed runs of `steps` steps each,
+  // run as fit() runs them (graphs included) over the training set's first-epoch order,
+  // from its start again as needed; returns each window's seconds, the device's work
+  // included. The weights train as in fit().
+  std::vector<double> time_steps(const Dataset& train, int64_t warmup, int64_t steps, int windows);
   EvalResult evaluate(const Dataset& data, bool confusion = false);
   // Softmax probabilities (or, with logits, the last layer's raw outputs) [count, classes]
   // of a categorical model.
   std::vector<float> predict(const Dataset& data, bool logits = false);
 
   double learning_rate(int epoch, int64_t step_in_run, int64_t steps_per_epoch) const;
+  // How the last fit()'s training steps ran, and this trainer's evaluation batches.
+  const GraphUse& training_graph() const { return training_graph_; }
+  // The last fit()'s (or time_steps') training executor's arena, for memory reports.
+  size_t training_arena_bytes() const { return training_arena_bytes_; }
+  GraphUse evaluation_graph() const;
+  // One line saying both, e.g. for a log: "training steps: 1685 replayed from a CUDA
+  // graph of 52 launches, 2 eager; evaluation batches: ...".
+  std::string graph_report() const;
+  // Steps run eagerly before the first capture: cuBLAS and cuDNN settle first.
+  static constexpr int kEagerSteps = 2;
   const TrainOptions& options() const { return options_; }
   // Inputs are (pixel / 255 - mean) / std; the defaults (0, 1) keep them in [0, 1].
   void set_normalization(float mean, float std) {
@@ -84,7 +110,7 @@ class Trainer {
     float lr_multiplier;
   };
   template <typename Visit>
-  void forward_batches(DeviceDataset& data, int count, int batch, Visit&& visit);
+  void forward_batches(DeviceDataset& data, int count, int batch, StepGraph* graph, Visit&& visit);
   DeviceDataset& device_data(const Dataset& data, int batch);
   Executor& eval_executor(int batch);
   std::string diagnose_nonfinite(const Executor& exec) const;
@@ -97,9 +123,14 @@ class Trainer {
   std::vector<bool> frozen_;
   std::vector<Group> groups_;  // contiguous runs of trainable parameters
   float mean_ = 0, std_ = 1;
-  DeviceBuffer scalars_;  // [0] grad sum of squares, [1] clip scale, [2..] step checks
+  DeviceBuffer scalars_;   // [0] grad sum of squares, [1] clip scale, [2..] step checks
+  DeviceBuffer counters_;  // device batch counters: [0] training, [1] evaluation
   std::map<const Dataset*, std::unique_ptr<DeviceDataset>> data_;
   std::unique_ptr<Executor> eval_;
+  // Per data set on the device: its evaluation batch as a graph (for eval_'s batch size).
+  std::map<const DeviceDataset*, std::unique_ptr<StepGraph>> eval_graphs_;
+  GraphUse training_graph_;
+  size_t training_arena_bytes_ = 0;
 };
 
 }  // namespace plinth

@@ -28,6 +28,11 @@ class CudaBackend final : public Backend {
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_OVERRIDE_OP)
 
+  // CUDA graphs by stream capture (graph.cpp).
+  std::string capture_unavailable() const override;
+  std::unique_ptr<OpGraph> capture(const std::function<void()>& ops,
+                                   std::unique_ptr<OpGraph> reuse) override;
+
  private:
   CudaOptions options_;
   std::unique_ptr<CudaContext> ctx_;

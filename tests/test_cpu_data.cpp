@@ -21,7 +21,7 @@ TEST_CASE("cpu gather_batch: scales, normalises and gathers labels", "[cpu]") {
   const float mean = 0.5f, std = 0.25f;
   std::vector<double> out(3 * sample, -1.0);
   std::vector<int32_t> labels_out(3, -1);
-  cpu::gather_batch(1, images.data(), labels.data(), indices.data(), 3, sample, mean, std,
+  cpu::gather_batch(1, images.data(), labels.data(), indices.data(), nullptr, 3, sample, mean, std,
                     out.data(), labels_out.data());
   const std::vector<double> expected = {2, -2, -0.4, -2, 2, -1.2, 2, -2, -0.4};
   for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == Approx(expected[i]).epsilon(1e-15));
@@ -29,9 +29,42 @@ TEST_CASE("cpu gather_batch: scales, normalises and gathers labels", "[cpu]") {
 
   // labels may be null
   std::vector<float> outf(sample);
-  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), 1, sample, 0.0f, 1.0f,
-                           outf.data(), nullptr);
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), nullptr, 1, sample, 0.0f,
+                           1.0f, outf.data(), nullptr);
   CHECK(outf == std::vector<float>{1.0f, 0.0f, 0.4f});
+
+  // batch_index 2 with batches of one reads indices[2]
+  const int64_t batch_index = 2;
+  cpu::gather_batch<float>(1, images.data(), labels.data(), indices.data(), &batch_index, 1, sample,
+                           0.0f, 1.0f, outf.data(), labels_out.data());
+  CHECK(outf == std::vector<float>{1.0f, 0.0f, 0.4f});
+  CHECK(labels_out[0] == 6);
+}
+
+TEST_CASE("cpu gather_batch and augment: a batch index reads that batch of the order", "[cpu]") {
+  const int count = 6, sample = 4, batch = 2;
+  std::vector<uint8_t> images(size_t(count) * sample);
+  for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>(i * 10);
+  const std::vector<int32_t> labels = {0, 1, 2, 3, 4, 5};
+  const std::vector<int32_t> order = {5, 1, 0, 4, 3, 2};
+  for (int64_t b = 0; b < 3; ++b) {
+    std::vector<float> via_index(size_t(batch) * sample), direct(via_index.size());
+    std::vector<int32_t> labels_via_index(batch), labels_direct(batch);
+    cpu::gather_batch<float>(2, images.data(), labels.data(), order.data(), &b, batch, sample, 0.1f,
+                             0.5f, via_index.data(), labels_via_index.data());
+    cpu::gather_batch<float>(2, images.data(), labels.data(), order.data() + b * batch, nullptr,
+                             batch, sample, 0.1f, 0.5f, direct.data(), labels_direct.data());
+    CHECK(via_index == direct);
+    CHECK(labels_via_index == labels_direct);
+    CHECK(labels_direct == std::vector<int32_t>{order[b * batch], order[b * batch + 1]});
+
+    const AugmentSpec spec{.max_shift = 1.0f, .max_rotate = 20.0f};
+    std::vector<float> aug_index(via_index.size()), aug_direct(via_index.size());
+    cpu::augment(2, spec, via_index.data(), aug_index.data(), batch, 1, 2, 2, order.data(), &b, 3);
+    cpu::augment(2, spec, via_index.data(), aug_direct.data(), batch, 1, 2, 2,
+                 order.data() + b * batch, nullptr, 3);
+    CHECK(aug_index == aug_direct);
+  }
 }
 
 TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
@@ -41,10 +74,10 @@ TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
   std::vector<int32_t> indices(batch);
   for (int b = 0; b < batch; ++b) indices[b] = (b * 17) % count;
   std::vector<float> one(size_t(batch) * sample), two(one.size());
-  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f,
-                           one.data(), nullptr);
-  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f,
-                           two.data(), nullptr);
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), nullptr, batch, sample, 0.2f,
+                           0.3f, one.data(), nullptr);
+  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), nullptr, batch, sample, 0.2f,
+                           0.3f, two.data(), nullptr);
   CHECK(one == two);
   CHECK(one[5 * sample + 9] == (images[size_t(indices[5]) * sample + 9] / 255.0f - 0.2f) / 0.3f);
 }
@@ -71,7 +104,8 @@ std::vector<int32_t> sample_ids(int n) {
 TEST_CASE("cpu augment: the identity spec leaves images unchanged", "[cpu]") {
   const Images in = random_images(3, 2, 5, 6);
   std::vector<float> out(in.data.size());
-  cpu::augment(2, AugmentSpec{}, in.data.data(), out.data(), 3, 2, 5, 6, sample_ids(3).data(), 9);
+  cpu::augment(2, AugmentSpec{}, in.data.data(), out.data(), 3, 2, 5, 6, sample_ids(3).data(),
+               nullptr, 9);
   CHECK(out == in.data);
 }
 
@@ -93,7 +127,7 @@ TEST_CASE("cpu augment: random shifts are bilinear translations", "[cpu]") {
   const std::vector<int32_t> ids = sample_ids(n);
   const AugmentSpec spec{.max_shift = 2.5f};
   std::vector<float> out(in.data.size());
-  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 5);
+  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), nullptr, 5);
   auto pixel = [&](int i, int ch, int y, int x) {
     return (x >= 0 && x < w && y >= 0 && y < h) ? double(in.at(i, ch, y, x)) : 0.0;
   };
@@ -121,7 +155,7 @@ TEST_CASE("cpu augment: a flipped sample is the exact mirror image", "[cpu]") {
   const std::vector<int32_t> ids = sample_ids(n);
   const AugmentSpec spec{.horizontal_flip = true};
   std::vector<float> out(in.data.size());
-  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 11);
+  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), nullptr, 11);
   int flipped = 0;
   for (int i = 0; i < n; ++i) {
     const bool flip = augment_transform(spec, 11, ids[i], h, w).a < 0;
@@ -146,7 +180,7 @@ TEST_CASE("cpu augment: each sample uses its own transform on every channel", "[
   const AugmentSpec spec{
       .max_shift = 1.5f, .max_rotate = 20, .max_scale = 0.1f, .horizontal_flip = true};
   std::vector<float> out(in.data.size());
-  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 13);
+  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), nullptr, 13);
   // Not bitwise: the library and the tests may be compiled with different FMA contraction.
   double worst = 0;
   for (int i = 0; i < n; ++i) {

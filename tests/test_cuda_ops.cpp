@@ -23,7 +23,8 @@ using test::gpu_status;
 
 bool same_options(const CudaOptions& a, const CudaOptions& b) {
   return a.device_index == b.device_index && a.native_conv == b.native_conv &&
-         a.allow_tf32 == b.allow_tf32 && a.deterministic == b.deterministic;
+         a.precision == b.precision && a.deterministic == b.deterministic &&
+         a.injected_algorithm_failures == b.injected_algorithm_failures;
 }
 
 // One CUDA backend per set of options the table asks for, made on first use.
@@ -99,8 +100,10 @@ TEST_CASE("cuda backend: description names the device, cuDNN and the options", "
                  Catch::Contains("GiB, cuDNN ") && Catch::EndsWith(", conv cudnn, fp32)"));
   CudaOptions options;
   options.native_conv = true;
-  options.allow_tf32 = true;
+  options.precision = Precision::tf32;
   CHECK_THAT(make_cuda_backend(options)->description(), Catch::EndsWith(", conv native, tf32)"));
+  CHECK_THAT(make_cuda_backend({.precision = Precision::bf16})->description(),
+             Catch::EndsWith(", conv cudnn, bf16)"));
 }
 
 TEST_CASE("cuda backend: a device index that does not exist is a clear error", "[cuda]") {
