@@ -82,6 +82,7 @@ class Trainer::Run {
   const float* queue_clip_scale();
   void queue_update(const float* scale);
   bool step_taken(int epoch, int64_t batch);
+  bool look_at_checks(int epoch, int64_t batch);
   [[noreturn]] void stop_on_nonfinite(int epoch, int64_t batch);
   void set_batch_index(int64_t batch);
   bool should_stop();
@@ -174,8 +175,11 @@ bool Trainer::Run::train_epoch(int epoch) {
     if (step_taken(epoch, b)) ++state_.step;
     const BatchEnd end(epoch + 1, b + 1, state_.step, backend_, exec_.stats());
     for (TrainHook* h : hooks_) h->on_batch_end(end);
-    // A stop after the last batch waits for the epoch's evaluation (finish_epoch).
+    // A stop after the last batch waits for the epoch's evaluation (finish_epoch). A stop
+    // inside the epoch records where the run is, so the steps since the host's last look
+    // must have been finite.
     if (should_stop() && b + 1 < batches_) {
+      if (check_every_ > 1) look_at_checks(epoch, b);
       stop_inside_epoch(b + 1);
       return false;
     }
@@ -273,10 +277,15 @@ void Trainer::Run::queue_update(const float* scale) {
 }
 
 // Whether the step at batch b updated the weights, as far as the host knows: it reads the
-// non-finite count every check_every_ steps and at the epoch's last batch. A non-finite
-// step stops the run or, with on_nan = skip_step, is reported as skipped.
+// non-finite count every check_every_ steps and at the epoch's last batch.
 bool Trainer::Run::step_taken(int epoch, int64_t b) {
   if ((state_.step + 1) % check_every_ != 0 && b + 1 != batches_) return true;
+  return look_at_checks(epoch, b);
+}
+
+// Reads the non-finite count. A non-finite step stops the run or, with on_nan = skip_step
+// (where the host looks at every step), is reported as skipped.
+bool Trainer::Run::look_at_checks(int epoch, int64_t b) {
   float bad[kStatsSize], now[kStatsSize];
   backend_.download(bad, checks_, sizeof(bad));
   backend_.download(now, exec_.stats(), sizeof(now));

@@ -4,11 +4,14 @@
 #   bash scripts/device_check.sh a         configure against kit/ and the torch venv's cuDNN
 #                                          and cuBLAS, build, plinth info, the libraries the
 #                                          binaries load, every [cuda] test, a 1-epoch GPU run,
-#                                          bench at batch 64 and 1024 with --layers, PyTorch
-#                                          eager and CUDA-graph, compute-sanitizer memcheck
+#                                          bench at batch 64 and 1024 with --layers (CUDA
+#                                          graphs), eagerly, and in TF32 and BF16 at 1024 and
+#                                          4096, PyTorch eager and CUDA-graph,
+#                                          compute-sanitizer memcheck
 #   bash scripts/device_check.sh b         the build (again on a fresh machine), the 10-epoch
-#                                          accuracy run in fp32 and TF32, time to 90% and
-#                                          throughput against PyTorch (compare.py), every test
+#                                          accuracy run in fp32, TF32 and BF16, the large-batch
+#                                          recipe in the three, time to 90% and throughput
+#                                          against PyTorch (compare.py), every test
 #   bash scripts/device_check.sh rehearse  here, as the bare machine would see it: the kit's
 #                                          prefix as the only place for the build's packages
 #                                          (proved from CMake's cache and the compiler's
@@ -118,6 +121,8 @@ case $phase in
     run_step train 120 build
     run_step eval 60 train
     run_step bench 120 build
+    run_step bench_eager 60 build
+    run_step bench_precision 90 build
     run_step pytorch 150
     run_step memcheck 150 build  # last: under the sanitizer cuDNN's set-up alone may be slow
     ;;
@@ -125,6 +130,10 @@ case $phase in
     run_step info 30 build
     run_step accuracy 150 build
     run_step accuracy_tf32 150 build
+    run_step accuracy_bf16 150 build
+    run_step large_batch 90 build
+    run_step large_batch_tf32 90 build
+    run_step large_batch_bf16 90 build
     run_step compare 240 build
     run_step tests 300 build
     ;;
@@ -135,8 +144,12 @@ case $phase in
     run_step train 300 build
     run_step eval 120 train
     run_step bench 300 build
+    run_step bench_eager 30 build
+    run_step bench_precision 30 build
     run_step pytorch 300
     run_step accuracy 300 build
+    run_step accuracy_bf16 30 build
+    run_step large_batch 300 build
     run_step compare 600 build
     ;;
   rehearse-quick)

@@ -334,6 +334,28 @@ TEST_CASE(
   }
 }
 
+// With the GPU's habit the host has not looked at the step checks when max_steps (or a
+// signal) stops the run inside an epoch: it looks before it records where the run stopped.
+TEST_CASE("recording backend: a stop inside an epoch first looks for a non-finite step",
+          "[capture]") {
+  Run run = run_with(features()[1]);
+  run.options.max_steps = 4;
+  auto cpu = make_cpu_backend(1);
+  RecordingBackend recorder(*cpu, DeviceKind::cuda);
+  Parameters p(run.model, recorder);
+  p.initialize(run.options.seed);
+  OnBatchEnd poison([&](const BatchEnd& b) {
+    if (b.batch != 1) return;
+    std::vector<float> v = p.download(p.values());
+    v[p.find("fc1.weight")->offset] = std::nanf("");
+    p.upload(p.values(), v);
+  });
+  Trainer t(run.model, recorder, p, run.options);
+  CHECK_THROWS_WITH(t.fit(train_set(), Dataset{}, {}, {&poison}),
+                    Catch::Contains("non-finite loss or gradient at step 2 (epoch 1, batch 2)"));
+  CHECK(p.download_step() == 1);
+}
+
 TEST_CASE("recording backend: a hook ends the run at an epoch's end while replaying", "[capture]") {
   const Run run = run_with(features()[0]);
   auto cpu = make_cpu_backend(1);
