@@ -98,6 +98,14 @@ std::vector<Feature> features() {
          m["optimizer"] = {{"type", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}};
        }},
       {"skipping bad steps", [](nlohmann::json&, TrainOptions& o) { o.on_nan = OnNan::skip_step; }},
+      {"reconstruction loss",
+       [](nlohmann::json& m, TrainOptions&) {
+         m["layers"] = nlohmann::json::parse(R"([
+           {"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3, "activation": "relu"},
+           {"type": "flatten", "name": "flatten"},
+           {"type": "dense", "name": "fc1", "units": 144, "activation": "sigmoid"}])");
+         m["loss"] = "binary_crossentropy";
+       }},
   };
 }
 
