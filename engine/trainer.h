@@ -1,6 +1,8 @@
 // The training loop: data resident on the device, one executor for training and one for
 // evaluation sharing the parameters, per-epoch validation and history. It prints nothing:
 // progress, logs, checkpoints and stopping rules are training hooks (engine/train_hook.h).
+// A training step and an evaluation batch queue the same ops with the same arguments each
+// time, so a backend that records graphs (CUDA) replays them (engine/step_graph.h).
 #pragma once
 
 #include <map>
