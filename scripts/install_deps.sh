@@ -4,7 +4,8 @@
 # backend is built as well (PLINTH_CUDA=AUTO), otherwise plinth is CPU-only.
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libfmt-dev nlohmann-json3-dev zlib1g-dev
-          libopenblas-openmp-dev catch2 clang-format dataset-fashion-mnist
+          libopenblas-openmp-dev libpng-dev libturbojpeg0-dev libonnx-dev libprotobuf-dev
+          catch2 clang-format dataset-fashion-mnist
           python3 python3-numpy python3-matplotlib "$@")
 missing=()
 for p in "${packages[@]}"; do
