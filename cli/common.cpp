@@ -162,6 +162,8 @@ Data load_data(const Args& args, const Model& model, double val_split, uint64_t 
     status(
         fmt::format("validation: the data set's own ({} images); the validation split is not used",
                     d.val.count));
+  } else if (source.format() == DataFormat::image_folder || source.format() == DataFormat::packed) {
+    std::tie(d.train, d.val) = split_validation_by_class(train, val_split);
   } else {
     std::tie(d.train, d.val) = split_validation(train, val_split);
   }

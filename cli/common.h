@@ -61,7 +61,8 @@ DataSource open_data(const Args& args, const Model& model);
 // to skip are reported by name (or, with --strict, are errors).
 Dataset load_part(const Args& args, const DataSource& source, const Model& model, Split split);
 // Loads --data's training and test parts as load_part does, takes its own validation
-// part if it has one or else holds out val_split of the training set, and keeps
+// part if it has one or else holds out val_split of the training set (of each class for
+// image folders and packed files, which are sorted by class), and keeps
 // --labelled-fraction of the training part.
 Data load_data(const Args& args, const Model& model, double val_split, uint64_t seed);
 std::vector<int> parse_classes(const Args& args);

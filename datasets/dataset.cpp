@@ -117,6 +117,28 @@ std::pair<Dataset, Dataset> split_validation(const Dataset& data, double val_fra
           subset(data, range(train_count, data.count), data.name + " (validation part)")};
 }
 
+std::pair<Dataset, Dataset> split_validation_by_class(const Dataset& data, double val_fraction) {
+  require_labels(data, "split_validation_by_class");
+  if (!(val_fraction >= 0 && val_fraction < 1))
+    fail("{}: validation fraction {} is outside [0, 1)", data.name, val_fraction);
+  check_labels(data, data.classes, "the data set's");
+  std::vector<std::vector<int32_t>> by_class(size_t(data.classes));
+  for (int i = 0; i < data.count; ++i) by_class[data.labels[i]].push_back(i);
+  std::vector<int32_t> train, val;
+  for (const std::vector<int32_t>& members : by_class) {
+    const auto keep = static_cast<size_t>(std::floor(members.size() * (1.0 - val_fraction)));
+    train.insert(train.end(), members.begin(), members.begin() + keep);
+    val.insert(val.end(), members.begin() + keep, members.end());
+  }
+  if (train.empty())
+    fail("{}: validation fraction {} leaves no training samples out of {}", data.name, val_fraction,
+         data.count);
+  std::sort(train.begin(), train.end());
+  std::sort(val.begin(), val.end());
+  return {subset(data, train, data.name + " (training part)"),
+          subset(data, val, data.name + " (validation part)")};
+}
+
 Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes) {
   require_labels(data, "restrict_classes");
   if (classes.empty()) fail("{}: restrict_classes needs at least one class", data.name);

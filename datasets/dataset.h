@@ -58,6 +58,11 @@ Dataset load_idx_dataset(const std::string& dir, Split split);
 // order. val_fraction in [0, 1); 0 gives an empty validation set.
 std::pair<Dataset, Dataset> split_validation(const Dataset& data, double val_fraction);
 
+// The same per class, for data sets sorted by class (image folders, packed files), whose
+// tail would hold only the last classes: of each class's n samples the first
+// floor(n * (1 - val_fraction)) stay for training and the rest are held out, all in order.
+std::pair<Dataset, Dataset> split_validation_by_class(const Dataset& data, double val_fraction);
+
 // Keeps only the samples whose label is in classes and relabels classes[i] as i (class
 // names follow). The samples keep their order.
 Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes);

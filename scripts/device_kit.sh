@@ -20,7 +20,9 @@ data=${PLINTH_KIT_DATA:-/usr/share/datasets/fashion-mnist}
 limit_mib=60
 # libgomp comes with g++ on the GPU machine; the C and C++ runtimes are the system's.
 packages=(libfmt-dev libfmt9 nlohmann-json3-dev zlib1g-dev zlib1g libopenblas-openmp-dev
-          libopenblas0-openmp libgfortran5 libquadmath0 catch2)
+          libopenblas0-openmp libgfortran5 libquadmath0 catch2
+          libpng-dev libpng16-16 libturbojpeg0-dev libturbojpeg0
+          libonnx-dev libonnx1 libprotobuf-dev libprotobuf32 libprotobuf-lite32)
 data_files=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz
             t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)
 

@@ -94,6 +94,19 @@ TEST_CASE("image folder: sorted classes, PNG and JPEG, grey and RGB, corrupt fil
   CHECK(first_image_shape(dir).height == 24);
 }
 
+TEST_CASE("image folder: the validation part is the tail of each class, not of the folder",
+          "[data][folder]") {
+  const std::string dir = test::image_folder("folder-split", 5);
+  const Dataset train = load_image_folder(dir, Split::train, {1, 8, 8, false});
+  const auto [kept, held] = split_validation_by_class(train, 0.4);
+  // a_top lost its corrupt file: 5 images, like the others; 3 of each stay, 2 are held out.
+  CHECK(kept.labels == std::vector<int32_t>{0, 0, 0, 1, 1, 1, 2, 2, 2});
+  CHECK(held.labels == std::vector<int32_t>{0, 0, 1, 1, 2, 2});
+  CHECK(held.files[0] == dir + "/train/a_top/3.jpg");
+  CHECK(split_validation_by_class(train, 0).second.count == 0);
+  CHECK_THROWS_AS(split_validation_by_class(train, 1), Error);
+}
+
 TEST_CASE("image folder: a label outside the model's classes names the file", "[data][folder]") {
   const std::string dir = test::image_folder("folder-labels", 2);
   const Dataset train = load_image_folder(dir, Split::train, {3, 16, 16, false});
