@@ -87,10 +87,11 @@ std::string default_data_dir() {
 std::string data_dir(const Args& args) {
   const std::string dir = args.str("data");
   const char* env = std::getenv("PLINTH_DATA");
-  if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir))
+  if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir) &&
+      !std::filesystem::is_regular_file(dir))
     fail(
-        "PLINTH_DATA={}: no such directory (point it at a data set in the MNIST layout, or "
-        "give --data DIR)",
+        "PLINTH_DATA={}: no such directory or file (point it at a data set folder or a packed "
+        "file, or give --data PATH)",
         dir);
   return dir;
 }

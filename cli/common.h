@@ -46,7 +46,7 @@ constexpr int kMaxThreads = 1024;
 // --data's default: $PLINTH_DATA when it is set, else the Debian package's folder, so one
 // variable points every command at a data set elsewhere (e.g. on a machine without it).
 std::string default_data_dir();
-// --data's value; a $PLINTH_DATA that is no directory is an error that names it.
+// --data's value; a $PLINTH_DATA that is neither a folder nor a file is an error naming it.
 std::string data_dir(const Args& args);
 
 // --data, --strict, --data-memory and --classes; train adds --labelled-fraction.
