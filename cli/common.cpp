@@ -105,9 +105,9 @@ void add_data_options(Args& args) {
       .flag("strict", "an unreadable image in an image folder is an error (default: skipped)")
       .option("data-memory", "MB",
               "device memory for a data set's pixels: a set that fits is uploaded whole, a larger "
-              "one streams through chunks of this size",
+              "one streams through chunks of this size (0: always streams, a batch at a time)",
               "4096")
-      .range(1, int64_t{1} << 30)
+      .range(0, int64_t{1} << 30)
       .option("classes", "LIST",
               "keep only these classes, relabelled 0..k-1 in this order (e.g. 5,6,7,8,9; default: "
               "all)");

@@ -66,11 +66,13 @@ TEST_CASE("cli images: folder -> train, pack -> the same training, eval, predict
         last_line_with(folder.output, "Test accuracy"));
   CHECK(plinth::test::checkpoint_weights(dir + "/b.safetensors") ==
         plinth::test::checkpoint_weights(dir + "/a.safetensors"));
-  // Streamed through a 1 MB chunk... of a set far smaller: still the same run. A set larger
-  // than the chunk is the C++ test "streaming: ...".
-  const auto streamed = run_cli("train --data " + dir + "/set.pack --data-memory 1" + common +
+  CHECK_THAT(packed.output, Contains("MB of pixels, resident on the device"));
+  // --data-memory 0 streams the set a batch at a time: still the same run.
+  const auto streamed = run_cli("train --data " + dir + "/set.pack --data-memory 0" + common +
                                 " --save " + dir + "/c.safetensors");
+  INFO(streamed.output);
   REQUIRE(streamed.status == 0);
+  CHECK_THAT(streamed.output, Contains("more than --data-memory 0: streamed"));
   CHECK(plinth::test::checkpoint_weights(dir + "/c.safetensors") ==
         plinth::test::checkpoint_weights(dir + "/a.safetensors"));
 
