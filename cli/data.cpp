@@ -38,7 +38,7 @@ ImageFolderOptions pack_shape(const Args& a, const std::string& source) {
   return shape;
 }
 
-int pack(int argc, char** argv) {
+Args pack_args() {
   Args a("data pack",
          "Decode a data set once into a packed file that training memory-maps: SOURCE is an image "
          "folder, CIFAR-10 batches or an IDX folder; OUT the file to write.");
@@ -47,6 +47,17 @@ int pack(int argc, char** argv) {
       .option("shape", "C,H,W",
               "fit an image folder's images to this shape (default: its first image's)")
       .flag("strict", "an unreadable image is an error (default: skipped and listed)");
+  return a;
+}
+
+Args info_args() {
+  Args a("data info", "Describe a data set: its format, shape, classes and parts.");
+  a.positional("PATH", "a packed file, an image folder, CIFAR-10 batches or an IDX folder");
+  return a;
+}
+
+int pack(int argc, char** argv) {
+  Args a = pack_args();
   if (!a.parse(argc, argv)) return 0;
   if (a.positionals().size() != 2) fail("plinth data pack: expected SOURCE and OUT");
   const std::string& source_path = a.positionals()[0];
@@ -75,8 +86,7 @@ int pack(int argc, char** argv) {
 }
 
 int info(int argc, char** argv) {
-  Args a("data info", "Describe a data set: its format, shape, classes and parts.");
-  a.positional("PATH", "a packed file, an image folder, CIFAR-10 batches or an IDX folder");
+  Args a = info_args();
   if (!a.parse(argc, argv)) return 0;
   if (a.positionals().size() != 1) fail("plinth data info: expected one PATH");
   const std::string& path = a.positionals()[0];
@@ -102,16 +112,14 @@ int info(int argc, char** argv) {
 }  // namespace
 
 int data_command(int argc, char** argv) {
-  const char* usage =
-      "usage: plinth data pack SOURCE OUT [--shape C,H,W] [--strict]\n"
-      "       plinth data info PATH\n";
+  const std::string usage = pack_args().help() + "\n" + info_args().help();
   if (argc < 1 || !std::strcmp(argv[0], "--help") || !std::strcmp(argv[0], "-h")) {
-    std::fputs(usage, argc < 1 ? stderr : stdout);
+    std::fputs(usage.c_str(), argc < 1 ? stderr : stdout);
     return argc < 1 ? 2 : 0;
   }
   if (!std::strcmp(argv[0], "pack")) return pack(argc - 1, argv + 1);
   if (!std::strcmp(argv[0], "info")) return info(argc - 1, argv + 1);
-  std::fprintf(stderr, "plinth data: unknown subcommand '%s'\n%s", argv[0], usage);
+  std::fprintf(stderr, "plinth data: unknown subcommand '%s'\n%s", argv[0], usage.c_str());
   return 2;
 }
 

@@ -365,11 +365,12 @@ int train_command(int argc, char** argv) {
   Backend& backend = *device.backend;
   const Data data = load_data(a, run.model, run.model.training.val_split, run.seed);
   const double megabytes = static_cast<double>(data.train.pixel_bytes()) / (1 << 20);
-  status(data.train.pixel_bytes() > data_memory(a)
-             ? fmt::format("training set: {:.1f} MB of pixels, more than --data-memory {}: streamed "
-                           "in chunks of at most that (at least one batch)",
-                           megabytes, a.integer64("data-memory"))
-             : fmt::format("training set: {:.1f} MB of pixels, resident on the device", megabytes));
+  status(
+      data.train.pixel_bytes() > data_memory(a)
+          ? fmt::format("training set: {:.1f} MB of pixels, more than --data-memory {}: streamed "
+                        "in chunks of at most that (at least one batch)",
+                        megabytes, a.integer64("data-memory"))
+          : fmt::format("training set: {:.1f} MB of pixels, resident on the device", megabytes));
   Parameters params(run.model, backend);
   const Start start = load_start(a, run, data, params);
   const Model& model = run.model;
