@@ -104,6 +104,11 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
   std::vector<int32_t> order(static_cast<size_t>(batches) * batch);
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i % pool);
   backend.upload(indices.as<void>(), order.data(), order.size() * sizeof(int32_t));
+  // Inputs as pixel / 255: mean 0 and std 1 for every channel.
+  std::vector<float> normalization(2 * data.channels, 0.0f);
+  std::fill(normalization.begin() + data.channels, normalization.end(), 1.0f);
+  DeviceBuffer mean_std(backend, normalization.size() * sizeof(float));
+  backend.upload(mean_std.as<void>(), normalization.data(), normalization.size() * sizeof(float));
   DeviceBuffer counter(backend, sizeof(int64_t));
   int64_t next = 0;  // the batch the device counter points at, mirrored on the host
   StepGraph graph(backend, cuda_graphs, Trainer::kEagerSteps);
@@ -114,8 +119,9 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
     }
     graph.run([&] {
       backend.gather_batch(images.as<uint8_t>(), nullptr, indices.as<int32_t>(),
-                           counter.as<int64_t>(), batch, static_cast<int>(data.image_size()), 0.0f,
-                           1.0f, exec.input().data, nullptr);
+                           counter.as<int64_t>(), batch, data.channels, data.height * data.width,
+                           mean_std.as<float>(), mean_std.as<float>() + data.channels,
+                           exec.input().data, nullptr);
       exec.forward(false);
       backend.increment(counter.as<int64_t>(), nullptr);
     });

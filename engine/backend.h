@@ -234,15 +234,15 @@ struct AugmentSpec {
   OP(void, increment, (int64_t* counter, const float* skip))                                       \
                                                                                                    \
   /* ---- data (cpu_fallback/data.cpp, kernels/data.cu) */                                         \
-  /* out[b, :] = (images[i, :] / 255 - mean) / std and labels_out[b] = labels[i] for               \
-     b < batch, where i = indices[*batch_index * batch + b] (labels/labels_out may be              \
-     null; batch_index, a device counter, may be null for 0: how a captured step reads the         \
-     next batch at each replay). images are uint8 [count, sample_size] resident on this            \
-     device. */                                                                                    \
+  /* out[b, c, p] = (images[i, c, p] / 255 - mean[c]) / std[c] and labels_out[b] = labels[i]    \
+     for b < batch, c < channels, p < plane_size, where i = indices[*batch_index * batch + b]      \
+     (labels/labels_out may be null; batch_index, a device counter, may be null for 0: how a       \
+     captured step reads the next batch at each replay). images are uint8 [count, channels,        \
+     plane_size], mean and std float [channels], all on this device. */                            \
   OP(void, gather_batch, (const uint8_t* images, const int32_t* labels,                            \
                           const int32_t* indices, const int64_t* batch_index, int batch,           \
-                          int sample_size, float mean, float std, float* out,                      \
-                          int32_t* labels_out))                                                    \
+                          int channels, int plane_size, const float* mean, const float* std,       \
+                          float* out, int32_t* labels_out))                                        \
   /* out = random affine augmentation of in, both [n, c, h, w] (no aliasing); sample               \
      ids[*batch_index * n + i] (device int32; batch_index may be null for 0) identifies            \
      sample i for the generator together with seed. The per-pixel math is augment_math.h. */       \

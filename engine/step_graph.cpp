@@ -33,4 +33,9 @@ void StepGraph::run(const std::function<void()>& step) {
   ++replays_;
 }
 
+void StepGraph::disable(std::string why) {
+  if (eager_reason_.empty()) eager_reason_ = std::move(why);
+  graph_.reset();
+}
+
 }  // namespace plinth

@@ -24,13 +24,16 @@ class StepGraph {
 
   void run(const std::function<void()>& step);
   void recapture() { stale_ = true; }
+  // Runs every later step eagerly, for `why`: a step whose arguments change between runs
+  // (e.g. it reads a data set that the host copies in batch by batch).
+  void disable(std::string why);
 
   bool replaying() const { return graph_ != nullptr; }
   // Kernel launches, copies and fills per replay; 0 before the first capture.
   size_t launches() const { return graph_ ? graph_->launches() : 0; }
   int64_t replays() const { return replays_; }
   int64_t eager_runs() const { return eager_; }
-  // Why steps run eagerly ("" while capture is on): disabled, the backend cannot, or a
+  // Why steps run eagerly ("" while capture is on): off, the backend cannot, disable(), or a
   // capture failed (then every later step runs eagerly).
   const std::string& eager_reason() const { return eager_reason_; }
 

@@ -41,6 +41,40 @@ Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, Train
   }
   scalars_ = DeviceBuffer(backend, (2 + kStatsSize) * sizeof(float));
   counters_ = DeviceBuffer(backend, 2 * sizeof(int64_t));
+  normalization_ = DeviceBuffer(backend, 2 * model.input[0] * sizeof(float));
+  set_normalization(Normalization{});
+}
+
+void Trainer::set_normalization(const Normalization& n) {
+  const size_t channels = static_cast<size_t>(model_.input[0]);
+  for (const std::vector<float>* v : {&n.mean, &n.std})
+    if (v->size() != 1 && v->size() != channels)
+      fail("normalization: {} values for a model with {} input channels (give 1 or {})", v->size(),
+           channels, channels);
+  std::vector<float> values(2 * channels);
+  for (size_t c = 0; c < channels; ++c) {
+    values[c] = n.mean[n.mean.size() == 1 ? 0 : c];
+    values[channels + c] = n.std[n.std.size() == 1 ? 0 : c];
+    if (!(values[channels + c] > 0))
+      fail("normalization: std {} of channel {} is not positive", values[channels + c], c);
+  }
+  backend_.upload(normalization_.as<void>(), values.data(), values.size() * sizeof(float));
+}
+
+int Trainer::classes() const {
+  return static_cast<int>(model_.shapes(1).back().output.per_sample());
+}
+
+Trainer::GatheredIds Trainer::gather(DeviceDataset& data, int64_t b, const int64_t* batch_index,
+                                     int batch, float* out, int32_t* labels_out) {
+  const bool streamed = data.streamed();
+  const DeviceDataset::Batch in = data.batch(streamed ? b * batch : 0);
+  const int64_t* index = streamed ? nullptr : batch_index;
+  const int channels = model_.input[0];
+  backend_.gather_batch(in.images, in.labels, in.indices, index, batch, channels,
+                        model_.input[1] * model_.input[2], normalization_.as<float>(),
+                        normalization_.as<float>() + channels, out, labels_out);
+  return {in.sample_ids, index};
 }
 
 Trainer::~Trainer() = default;
@@ -54,9 +88,9 @@ void Trainer::check_input_shape(const Dataset& d) const {
 
 DeviceDataset& Trainer::device_data(const Dataset& data, int batch) {
   auto& slot = data_[&data];
-  if (!slot || slot->padded % batch != 0) {
+  if (!slot || slot->batch_size() != batch) {
     if (slot) eval_graphs_.erase(slot.get());
-    slot = std::make_unique<DeviceDataset>(backend_, data, batch);
+    slot = std::make_unique<DeviceDataset>(backend_, data, batch, options_.data_memory);
   }
   return *slot;
 }
@@ -124,16 +158,13 @@ void Trainer::forward_batches(DeviceDataset& data, int count, int batch, StepGra
                               Visit&& visit) {
   Executor& exec = eval_executor(batch);
   exec.reset_stats();
-  const int sample_size = model_.input[0] * model_.input[1] * model_.input[2];
   int64_t* batch_index = counters_.as<int64_t>() + 1;
   const int64_t first = 0;
   backend_.upload(batch_index, &first, sizeof(first));
   for (int start = 0; start < count; start += batch) {
     const int valid = std::min(batch, count - start);
-    auto queue = [&, valid] {
-      backend_.gather_batch(data.images.as<uint8_t>(), data.labels.as<int32_t>(),
-                            data.indices.as<int32_t>(), batch_index, batch, sample_size, mean_,
-                            std_, exec.input().data, exec.labels());
+    auto queue = [&, start, valid] {
+      gather(data, start / batch, batch_index, batch, exec.input().data, exec.labels());
       exec.forward(false);
       exec.loss(valid, false);
       backend_.increment(batch_index, nullptr);
@@ -152,17 +183,21 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
   if (model_.loss == LossKind::categorical_crossentropy && data.labels.empty())
     fail("evaluation needs labels, but the data set '{}' has none", data.name);
   check_input_shape(data);
+  if (model_.loss == LossKind::categorical_crossentropy) check_labels(data, classes());
   const int batch = std::min(options_.eval_batch_size, data.count);
   const int classes = static_cast<int>(eval_executor(batch).output().shape.per_sample());
   if (confusion && model_.loss == LossKind::categorical_crossentropy)
     r.confusion.assign(classes, std::vector<int64_t>(classes, 0));
   std::vector<float> probs;
-  DeviceDataset& resident = device_data(data, batch);
+  DeviceDataset& on_device = device_data(data, batch);
   eval_executor(batch);  // before the graph: a new executor drops the graphs of the old
-  std::unique_ptr<StepGraph>& graph = eval_graphs_[&resident];
-  if (!graph) graph = std::make_unique<StepGraph>(backend_, options_.cuda_graphs, kEagerSteps);
+  std::unique_ptr<StepGraph>& graph = eval_graphs_[&on_device];
+  if (!graph) {
+    graph = std::make_unique<StepGraph>(backend_, options_.cuda_graphs, kEagerSteps);
+    if (on_device.streamed()) graph->disable(DeviceDataset::kNotReplayable);
+  }
   forward_batches(
-      resident, data.count, batch, graph.get(), [&](const Executor& exec, int start, int valid) {
+      on_device, data.count, batch, graph.get(), [&](const Executor& exec, int start, int valid) {
         if (r.confusion.empty()) return;
         probs.resize(static_cast<size_t>(valid) * classes);
         backend_.download(probs.data(), exec.probabilities(), probs.size() * sizeof(float));
@@ -193,7 +228,7 @@ std::vector<float> Trainer::predict(const Dataset& data, bool logits) {
   const int classes = static_cast<int>(exec.output().shape.per_sample());
   std::vector<float> out(static_cast<size_t>(data.count) * classes);
   // Uploaded for this call only: images to predict are often a temporary.
-  DeviceDataset images(backend_, data, batch);
+  DeviceDataset images(backend_, data, batch, options_.data_memory);
   forward_batches(images, data.count, batch, nullptr, [&](const Executor& e, int start, int valid) {
     backend_.download(out.data() + static_cast<size_t>(start) * classes,
                       logits ? e.output().data : e.probabilities(),

@@ -20,7 +20,7 @@
 
 namespace plinth {
 
-struct DeviceDataset;
+class DeviceDataset;
 class StepGraph;
 
 enum class OnNan { stop, skip_step };
@@ -35,6 +35,10 @@ struct TrainOptions {
   std::map<std::string, float> lr_multiplier;  // layer name -> factor on the lr
   float clip_norm = 0;                         // global-norm clipping; 0 is off
   OnNan on_nan = OnNan::stop;
+  // Device memory a data set's pixels may take: a set that fits is uploaded whole, a larger
+  // one streams through a chunk of this size (engine/device_dataset.h), with the same
+  // batches either way. Steps that read a streamed set cannot be replayed from a graph.
+  int64_t data_memory = int64_t{4} << 30;
   // Replay training steps and evaluation batches from graphs where the backend can
   // record them (CUDA graphs; Backend::capture), after kEagerSteps eager ones.
   bool cuda_graphs = true;
@@ -99,11 +103,10 @@ class Trainer {
   // Steps run eagerly before the first capture: cuBLAS and cuDNN settle first.
   static constexpr int kEagerSteps = 2;
   const TrainOptions& options() const { return options_; }
-  // Inputs are (pixel / 255 - mean) / std; the defaults (0, 1) keep them in [0, 1].
-  void set_normalization(float mean, float std) {
-    mean_ = mean;
-    std_ = std;
-  }
+  // Inputs are (pixel / 255 - mean[c]) / std[c] per channel c; one value stands for every
+  // channel, and the defaults (0, 1) keep inputs in [0, 1].
+  void set_normalization(const Normalization& normalization);
+  void set_normalization(float mean, float std) { set_normalization(Normalization{{mean}, {std}}); }
 
  private:
   class Run;  // one fit(): the loop over epochs and steps, with its executor, data and hooks
@@ -117,16 +120,28 @@ class Trainer {
   Executor& eval_executor(int batch);
   std::string diagnose_nonfinite(const Executor& exec) const;
   void check_input_shape(const Dataset& d) const;
+  int classes() const;  // outputs per sample
+  // What augment reads for a gathered batch: sample_ids[*batch_index * batch + i].
+  struct GatheredIds {
+    const int32_t* sample_ids;
+    const int64_t* batch_index;  // null for 0
+  };
+  // Queues gather_batch of batch b of data's order into out (normalised) and labels_out.
+  // Resident data: the batch is *batch_index (a device counter) and b is not read, so every
+  // batch queues the same call; streamed data: the host first copies batch b into the
+  // device's chunk, and batch_index is not read.
+  GatheredIds gather(DeviceDataset& data, int64_t b, const int64_t* batch_index, int batch,
+                     float* out, int32_t* labels_out);
 
   const Model& model_;
   Backend& backend_;
   Parameters& params_;
   TrainOptions options_;
   std::vector<bool> frozen_;
-  std::vector<Group> groups_;  // contiguous runs of trainable parameters
-  float mean_ = 0, std_ = 1;
-  DeviceBuffer scalars_;   // [0] grad sum of squares, [1] clip scale, [2..] step checks
-  DeviceBuffer counters_;  // device batch counters: [0] training, [1] evaluation
+  std::vector<Group> groups_;   // contiguous runs of trainable parameters
+  DeviceBuffer normalization_;  // [2, channels]: the mean, then the std, of each channel
+  DeviceBuffer scalars_;        // [0] grad sum of squares, [1] clip scale, [2..] step checks
+  DeviceBuffer counters_;       // device batch counters: [0] training, [1] evaluation
   std::map<const Dataset*, std::unique_ptr<DeviceDataset>> data_;
   std::unique_ptr<Executor> eval_;
   // Per data set on the device: its evaluation batch as a graph (for eval_'s batch size).

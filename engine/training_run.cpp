@@ -5,7 +5,9 @@
 // order is a device counter, the learning rate is evaluated on the device from the step
 // counter, and the check for non-finite values is a device count that the optimizer reads
 // to skip the update. The host only reads that count, every step where reading is free
-// (the CPU) or asked for (on_nan = skip_step), else every kGpuCheckEvery steps.
+// (the CPU) or asked for (on_nan = skip_step), else every kGpuCheckEvery steps. A training
+// set streamed from the host (DeviceDataset) has its batches copied in by the host, so its
+// steps run eagerly.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -44,6 +46,8 @@ int64_t checked_batches_per_epoch(const Model& model, const Dataset& train, int 
     fail("the training set has {} samples, fewer than one batch of {}", train.count, batch);
   if (model.loss == LossKind::categorical_crossentropy && train.labels.empty())
     fail("categorical_crossentropy needs labels, but the training set has none");
+  if (model.loss == LossKind::categorical_crossentropy)
+    check_labels(train, static_cast<int>(model.shapes(1).back().output.per_sample()));
   const int c = model.input[0], h = model.input[1], w = model.input[2];
   if (train.channels != c || train.height != h || train.width != w)
     fail("the model '{}' takes {}x{}x{} inputs but the data has {}x{}x{}", model.name, c, h, w,
@@ -77,8 +81,8 @@ class Trainer::Run {
  private:
   bool train_epoch(int epoch);
   void begin_epoch(int epoch);
-  void queue_step();
-  void queue_gradients();
+  void queue_step(int64_t batch);
+  void queue_gradients(int64_t batch);
   const float* queue_clip_scale();
   void queue_update(const float* scale);
   bool step_taken(int epoch, int64_t batch);
@@ -146,7 +150,9 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       clip_(grad_sq_ + 1),
       checks_(grad_sq_ + 2),
       batch_index_(trainer.counters_.as<int64_t>()),
-      graph_(backend_, trainer.options_.cuda_graphs, kEagerSteps) {}
+      graph_(backend_, trainer.options_.cuda_graphs, kEagerSteps) {
+  if (data_.streamed()) graph_.disable(DeviceDataset::kNotReplayable);
+}
 
 // What ran eagerly and what was replayed, and the arena's size, stay with the trainer, also
 // after an error.
@@ -171,7 +177,7 @@ bool Trainer::Run::train_epoch(int epoch) {
   begin_epoch(epoch);
   for (int64_t b = first_batch_; b < batches_; ++b) {
     last_lr_ = t_.learning_rate(epoch, state_.step, batches_);
-    graph_.run([this] { queue_step(); });
+    graph_.run([this, b] { queue_step(b); });
     if (step_taken(epoch, b)) ++state_.step;
     const BatchEnd end(epoch + 1, b + 1, state_.step, backend_, exec_.stats());
     for (TrainHook* h : hooks_) h->on_batch_end(end);
@@ -192,8 +198,8 @@ bool Trainer::Run::train_epoch(int epoch) {
 // per-epoch arguments again.
 void Trainer::Run::begin_epoch(int epoch) {
   std::vector<int32_t> order = epoch_permutation(train_.count, t_.options_.seed, epoch);
-  order.resize(data_.padded, 0);
-  data_.set_order(backend_, order);
+  order.resize(data_.padded(), 0);
+  data_.set_order(order);
   augment_seed_ = hash_combine(t_.options_.seed ^ kAugmentStream, epoch);
   const double total_steps = static_cast<double>(t_.options_.epochs) * batches_;
   lr_.clear();
@@ -221,12 +227,13 @@ void Trainer::Run::set_batch_index(int64_t batch) {
 }
 
 // Everything one training step queues on the device: the same ops with the same arguments
-// at every batch of the epoch. With on_nan = stop the non-finite count is never reset
+// at every batch of the epoch where the data is resident (streamed, the host copies batch b
+// in first). With on_nan = stop the non-finite count is never reset
 // within the epoch, so that once a step is bad no later update happens either: the
 // weights stay as they were before it until the host looks.
-void Trainer::Run::queue_step() {
+void Trainer::Run::queue_step(int64_t b) {
   if (skip_bad_steps_) backend_.fill(checks_, kStatsSize, 0.0f);
-  queue_gradients();
+  queue_gradients(b);
   const float* scale = queue_clip_scale();
   backend_.count_nonfinite(t_.params_.grads(), t_.params_.size(), checks_);
   backend_.count_nonfinite(exec_.stats() + kStatLossSum, 1, checks_);
@@ -234,18 +241,18 @@ void Trainer::Run::queue_step() {
   backend_.increment(batch_index_, nullptr);
 }
 
-// The batch at *batch_index_ of the epoch's order into the executor's input, augmented if
-// the recipe says so, then forward, loss and backward.
-void Trainer::Run::queue_gradients() {
+// Batch b of the epoch's order into the executor's input (resident data: the batch at
+// *batch_index_, which is b), augmented if the recipe says so, then forward, loss and
+// backward.
+void Trainer::Run::queue_gradients(int64_t b) {
   const Model& m = t_.model_;
   const int c = m.input[0], h = m.input[1], w = m.input[2];
-  const int32_t* order = data_.indices.as<int32_t>();
-  backend_.gather_batch(data_.images.as<uint8_t>(), data_.labels.as<int32_t>(), order, batch_index_,
-                        batch_, c * h * w, t_.mean_, t_.std_,
-                        augment_ ? staging_.as<float>() : exec_.input().data, exec_.labels());
-  if (augment_)
+  const Trainer::GatheredIds ids =
+      t_.gather(data_, b, batch_index_, batch_,
+                augment_ ? staging_.as<float>() : exec_.input().data, exec_.labels());
+  if (augment_)  // keyed by each sample's index in the data set, wherever its pixels are
     backend_.augment(m.training.augment, staging_.as<float>(), exec_.input().data, batch_, c, h, w,
-                     order, batch_index_, augment_seed_);
+                     ids.sample_ids, ids.batch_index, augment_seed_);
   exec_.forward(true);
   exec_.loss(batch_, true);
   exec_.backward();
@@ -310,7 +317,7 @@ void Trainer::Run::stop_on_nonfinite(int epoch, int64_t b) {
   const int64_t bad = first_batch_ + (taken - first_step_);
   if (bad != b) {
     set_batch_index(bad);
-    queue_gradients();
+    queue_gradients(bad);
   }
   throw NonFiniteError(
       fmt::format("non-finite loss or gradient at step {} (epoch {}, batch {}), {}; stopping",
@@ -386,7 +393,7 @@ std::vector<double> Trainer::Run::time_steps(int64_t warmup, int64_t steps, int 
       set_batch_index(0);
       b = 0;
     }
-    graph_.run([this] { queue_step(); });
+    graph_.run([this, b] { queue_step(b); });
     if (step_taken(0, b)) ++state_.step;
     ++b;
   };

@@ -13,14 +13,16 @@ namespace {
 template <typename Index>
 __global__ void gather_batch_kernel(const uint8_t* images, const int32_t* labels,
                                     const int32_t* all_indices, const int64_t* batch_index,
-                                    int batch, size_t total, int sample_size, float mean, float std,
-                                    float* out, int32_t* labels_out) {
-  const Index size = static_cast<Index>(sample_size);
+                                    int batch, size_t total, int plane_size, int sample_size,
+                                    const float* mean, const float* std, float* out,
+                                    int32_t* labels_out) {
+  const Index plane = static_cast<Index>(plane_size), size = static_cast<Index>(sample_size);
   const int32_t* indices = all_indices + (batch_index ? *batch_index * batch : 0);
   PLINTH_INDEX_LOOP(Index, i, total) {
     const Index b = i / size, j = i - b * size;
     const size_t sample = static_cast<size_t>(indices[b]);
-    out[i] = (static_cast<float>(images[sample * sample_size + j]) / 255.0f - mean) / std;
+    const int c = static_cast<int>(j / plane);
+    out[i] = (static_cast<float>(images[sample * sample_size + j]) / 255.0f - mean[c]) / std[c];
     if (j == 0 && labels && labels_out) labels_out[b] = labels[sample];
   }
 }
@@ -49,12 +51,15 @@ __global__ void augment_kernel(AugmentSpec spec, const float* in, float* out, si
 using namespace cuda;
 
 void CudaBackend::gather_batch(const uint8_t* images, const int32_t* labels, const int32_t* indices,
-                               const int64_t* batch_index, int batch, int sample_size, float mean,
-                               float std, float* out, int32_t* labels_out) {
-  if (batch <= 0 || sample_size <= 0) return;
+                               const int64_t* batch_index, int batch, int channels, int plane_size,
+                               const float* mean, const float* std, float* out,
+                               int32_t* labels_out) {
+  if (batch <= 0 || channels <= 0 || plane_size <= 0) return;
+  const int sample_size = channels * plane_size;
   const size_t total = static_cast<size_t>(batch) * sample_size;
   PLINTH_LAUNCH_INDEXED(gather_batch_kernel, total, ctx_->stream, images, labels, indices,
-                        batch_index, batch, total, sample_size, mean, std, out, labels_out);
+                        batch_index, batch, total, plane_size, sample_size, mean, std, out,
+                        labels_out);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 

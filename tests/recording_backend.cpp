@@ -222,10 +222,10 @@ void RecordingBackend::increment(int64_t* counter, const float* skip) {
 }
 void RecordingBackend::gather_batch(const uint8_t* images, const int32_t* labels,
                                     const int32_t* indices, const int64_t* batch_index, int batch,
-                                    int sample_size, float mean, float std, float* out,
-                                    int32_t* labels_out) {
-  PLINTH_RECORD(gather_batch, images, labels, indices, batch_index, batch, sample_size, mean, std,
-                out, labels_out);
+                                    int channels, int plane_size, const float* mean,
+                                    const float* std, float* out, int32_t* labels_out) {
+  PLINTH_RECORD(gather_batch, images, labels, indices, batch_index, batch, channels, plane_size,
+                mean, std, out, labels_out);
 }
 void RecordingBackend::augment(const AugmentSpec& spec, const float* in, float* out, int n, int c,
                                int h, int w, const int32_t* sample_ids, const int64_t* batch_index,

@@ -21,22 +21,23 @@ TEST_CASE("cpu gather_batch: scales, normalises and gathers labels", "[cpu]") {
   const float mean = 0.5f, std = 0.25f;
   std::vector<double> out(3 * sample, -1.0);
   std::vector<int32_t> labels_out(3, -1);
-  cpu::gather_batch(1, images.data(), labels.data(), indices.data(), nullptr, 3, sample, mean, std,
-                    out.data(), labels_out.data());
+  cpu::gather_batch(1, images.data(), labels.data(), indices.data(), nullptr, 3, 1, sample, &mean,
+                    &std, out.data(), labels_out.data());
   const std::vector<double> expected = {2, -2, -0.4, -2, 2, -1.2, 2, -2, -0.4};
   for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == Approx(expected[i]).epsilon(1e-15));
   CHECK(labels_out == std::vector<int32_t>{6, 7, 6});
 
   // labels may be null
   std::vector<float> outf(sample);
-  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), nullptr, 1, sample, 0.0f,
-                           1.0f, outf.data(), nullptr);
+  const float zero = 0.0f, one = 1.0f;
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), nullptr, 1, 1, sample, &zero,
+                           &one, outf.data(), nullptr);
   CHECK(outf == std::vector<float>{1.0f, 0.0f, 0.4f});
 
   // batch_index 2 with batches of one reads indices[2]
   const int64_t batch_index = 2;
-  cpu::gather_batch<float>(1, images.data(), labels.data(), indices.data(), &batch_index, 1, sample,
-                           0.0f, 1.0f, outf.data(), labels_out.data());
+  cpu::gather_batch<float>(1, images.data(), labels.data(), indices.data(), &batch_index, 1, 1,
+                           sample, &zero, &one, outf.data(), labels_out.data());
   CHECK(outf == std::vector<float>{1.0f, 0.0f, 0.4f});
   CHECK(labels_out[0] == 6);
 }
@@ -47,13 +48,14 @@ TEST_CASE("cpu gather_batch and augment: a batch index reads that batch of the o
   for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>(i * 10);
   const std::vector<int32_t> labels = {0, 1, 2, 3, 4, 5};
   const std::vector<int32_t> order = {5, 1, 0, 4, 3, 2};
+  const float mean = 0.1f, std = 0.5f;
   for (int64_t b = 0; b < 3; ++b) {
     std::vector<float> via_index(size_t(batch) * sample), direct(via_index.size());
     std::vector<int32_t> labels_via_index(batch), labels_direct(batch);
-    cpu::gather_batch<float>(2, images.data(), labels.data(), order.data(), &b, batch, sample, 0.1f,
-                             0.5f, via_index.data(), labels_via_index.data());
+    cpu::gather_batch<float>(2, images.data(), labels.data(), order.data(), &b, batch, 1, sample,
+                             &mean, &std, via_index.data(), labels_via_index.data());
     cpu::gather_batch<float>(2, images.data(), labels.data(), order.data() + b * batch, nullptr,
-                             batch, sample, 0.1f, 0.5f, direct.data(), labels_direct.data());
+                             batch, 1, sample, &mean, &std, direct.data(), labels_direct.data());
     CHECK(via_index == direct);
     CHECK(labels_via_index == labels_direct);
     CHECK(labels_direct == std::vector<int32_t>{order[b * batch], order[b * batch + 1]});
@@ -67,6 +69,18 @@ TEST_CASE("cpu gather_batch and augment: a batch index reads that batch of the o
   }
 }
 
+TEST_CASE("cpu gather_batch: each channel has its own mean and std", "[cpu]") {
+  // One sample of three channels of two pixels each.
+  const std::vector<uint8_t> images = {0, 255, 51, 102, 255, 0};
+  const std::vector<int32_t> indices = {0};
+  const float mean[3] = {0.0f, 0.2f, 0.5f}, std[3] = {1.0f, 0.2f, 0.5f};
+  std::vector<double> out(6);
+  cpu::gather_batch(1, images.data(), nullptr, indices.data(), nullptr, 1, 3, 2, mean, std,
+                    out.data(), nullptr);
+  const std::vector<double> expected = {0, 1, 0, 1, 1, -1};
+  for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == Approx(expected[i]).margin(1e-6));
+}
+
 TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
   const int count = 50, sample = 784, batch = 40;
   std::vector<uint8_t> images(size_t(count) * sample);
@@ -74,10 +88,11 @@ TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
   std::vector<int32_t> indices(batch);
   for (int b = 0; b < batch; ++b) indices[b] = (b * 17) % count;
   std::vector<float> one(size_t(batch) * sample), two(one.size());
-  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), nullptr, batch, sample, 0.2f,
-                           0.3f, one.data(), nullptr);
-  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), nullptr, batch, sample, 0.2f,
-                           0.3f, two.data(), nullptr);
+  const float mean = 0.2f, std = 0.3f;
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), nullptr, batch, 1, sample,
+                           &mean, &std, one.data(), nullptr);
+  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), nullptr, batch, 1, sample,
+                           &mean, &std, two.data(), nullptr);
   CHECK(one == two);
   CHECK(one[5 * sample + 9] == (images[size_t(indices[5]) * sample + 9] / 255.0f - 0.2f) / 0.3f);
 }

@@ -1,7 +1,7 @@
 // Whole training steps on the GPU: the seed CNN trained on CUDA and on the CPU from the
-// same weights, CUDA graphs against eager steps, evaluation replayed, and the cuDNN
-// algorithm fallback. Where no GPU is usable each test warns "SKIPPED: <reason>" and
-// returns, which CTest reports as skipped, never as passed.
+// same weights, CUDA graphs against eager steps, a streamed training set, evaluation
+// replayed, and the cuDNN algorithm fallback. Where no GPU is usable each test warns
+// "SKIPPED: <reason>" and returns, which CTest reports as skipped, never as passed.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/device_dataset.h"
 #include "engine/error.h"
 #include "engine/parameters.h"
 #include "engine/trainer.h"
@@ -52,8 +53,9 @@ struct Trained {
   GraphUse graph;
 };
 
+// data_memory below the data's pixels streams it from the host (engine/device_dataset.h).
 Trained train(Backend& backend, const Model& model, const Dataset& data, int steps,
-              bool cuda_graphs) {
+              bool cuda_graphs, int64_t data_memory = int64_t{1} << 30) {
   Parameters p(model, backend);
   p.initialize(7);
   TrainOptions o;
@@ -61,6 +63,7 @@ Trained train(Backend& backend, const Model& model, const Dataset& data, int ste
   o.batch_size = kBatch;
   o.max_steps = steps;
   o.cuda_graphs = cuda_graphs;
+  o.data_memory = data_memory;
   Trainer t(model, backend, p, o);
   Losses losses;
   t.fit(data, Dataset{}, {}, {&losses});
@@ -181,6 +184,27 @@ TEST_CASE("cuda graphs: steps replayed from a CUDA graph train as eager steps do
   }
 }
 
+// The host refills a device chunk of three batches; the steps cannot be replayed, so they
+// run eagerly and must train as the resident set's eager steps do.
+TEST_CASE("cuda data: a training set streamed from the host trains eagerly, as a resident one",
+          "[cuda]") {
+  PLINTH_SKIP_WITHOUT_GPU();
+  const Dataset data = synthetic(20 * kBatch, 6);
+  const Model m = test::seed_cnn();
+  auto gpu = make_cuda_backend({.deterministic = true});
+  const Trained resident = train(*gpu, m, data, 12, false);
+  const Trained streamed = train(*gpu, m, data, 12, true, 3 * kBatch * 784);
+  CHECK(streamed.graph.replays == 0);
+  CHECK(streamed.graph.eager == 12);
+  CHECK(streamed.graph.eager_reason == DeviceDataset::kNotReplayable);
+  INFO("bit-identical: " << (streamed.weights == resident.weights));
+  Parameters layout(m, *gpu);
+  CHECK(worst_relative(layout, streamed.weights, resident.weights) < test::kFp32);
+  REQUIRE(streamed.losses.size() == resident.losses.size());
+  for (size_t s = 0; s < resident.losses.size(); ++s)
+    CHECK(streamed.losses[s] == Approx(resident.losses[s]).epsilon(test::kFp32));
+}
+
 TEST_CASE("cuda graphs: evaluation replayed from a CUDA graph gives the eager results", "[cuda]") {
   PLINTH_SKIP_WITHOUT_GPU();
   const Model m = test::seed_cnn();
@@ -197,6 +221,86 @@ TEST_CASE("cuda graphs: evaluation replayed from a CUDA graph gives the eager re
   CHECK(replayed.loss == Approx(eager.loss).epsilon(test::kFp32));
   CHECK(replayed.accuracy == eager.accuracy);
   CHECK(replayed.confusion == eager.confusion);
+}
+
+// The endings of a run while its steps replay, on the GPU itself (the recording-backend
+// tests prove the host's side on the CPU). A stop inside an epoch, as SIGINT makes, must
+// resume to the uninterrupted run's weights.
+TEST_CASE("cuda graphs: a run stopped inside an epoch while replaying resumes as if never stopped",
+          "[cuda]") {
+  PLINTH_SKIP_WITHOUT_GPU();
+  const Dataset data = synthetic(30 * kBatch, 8);
+  const Model m = test::seed_cnn();
+  auto gpu = make_cuda_backend({.deterministic = true});
+  TrainOptions o;
+  o.epochs = 2;
+  o.batch_size = kBatch;
+  Parameters whole(m, *gpu);
+  whole.initialize(7);
+  Trainer(m, *gpu, whole, o).fit(data, Dataset{});
+
+  Parameters p(m, *gpu);
+  p.initialize(7);
+  struct StopAt : TrainHook {
+    int asked = 0;
+    // Asked after every step and at every epoch's end: the 40th time is after epoch 2's
+    // ninth batch.
+    bool should_stop() override { return ++asked == 40; }
+  } stop;
+  TrainState state;
+  {
+    Trainer t(m, *gpu, p, o);
+    state = t.fit(data, Dataset{}, {}, {&stop});
+    CHECK(t.training_graph().replays > 0);
+  }
+  CHECK(state.finished_early);
+  CHECK(state.epoch == 1);
+  CHECK(state.batch_in_epoch == 9);
+  Trainer resumed(m, *gpu, p, o);
+  CHECK(resumed.fit(data, Dataset{}, state).epoch == 2);
+  CHECK(resumed.training_graph().replays > 0);
+  const std::vector<float> got = p.download(p.values());
+  const std::vector<float> uninterrupted = whole.download(whole.values());
+  INFO("bit-identical: " << (got == uninterrupted));
+  CHECK(worst_relative(p, got, uninterrupted) < test::kFp32);
+}
+
+// A hook poisons a weight after the first step. The host looks at the device's count of
+// non-finite values only at the epoch's end (30 steps, fewer than 50): meanwhile the device
+// must keep every update from the weights, and the error must name the second step.
+TEST_CASE("cuda graphs: a non-finite step stops the run with the weights it found", "[cuda]") {
+  PLINTH_SKIP_WITHOUT_GPU();
+  const Dataset data = synthetic(30 * kBatch, 9);
+  const Model m = test::seed_cnn();
+  auto gpu = make_cuda_backend({});
+  Parameters p(m, *gpu);
+  p.initialize(7);
+  std::vector<float> poisoned;
+  struct Poison : TrainHook {
+    Parameters& p;
+    std::vector<float>& kept;
+    Poison(Parameters& params, std::vector<float>& out) : p(params), kept(out) {}
+    void on_batch_end(const BatchEnd& b) override {
+      if (b.batch != 1) return;
+      kept = p.download(p.values());
+      kept[p.find("fc1.weight")->offset] = std::nanf("");
+      p.upload(p.values(), kept);
+    }
+  } poison(p, poisoned);
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = kBatch;
+  Trainer t(m, *gpu, p, o);
+  CHECK_THROWS_WITH(t.fit(data, Dataset{}, {}, {&poison}),
+                    Catch::Contains("non-finite loss or gradient at step 2 (epoch 1, batch 2)"));
+  CHECK(t.training_graph().replays > 0);
+  CHECK(p.download_step() == 1);
+  const std::vector<float> got = p.download(p.values());
+  REQUIRE(got.size() == poisoned.size());
+  size_t changed = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    changed += !(got[i] == poisoned[i] || (std::isnan(got[i]) && std::isnan(poisoned[i])));
+  CHECK(changed == 0);
 }
 
 TEST_CASE("cuda graphs: synchronised launches turn capture off and training still runs", "[cuda]") {

@@ -1,9 +1,11 @@
 // What lets a CUDA graph replay a training step, proved on the CPU with a recording
 // backend (tests/recording_backend.h): two consecutive steps of an epoch call the same
 // ops with the same arguments, for every training feature; replaying a step recorded
-// once trains bit for bit as running it does; and every way a run ends (a stop inside an
-// epoch and its resumption, a non-finite step, a hook ending the run) works while steps
-// are replayed, also with the GPU's habit of looking at the step checks only now and then.
+// once trains bit for bit as running it does; a data set streamed from the host, the one
+// feature that changes a step's arguments, is never captured; and every way a run ends (a
+// stop inside an epoch and its resumption, a non-finite step, a hook ending the run) works
+// while steps are replayed, also with the GPU's habit of looking at the step checks only
+// now and then.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device_dataset.h"
 #include "engine/error.h"
 #include "engine/parameters.h"
 #include "engine/trainer.h"
@@ -405,6 +408,46 @@ TEST_CASE(
   // A second evaluation replays every whole batch.
   CHECK(t.evaluate(val).loss == eager.loss);
   CHECK(t.evaluation_graph().replays == 5 - Trainer::kEagerSteps + 5);
+}
+
+// The one feature that breaks the condition: a data set larger than data_memory streams
+// through a device chunk that the host refills, and each step reads its own batch's place
+// in that chunk. So the trainer runs every step eagerly, training and evaluation, and
+// says why; the batches, and so the weights, are those of the resident set.
+TEST_CASE(
+    "recording backend: streamed data (data_memory) changes a step's arguments, so nothing "
+    "is captured, with the resident set's results",
+    "[capture]") {
+  Run run = run_with(features()[2]);  // augmentation and dropout: both read the sample ids
+  auto cpu = make_cpu_backend(1);
+  const std::vector<float> resident = train(*cpu, run);
+  run.options.data_memory = 2 * kBatch * 144;  // a chunk of two batches
+  const Dataset val = synthetic(3 * kBatch, 9);
+
+  {
+    Run eager = run_with(features()[2]);
+    eager.options.data_memory = run.options.data_memory;
+    eager.options.cuda_graphs = false;
+    RecordingBackend recorder(*cpu);
+    Marks marks(recorder);
+    train(recorder, eager, {&marks});
+    const auto epochs = steps_by_epoch(recorder.log());
+    REQUIRE(epochs.size() == kEpochs);
+    REQUIRE(epochs[0].size() == kBatches - 1);
+    // The epoch's second batch reads the chunk's second half; the third, a refilled chunk.
+    CHECK(epochs[0][1] != epochs[0][0]);
+  }
+  RecordingBackend recorder(*cpu, DeviceKind::cuda);
+  Parameters p(run.model, recorder);
+  p.initialize(run.options.seed);
+  Trainer t(run.model, recorder, p, run.options);
+  t.fit(train_set(), val);
+  CHECK(p.download(p.values()) == resident);
+  CHECK(recorder.captures() == 0);
+  CHECK(t.training_graph().eager == kEpochs * kBatches);
+  CHECK(t.training_graph().eager_reason == DeviceDataset::kNotReplayable);
+  CHECK(t.evaluation_graph().replays == 0);
+  CHECK(t.evaluation_graph().eager_reason == DeviceDataset::kNotReplayable);
 }
 
 TEST_CASE("recording backend: with CUDA graphs off nothing is captured", "[capture]") {
