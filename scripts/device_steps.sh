@@ -279,6 +279,26 @@ step_bench() {
   "$BUILD/plinth" bench --device "$DEVICE" "${args[@]}" --json "$LOGS/bench.json"
 }
 
+# A training set streamed from the host a batch at a time (--data-memory 0): it trains, and on
+# a GPU the tool says once that such steps run eagerly (a CUDA graph cannot replay the host's
+# copies), and --verbose's report says that no step was replayed.
+step_streamed() {
+  local out rc threads=()
+  [ -n "$REHEARSAL" ] && threads=(--threads 2)
+  out=$("$BUILD/plinth" train --device "$DEVICE" --data-memory 0 --epochs 1 --max-steps 40 \
+    --classes 0,1 --verbose "${threads[@]}" 2>&1)
+  rc=$?
+  echo "$out"
+  ((rc == 0)) || return $rc
+  grep -q "more than --data-memory 0: streamed" <<<"$out" \
+    || { echo "no line saying that the training set streams"; return 1; }
+  [ "$DEVICE" = cuda ] || return 0
+  [ "$(grep -c "steps run eagerly, not from CUDA graphs" <<<"$out")" = 1 ] \
+    || { echo "not said exactly once that streamed steps run eagerly"; return 1; }
+  grep -q "training steps: 40 eager (the data set streams from host memory" <<<"$out" \
+    || { echo "the verbose report does not say that all 40 steps ran eagerly, and why"; return 1; }
+}
+
 # plinth's training step run eagerly, against bench's default of replaying it from a CUDA
 # graph: what the graph saves at a small and a large batch.
 step_bench_eager() {
