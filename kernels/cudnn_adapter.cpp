@@ -7,19 +7,18 @@
 
 #include "engine/error.h"
 #include "kernels/launchers.h"
+#include "kernels/library_version.h"
 
 namespace plinth {
 
 namespace {
 
-std::string loaded_version(int* major = nullptr, int* minor = nullptr) {
-  int v[3] = {0, 0, 0};
-  PLINTH_CUDNN_CHECK(cudnnGetProperty(MAJOR_VERSION, &v[0]));
-  PLINTH_CUDNN_CHECK(cudnnGetProperty(MINOR_VERSION, &v[1]));
-  PLINTH_CUDNN_CHECK(cudnnGetProperty(PATCH_LEVEL, &v[2]));
-  if (major) *major = v[0];
-  if (minor) *minor = v[1];
-  return fmt::format("{}.{}.{}", v[0], v[1], v[2]);
+LibraryVersion loaded_version() {
+  LibraryVersion v;
+  PLINTH_CUDNN_CHECK(cudnnGetProperty(MAJOR_VERSION, &v.major));
+  PLINTH_CUDNN_CHECK(cudnnGetProperty(MINOR_VERSION, &v.minor));
+  PLINTH_CUDNN_CHECK(cudnnGetProperty(PATCH_LEVEL, &v.patch));
+  return v;
 }
 
 // Each direction ranks at most this many algorithms from the heuristics, then the last
@@ -63,24 +62,15 @@ std::string cudnn_build_version() {
   return fmt::format("{}.{}.{}", CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL);
 }
 
-std::string cudnn_loaded_version() { return loaded_version(); }
+std::string cudnn_loaded_version() {
+  const LibraryVersion v = loaded_version();
+  return fmt::format("{}.{}.{}", v.major, v.minor, v.patch);
+}
 
-// cuDNN keeps its API within a major version and a library may be newer than the headers
-// it is used with, not older: an older minor can lack what the headers declare.
 void check_cudnn_version() {
-  int major = 0, minor = 0;
-  const std::string loaded = loaded_version(&major, &minor);
-  if (major != CUDNN_MAJOR)
-    fail(
-        "cuDNN version mismatch: plinth was built with cuDNN {} but the loaded libcudnn is {}; "
-        "install cuDNN {}.x or rebuild plinth",
-        cudnn_build_version(), loaded, CUDNN_MAJOR);
-  if (minor < CUDNN_MINOR)
-    fail(
-        "cuDNN {} loaded at run time is older than the cuDNN {} headers plinth was built with; "
-        "put cuDNN {}.{} or newer first on the library path (LD_LIBRARY_PATH) or rebuild plinth "
-        "against the older headers (-DPLINTH_CUDNN_ROOT=...)",
-        loaded, cudnn_build_version(), CUDNN_MAJOR, CUDNN_MINOR);
+  const std::string problem =
+      cudnn_version_problem({CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL}, loaded_version());
+  if (!problem.empty()) fail("{}", problem);
 }
 
 // One direction's algorithms, best first; the last is the last resort. `current` moves on

@@ -1,6 +1,7 @@
 // Every cuDNN call of plinth lives behind this adapter. cuDNN changed its API between
 // major versions, so the version is checked here and only here: at compile time below,
-// and at run time (the loaded library against the headers) by check_cudnn_version().
+// and at run time (the loaded library against the headers) by check_cudnn_version(), whose
+// comparison is kernels/library_version.h.
 // The convolution uses the legacy descriptor API, present in cuDNN 8 and 9.
 #pragma once
 
