@@ -2,6 +2,7 @@
 
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/user_text.h"
 
 namespace plinth {
 
@@ -23,13 +24,8 @@ DeviceChoice open_device(const std::string& spec, int threads, CudaOptions cuda)
     return choice;
   }
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
-    if (spec.size() > 5) {
-      try {
-        cuda.device_index = std::stoi(spec.substr(5));
-      } catch (const std::exception&) {
-        fail("device {}: expected cuda:N with a device number", spec);
-      }
-    }
+    if (spec.size() > 5)
+      cuda.device_index = static_cast<int>(parse_integer(spec.substr(5), "device cuda:N", 0, 1023));
     const CudaStatus status = cuda_status();
     if (status.devices.empty())
       fail("device {}: no usable GPU: {}", spec, status.unavailable_reason);
@@ -38,7 +34,7 @@ DeviceChoice open_device(const std::string& spec, int threads, CudaOptions cuda)
     choice.backend = make_cuda_backend(cuda);
     return choice;
   }
-  fail("device: expected auto, cpu, cuda or cuda:N, got '{}'", spec);
+  fail("device: expected auto, cpu, cuda or cuda:N, got {}", quoted_input(spec));
 }
 
 }  // namespace plinth
