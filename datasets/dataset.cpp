@@ -20,8 +20,12 @@ namespace fs = std::filesystem;
 
 std::string find_idx_file(const std::string& dir, const std::string& stem) {
   for (const std::string& name : {stem, stem + ".gz"}) {
-    fs::path path = fs::path(dir) / name;
-    if (fs::exists(path)) return path.string();
+    const fs::path path = fs::path(dir) / name;
+    std::error_code error;
+    // symlink_status: a dangling link or a loop is there, and read_idx says what is wrong.
+    if (fs::exists(fs::symlink_status(path, error))) return path.string();
+    if (error && error != std::errc::no_such_file_or_directory)
+      fail("{}: cannot look for {}: {}", dir, name, error.message());
   }
   fail("{}: neither {} nor {}.gz found", dir, stem, stem);
 }
@@ -64,11 +68,14 @@ void require_labels(const Dataset& data, const char* operation) {
 
 Dataset load_idx_dataset(const std::string& dir, Split split) {
   std::error_code error;
-  if (!fs::is_directory(dir, error))
+  if (!fs::is_directory(dir, error)) {
+    if (error && error != std::errc::no_such_file_or_directory)
+      fail("{}: cannot open the data directory: {}", dir, error.message());
     fail(
         "{}: no such data directory (for Fashion-MNIST, install it with: apt-get install "
         "dataset-fashion-mnist)",
         dir);
+  }
   const std::string prefix = split == Split::train ? "train" : "t10k";
   const std::string images_path = find_idx_file(dir, prefix + "-images-idx3-ubyte");
   const std::string labels_path = find_idx_file(dir, prefix + "-labels-idx1-ubyte");
@@ -94,7 +101,16 @@ Dataset load_idx_dataset(const std::string& dir, Split split) {
   data.classes = *std::max_element(data.labels.begin(), data.labels.end()) + 1;
   data.name =
       fmt::format("{} {}", last_path_component(dir), split == Split::train ? "train" : "test");
+  data.labels_file = labels_path;
   return data;
+}
+
+void check_labels(const Dataset& data, int classes) {
+  for (size_t i = 0; i < data.labels.size(); ++i)
+    if (data.labels[i] < 0 || data.labels[i] >= classes)
+      fail("{}: label {} at index {} is outside the model's {} classes (0 to {})",
+           data.labels_file.empty() ? data.name : data.labels_file, data.labels[i], i, classes,
+           classes - 1);
 }
 
 std::pair<Dataset, Dataset> split_validation(const Dataset& data, double val_fraction) {

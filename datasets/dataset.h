@@ -15,6 +15,9 @@ struct Dataset {
   std::vector<int32_t> labels;  // [count] in [0, classes); empty for unlabelled images
   int classes = 0;
   std::string name;
+  // The file the labels were read from, where the samples are that file's in its order
+  // (load_idx_dataset); empty for subsets. Messages about a label name it and the index.
+  std::string labels_file;
 
   int64_t image_size() const { return int64_t{channels} * height * width; }
 };
@@ -29,6 +32,11 @@ inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fash
 // Images are [n, h, w] (one channel) or [n, c, h, w]; labels are [n];
 // classes = max label + 1.
 Dataset load_idx_dataset(const std::string& dir, Split split);
+
+// Throws Error unless every label lies in [0, classes), naming the file (or the data set)
+// and the index: a label the model has no output for would add nothing to the loss yet
+// count in every average.
+void check_labels(const Dataset& data, int classes);
 
 // Keras validation_split: the end of the data is held out. The training part keeps the
 // first floor(count * (1 - val_fraction)) samples, the validation part the rest, both in
