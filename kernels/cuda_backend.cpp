@@ -100,6 +100,12 @@ std::string CudaBackend::description() const {
                      options_.allow_tf32 ? "tf32" : "fp32");
 }
 
+size_t CudaBackend::available_memory() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  PLINTH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return free_bytes;
+}
+
 // ---- factory -------------------------------------------------------------------------
 
 std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options) {
