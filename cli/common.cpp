@@ -3,11 +3,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "engine/error.h"
+#include "engine/user_text.h"
 
 namespace plinth::cli {
 
@@ -27,6 +31,17 @@ void status(const std::string& line) {
   if (!g_quiet) notice(line);
 }
 
+void write_text_file(const std::string& path, std::string_view text, bool append,
+                     std::string_view what) {
+  std::FILE* f = std::fopen(path.c_str(), append ? "ab" : "wb");
+  if (!f) fail("{}: cannot write the {}: {}", path, what, std::strerror(errno));
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const int err = errno;
+  // fclose flushes: a device or a file system may report the failure only there.
+  if (std::fclose(f) != 0 || !written)
+    fail("{}: cannot write the {}: {}", path, what, std::strerror(written ? errno : err));
+}
+
 std::optional<std::string> with_option_name(std::string_view message, OptionNames names) {
   for (const auto& [setting, option] : names) {
     const std::string_view rest = message.substr(std::min(setting.size(), message.size()));
@@ -38,14 +53,15 @@ std::optional<std::string> with_option_name(std::string_view message, OptionName
 
 std::string find_model_file(const std::string& path) {
   namespace fs = std::filesystem;
-  if (fs::exists(path)) return path;
   std::error_code ec;
+  // symlink_status: whatever is at the path (a loop, a FIFO) is load_model's to report.
+  if (fs::exists(fs::symlink_status(path, ec))) return path;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     const fs::path name = fs::path(path).filename();
     for (const fs::path& dir : {exe.parent_path().parent_path() / "models",
                                 exe.parent_path().parent_path() / "share/plinth/models"})
-      if (fs::exists(dir / name)) return (dir / name).string();
+      if (fs::is_regular_file(dir / name, ec)) return (dir / name).string();
   }
   return path;  // load_model reports it missing
 }
@@ -87,7 +103,8 @@ std::string default_data_dir() {
 std::string data_dir(const Args& args) {
   const std::string dir = args.str("data");
   const char* env = std::getenv("PLINTH_DATA");
-  if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir))
+  std::error_code error;
+  if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir, error))
     fail(
         "PLINTH_DATA={}: no such directory (point it at a data set in the MNIST layout, or "
         "give --data DIR)",
@@ -105,24 +122,33 @@ void add_data_options(Args& args) {
 
 std::vector<int> parse_classes(const Args& args) {
   std::vector<int> classes;
-  for (const std::string& c : args.list("classes")) {
-    try {
-      classes.push_back(std::stoi(c));
-    } catch (const std::exception&) {
-      fail("--classes: expected a comma-separated list of class numbers, got '{}'",
-           args.str("classes"));
-    }
-  }
+  for (const std::string& c : args.list("classes"))
+    classes.push_back(static_cast<int>(
+        parse_integer(c, args.who("classes") + " item", 0, std::numeric_limits<int>::max() - 1)));
   return classes;
 }
 
-Data load_data(const Args& args, double val_split, uint64_t seed) {
+int model_classes(const Model& model) {
+  if (model.loss != LossKind::categorical_crossentropy) return 0;
+  return static_cast<int>(model.shapes(1).back().output.per_sample());
+}
+
+void check_labels_for(const Dataset& raw, const std::vector<int>& subset, int outputs) {
+  if (outputs == 0) return;
+  if (subset.empty()) return check_labels(raw, outputs);
+  if (static_cast<int>(subset.size()) > outputs)
+    fail("--classes: {} classes, but the model has {} outputs", subset.size(), outputs);
+}
+
+Data load_data(const Args& args, double val_split, uint64_t seed, int outputs) {
   const std::string dir = data_dir(args);
   status("loading " + dir);
   Data d;
   Dataset train = load_idx_dataset(dir, Split::train);
   d.test = load_idx_dataset(dir, Split::test);
   const std::vector<int> classes = parse_classes(args);
+  check_labels_for(train, classes, outputs);
+  check_labels_for(d.test, classes, outputs);
   if (!classes.empty()) {
     train = restrict_classes(train, classes);
     d.test = restrict_classes(d.test, classes);

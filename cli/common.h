@@ -11,6 +11,7 @@
 #include "datasets/dataset.h"
 #include "engine/device_select.h"
 #include "engine/error.h"
+#include "engine/model.h"
 
 namespace plinth::cli {
 
@@ -53,14 +54,26 @@ struct Data {
   Dataset train, val, test;
 };
 // Loads --data, restricts to --classes, holds out val_split of the training set and keeps
-// --labelled-fraction of what remains for training.
-Data load_data(const Args& args, double val_split, uint64_t seed);
+// --labelled-fraction of what remains for training. With model_classes > 0 (a classifier's
+// outputs) every label must have an output: an error names the file and the index.
+Data load_data(const Args& args, double val_split, uint64_t seed, int outputs);
 std::vector<int> parse_classes(const Args& args);
+// The outputs of a classifier, 0 for a model without classes (an autoencoder).
+int model_classes(const Model& model);
+// The labels of a data set as read, against a classifier's outputs (0: not checked), before
+// any class subset is taken, so that an error names the file's own index; with a subset,
+// its size must not exceed the outputs.
+void check_labels_for(const Dataset& raw, const std::vector<int>& subset, int outputs);
 
 // A model file by path, or else by name among the models shipped with plinth (next to the
 // build directory or installed under share/plinth/models), so `--model seed_cnn.json`
 // works from any directory.
 std::string find_model_file(const std::string& path);
+
+// Writes text to path (appends with `append`) and closes it, checking both, so a full
+// disk or /dev/full is an error naming the file and `what` it holds, not lost rows.
+void write_text_file(const std::string& path, std::string_view text, bool append,
+                     std::string_view what);
 
 // "plinth: " prefixed lines on stderr, so stdout stays clean for --json output. status()
 // lines are progress reports that --quiet hides; notice() lines (warnings, a fallback to

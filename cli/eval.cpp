@@ -3,6 +3,7 @@
 #include <limits>
 #include <numeric>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -12,6 +13,7 @@
 #include "engine/error.h"
 #include "engine/safetensors.h"
 #include "engine/trainer.h"
+#include "engine/user_text.h"
 
 namespace plinth::cli {
 
@@ -59,6 +61,36 @@ Dataset load_idx_images(const std::string& path) {
   return d;
 }
 
+// The class subset to evaluate on: --classes, else the one the checkpoint was trained on
+// (its run's "classes"); both given must agree, or the accuracy would be of another task.
+std::vector<int> eval_classes(const Args& a, const Loaded& l) {
+  std::vector<int> saved;
+  const nlohmann::json& config = l.meta.config;
+  if (config.is_object() && config.contains("classes")) {
+    const nlohmann::json& c = config["classes"];
+    if (!c.is_array()) fail("{}: malformed plinth metadata: 'config.classes'", a.str("checkpoint"));
+    for (const nlohmann::json& v : c) {
+      if (!v.is_number_unsigned() || v.get<uint64_t>() >= (uint64_t{1} << 30))
+        fail("{}: malformed plinth metadata: 'config.classes' holds {}", a.str("checkpoint"),
+             quoted_input(v.dump()));
+      saved.push_back(v.get<int>());
+    }
+  }
+  const std::vector<int> asked = parse_classes(a);
+  if (!asked.empty() && !saved.empty() && asked != saved)
+    fail("--classes {} differs from the classes {} was trained on ({}); evaluate on those",
+         a.str("classes"), a.str("checkpoint"), fmt::join(saved, ","));
+  return asked.empty() ? saved : asked;
+}
+
+// Evaluation and prediction run at the batch size the model was trained with (or less, if
+// the device cannot hold it): never a fixed large batch the model did not need.
+TrainOptions eval_options(const Model& model) {
+  TrainOptions o;
+  o.batch_size = model.training.batch_size;
+  return o;
+}
+
 void add_checkpoint_options(Args& a) {
   a.option("checkpoint", "CKPT",
            "safetensors checkpoint (plinth's, or PyTorch's with --model); required")
@@ -72,25 +104,38 @@ void add_checkpoint_options(Args& a) {
 int eval_command(int argc, char** argv) {
   Args a("eval",
          "Evaluate a checkpoint on the test set: loss, accuracy, per-class accuracy, confusion "
-         "matrix.");
+         "matrix (an autoencoder: its reconstruction loss).");
   add_checkpoint_options(a);
-  a.flag(
-      "json",
-      "print the result on stdout as one JSON object: loss, accuracy, count, per_class_accuracy, "
-      "confusion (rows: true class)");
+  a.flag("json",
+         "print the result on stdout as one JSON object: loss, accuracy, count, "
+         "per_class_accuracy, confusion (rows: true class); an autoencoder's: loss, loss_name, "
+         "count");
   add_device_options(a);
   add_data_options(a);
   if (!a.parse(argc, argv)) return 0;
   Loaded l = load_checkpoint_model(a);
+  const std::vector<int> classes = eval_classes(a, l);
+  Dataset test = load_idx_dataset(data_dir(a), Split::test);
+  check_labels_for(test, classes, model_classes(l.model));
+  if (!classes.empty()) test = restrict_classes(test, classes);
   DeviceChoice device = open_device_from(a);
   Parameters params(l.model, *device.backend);
   load_weights(a.str("checkpoint"), params, true);
-  Dataset test = load_idx_dataset(data_dir(a), Split::test);
-  const std::vector<int> classes = parse_classes(a);
-  if (!classes.empty()) test = restrict_classes(test, classes);
-  Trainer trainer(l.model, *device.backend, params, {});
+  Trainer trainer(l.model, *device.backend, params, eval_options(l.model));
   trainer.set_normalization(l.meta.mean, l.meta.std);
   const EvalResult r = trainer.evaluate(test, true);
+  if (l.model.loss != LossKind::categorical_crossentropy) {
+    // An autoencoder has no classes: what it has is how well it reconstructs its input.
+    if (a.on("json")) {
+      const nlohmann::json j{
+          {"loss", r.loss}, {"loss_name", loss_name(l.model.loss)}, {"count", r.count}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("test reconstruction loss (%s): %.6f (%d images)\n", loss_name(l.model.loss),
+                  r.loss, r.count);
+    }
+    return 0;
+  }
   std::vector<double> per_class;
   for (const auto& row : r.confusion) {
     const int64_t total = std::accumulate(row.begin(), row.end(), int64_t{0});
@@ -143,6 +188,8 @@ int predict_command(int argc, char** argv) {
   Loaded l = load_checkpoint_model(a);
   Dataset images;
   const int h = l.model.input[1], w = l.model.input[2];
+  if (a.has("images") && !a.positionals().empty())
+    fail("plinth predict: give --images FILE or PGM files, not both");
   if (a.has("images")) {
     images = load_idx_images(a.str("images"));
     const int limit = std::min(images.count, std::max(0, a.integer("limit")));
@@ -159,7 +206,7 @@ int predict_command(int argc, char** argv) {
   DeviceChoice device = open_device_from(a);
   Parameters params(l.model, *device.backend);
   load_weights(a.str("checkpoint"), params, true);
-  Trainer trainer(l.model, *device.backend, params, {});
+  Trainer trainer(l.model, *device.backend, params, eval_options(l.model));
   trainer.set_normalization(l.meta.mean, l.meta.std);
   const std::vector<float> probs = trainer.predict(images);
   const std::vector<float> logits =
