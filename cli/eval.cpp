@@ -79,7 +79,7 @@ std::vector<int> eval_classes(const Args& a, const Loaded& l) {
   const std::vector<int> asked = parse_classes(a);
   if (!asked.empty() && !saved.empty() && asked != saved)
     fail("--classes {} differs from the classes {} was trained on ({}); evaluate on those",
-         a.str("classes"), a.str("checkpoint"), fmt::join(saved, ","));
+         quoted_input(a.str("classes")), a.str("checkpoint"), fmt::join(saved, ","));
   return asked.empty() ? saved : asked;
 }
 

@@ -179,10 +179,16 @@ void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requ
   auto at = [](const nlohmann::json& j, const std::string& key) {
     return j.is_object() && j.contains(key) ? j[key] : nlohmann::json();
   };
+  // The saved side comes from a file: every piece is cut, and so is the number of them.
   std::string diff;
+  int differences = 0;
   auto differs = [&](const std::string& name, const nlohmann::json& was,
                      const nlohmann::json& now) {
-    if (was != now) diff += fmt::format(" {}: saved {} vs now {};", name, was.dump(), now.dump());
+    if (was == now || ++differences > 8) return;
+    const auto text = [](const nlohmann::json& j) {
+      return quoted_input(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    };
+    diff += fmt::format(" {}: saved {} vs now {};", quoted_input(name, 40), text(was), text(now));
   };
   for (const auto& [key, value] : saved.items()) {
     if (key == "training" && value.is_object()) {
@@ -196,7 +202,7 @@ void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requ
     fail(
         "--resume {}: the command line changes the run's settings:{} resume with the same "
         "options (only --epochs may grow), or start a new run with --init-from",
-        path, quoted_input(diff, 2000));
+        path, diff + (differences > 8 ? fmt::format(" ({} in all);", differences) : ""));
 }
 
 // --verbose: the layer table Keras' model.summary() prints, with frozen layers marked.

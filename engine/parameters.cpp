@@ -22,8 +22,8 @@ Parameters::Parameters(const Model& model, Backend& backend) : backend_(backend)
   const std::vector<NodeShapes> shapes = model.shapes(1);
   // Four arenas of the same layout: values, gradients and the optimizer's two moments.
   MemoryNeed need;
-  need.what =
-      fmt::format("model '{}': its parameters (values, gradients, optimizer moments)", model.name);
+  need.what = fmt::format("model '{}', for its parameters (values, gradients, optimizer moments),",
+                          model.name);
   for (size_t i = 0; i < model.nodes.size(); ++i) {
     const Layer& layer = *model.nodes[i].layer;
     for (const ParamSpec& p : layer.param_specs(shapes[i].input)) {

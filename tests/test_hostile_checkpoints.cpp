@@ -110,7 +110,7 @@ TEST_CASE("hostile checkpoints: eval uses the classes the checkpoint was trained
   CHECK(j["confusion"].size() == 5);
   expect_clean_error(
       run_cli("eval --device cpu --data " + d.dir + " --checkpoint " + ckpt + " --classes 0,1,2"),
-      "--classes 0,1,2 differs from the classes " + ckpt + " was trained on (5,6,7,8,9)", "");
+      "--classes '0,1,2' differs from the classes " + ckpt + " was trained on (5,6,7,8,9)", "");
 }
 
 TEST_CASE("hostile checkpoints: eval of an autoencoder reports its reconstruction loss",

@@ -156,10 +156,11 @@ TEST_CASE(
                                 filters, units));
   test::CliProcess wide(d.args("--model " + dense), d.dir + "/dense.log");
   REQUIRE(wide.wait_for(120));
-  test::expect_clean_error({wide.status(), wide.output()},
-                           "model 'wide': its parameters (values, gradients, optimizer moments) "
-                           "needs ",
-                           "(largest: fc1 ");
+  test::expect_clean_error(
+      {wide.status(), wide.output()},
+      "model 'wide', for its parameters (values, gradients, optimizer moments), "
+      "needs ",
+      "(largest: fc1 ");
   CHECK(wide.seconds() < 60);
 
   // 100,000 layers, each an output and a gradient at batch 32: twice what is available.

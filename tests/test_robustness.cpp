@@ -141,7 +141,7 @@ TEST_CASE("robustness memory: a model too large for memory is one clear error, n
     ::setenv("ASAN_OPTIONS", saved.c_str(), 1);
   else
     ::unsetenv("ASAN_OPTIONS");
-  expect_clean_error(r, "its parameters (values, gradients, optimizer moments) needs 4.0 PiB",
+  expect_clean_error(r, "for its parameters (values, gradients, optimizer moments), needs 4.0 PiB",
                      "is available on cpu");
 }
 
