@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -100,6 +101,9 @@ Args train_args() {
       .flag("verbose", "also print the model's layers, output shapes and parameter counts");
   add_device_options(a);
   add_data_options(a);
+  a.option("normalize", "train|none|MEANS/STDS",
+           "input normalisation per channel: the training set's mean and std, none (pixel / 255), "
+           "or given (e.g. 0.49,0.48,0.45/0.25,0.24,0.26) (default: the model file's)");
   a.option("labelled-fraction", "F",
            "keep a seeded, class-stratified fraction of the training labels", "1")
       .number_range(0, 1);
@@ -167,6 +171,7 @@ nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
           {"freeze", a.list("freeze")},
           {"lr_multiplier", lr_multipliers(a)},
           {"clip_norm", a.number("clip-norm")},
+          {"normalize", a.str("normalize")},
           {"optimizer", optimizer_to_json(m.optimizer)},
           {"training", training_to_json(m.training)}};
 }
@@ -175,29 +180,28 @@ nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
 // line that differs from the checkpoint's is an error, never silently used or ignored.
 void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requested,
                          const std::string& path) {
-  // The requested value of a key, null where it has none (the saved config is the file's).
-  auto at = [](const nlohmann::json& j, const std::string& key) {
-    return j.is_object() && j.contains(key) ? j[key] : nlohmann::json();
-  };
   // The saved side comes from a file: every piece is cut, and so is the number of them.
+  // Objects are compared key by key, so that a difference names its leaf ("optimizer.lr");
+  // keys the saved run did not know (settings newer than the checkpoint) are not compared.
   std::string diff;
   int differences = 0;
-  auto differs = [&](const std::string& name, const nlohmann::json& was,
-                     const nlohmann::json& now) {
-    if (was == now || ++differences > 8) return;
-    const auto text = [](const nlohmann::json& j) {
-      return quoted_input(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    };
-    diff += fmt::format(" {}: saved {} vs now {};", quoted_input(name, 40), text(was), text(now));
+  const auto text = [](const nlohmann::json& j) {
+    return quoted_input(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   };
-  for (const auto& [key, value] : saved.items()) {
-    if (key == "training" && value.is_object()) {
-      for (const auto& [t, v] : value.items())
-        if (t != "epochs") differs("training." + t, v, at(at(requested, "training"), t));
-    } else {
-      differs(key, value, at(requested, key));
-    }
-  }
+  std::function<void(const std::string&, const nlohmann::json&, const nlohmann::json&)> compare =
+      [&](const std::string& name, const nlohmann::json& was, const nlohmann::json& now) {
+        if (was == now || name == "training.epochs") return;
+        if (was.is_object() && now.is_object()) {
+          for (const auto& [key, value] : was.items())
+            compare(name.empty() ? key : name + "." + key, value,
+                    now.contains(key) ? now[key] : nlohmann::json());
+          return;
+        }
+        if (++differences > 8) return;
+        diff +=
+            fmt::format(" {}: saved {} vs now {};", quoted_input(name, 60), text(was), text(now));
+      };
+  if (saved.is_object()) compare("", saved, requested);
   if (!diff.empty())
     fail(
         "--resume {}: the command line changes the run's settings:{} resume with the same "
@@ -309,31 +313,50 @@ void init_from(const Args& a, Parameters& params) {
 // input normalisation, the saved one or the training set's.
 struct Start {
   TrainState state;
-  float mean = 0, std = 1;
+  Normalization normalization;
 };
+
+// --normalize, or the model file's "normalize".
+Normalization normalization_for(const Args& a, const Model& model, const Dataset& train) {
+  const std::string spec = a.has("normalize")         ? a.str("normalize")
+                           : model.training.normalize ? "train"
+                                                      : "none";
+  if (spec == "train") return normalization_of(train);
+  if (spec == "none") return {};
+  auto refuse = [&] {
+    fail(
+        "--normalize: expected train, none or MEANS/STDS (e.g. 0.5,0.5,0.5/0.25,0.25,0.25), got "
+        "'{}'",
+        spec);
+  };
+  auto numbers = [&](const std::string& list) {
+    std::vector<float> values;
+    for (size_t start = 0, end = 0; start <= list.size(); start = end + 1) {
+      end = std::min(list.find(',', start), list.size());
+      const std::string item = list.substr(start, end - start);
+      values.push_back(static_cast<float>(parse_real(item, "--normalize", -1e6, 1e6)));
+    }
+    return values;
+  };
+  const size_t slash = spec.find('/');
+  if (slash == std::string::npos) refuse();
+  return {numbers(spec.substr(0, slash)), numbers(spec.substr(slash + 1))};
+}
 
 Start load_start(const Args& a, const RunSpec& run, const Data& data, Parameters& params) {
   params.initialize(run.seed);
   Start start;
-  if (run.model.training.normalize) {
-    const PixelStats s = dataset_stats(data.train.images);
-    if (!(s.std > 0))
-      fail("{}: every training pixel has the same value; normalize would divide by 0",
-           data.train.name);
-    start.mean = static_cast<float>(s.mean);
-    start.std = static_cast<float>(s.std);
-  }
   if (run.resumed) {
     load_weights(a.str("resume"), params, true);
     load_optimizer_state(a.str("resume"), params);
     start.state = run.resumed->state;
-    start.mean = run.resumed->mean;
-    start.std = run.resumed->std;
+    start.normalization = run.resumed->normalization;
     status(fmt::format("resuming {} after epoch {}, step {}", a.str("resume"), start.state.epoch,
                        start.state.step));
-  } else if (a.has("init-from")) {
-    init_from(a, params);
+    return start;
   }
+  start.normalization = normalization_for(a, run.model, data.train);
+  if (a.has("init-from")) init_from(a, params);
   return start;
 }
 
@@ -352,6 +375,7 @@ TrainOptions train_options(const Args& a, const RunSpec& run) {
   const std::string on_nan = a.str("on-nan");
   if (on_nan != "stop" && on_nan != "skip-step") fail("--on-nan: expected stop or skip-step");
   opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;
+  opt.data_memory = data_memory(a);
   return opt;
 }
 
@@ -411,7 +435,14 @@ int train_command(int argc, char** argv) {
   const RunSpec run = read_run_spec(a);
   DeviceChoice device = open_device_from(a);
   Backend& backend = *device.backend;
-  const Data data = load_data(a, run.model.training.val_split, run.seed, model_classes(run.model));
+  const Data data = load_data(a, run.model, run.model.training.val_split, run.seed);
+  const double megabytes = static_cast<double>(data.train.pixel_bytes()) / (1 << 20);
+  status(
+      data.train.pixel_bytes() > data_memory(a)
+          ? fmt::format("training set: {:.1f} MB of pixels, more than --data-memory {}: streamed "
+                        "in chunks of at most that (at least one batch)",
+                        megabytes, a.integer64("data-memory"))
+          : fmt::format("training set: {:.1f} MB of pixels, resident on the device", megabytes));
   Parameters params(run.model, backend);
   const Start start = load_start(a, run, data, params);
   const Model& model = run.model;
@@ -422,15 +453,16 @@ int train_command(int argc, char** argv) {
   Trainer trainer =
       naming_options({{"freeze", "--freeze"}, {"lr_multiplier", "--lr-multiplier"}},
                      [&] { return Trainer(model, backend, params, train_options(a, run)); });
-  trainer.set_normalization(start.mean, start.std);
+  naming_options({{"normalization", "--normalize"}},
+                 [&] { trainer.set_normalization(start.normalization); });
 
   RunLogs logs(a, backend.description(), model);
   // A resumed run keeps its id: its checkpoints stay one run's.
   RunSaver saver(params, {model.to_json(),
                           run.config,
                           {},
-                          start.mean,
-                          start.std,
+                          start.normalization,
+                          data.train.class_names,
                           run.resumed ? run.resumed->run_id : ""});
   EpochCheckpoints checkpoints(a, saver, start.state);
   ProgressPrinter progress(!a.on("quiet"));

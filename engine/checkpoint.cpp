@@ -18,6 +18,11 @@ namespace plinth {
 
 namespace {
 
+// Limits on what metadata may list: far above any real model, far below what would
+// exhaust memory.
+constexpr size_t kMaxChannels = 4096;
+constexpr size_t kMaxClasses = size_t{1} << 20;
+
 std::vector<int64_t> dims(const Shape& s) {
   return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank);
 }
@@ -201,7 +206,9 @@ void save_checkpoint(const std::string& path, const Parameters& params,
       {"partial_stats", partial.dump()},
       {"partial_seconds", fmt::format("{}", meta.state.partial_seconds)},
       {"history", history_json(meta.state.history).dump()},
-      {"normalization", nlohmann::json{{"mean", meta.mean}, {"std", meta.std}}.dump()},
+      {"normalization",
+       nlohmann::json{{"mean", meta.normalization.mean}, {"std", meta.normalization.std}}.dump()},
+      {"class_names", nlohmann::json(meta.class_names).dump()},
       {"run_id", run_id},
       {"tag", tag}};
   save_safetensors(path, weights, md);
@@ -228,14 +235,30 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
         json_number(partial[i], fmt::format("{}[{}]", field.what("partial_stats"), i), 0, 1e300);
   meta.state.partial_seconds = field.real("partial_seconds", 0, 1e300);
   meta.state.history = history_from_json(field.json("history"), field.what("history"));
+  // Checkpoints before per-channel normalisation hold one number each. Inputs are divided
+  // by std: zero or less would make every input infinite or flipped.
   const nlohmann::json norm = field.json("normalization");
   if (!norm.is_object() || !norm.contains("mean") || !norm.contains("std"))
     fail("{}: expected {{\"mean\": M, \"std\": S}}", field.what("normalization"));
-  // Inputs are divided by std: zero or less would make every input infinite or flipped.
-  meta.mean =
-      static_cast<float>(json_number(norm["mean"], field.what("normalization.mean"), -1e6, 1e6));
-  meta.std =
-      static_cast<float>(json_number(norm["std"], field.what("normalization.std"), 1e-12, 1e6));
+  for (auto [key, values, lo] : {std::tuple{"mean", &meta.normalization.mean, -1e6},
+                                 std::tuple{"std", &meta.normalization.std, 1e-12}}) {
+    const std::string where = field.what(std::string("normalization.") + key);
+    const nlohmann::json& v = norm[key];
+    if (v.is_array() && (v.empty() || v.size() > kMaxChannels))
+      fail("{}: expected 1 to {} numbers", where, kMaxChannels);
+    values->clear();
+    for (const nlohmann::json& x : v.is_array() ? v : nlohmann::json::array({v}))
+      values->push_back(static_cast<float>(json_number(x, where, lo, 1e6)));
+  }
+  if (f.metadata().count("class_names")) {
+    const nlohmann::json names = field.json("class_names");
+    if (!names.is_array() || names.size() > kMaxClasses)
+      fail("{}: expected at most {} names", field.what("class_names"), kMaxClasses);
+    for (const nlohmann::json& n : names) {
+      if (!n.is_string()) fail("{}: expected strings", field.what("class_names"));
+      meta.class_names.push_back(n.get<std::string>());
+    }
+  }
   if (f.metadata().count("run_id")) meta.run_id = field.text("run_id");
   return meta;
 }

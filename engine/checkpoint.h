@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "datasets/dataset.h"
 #include "engine/model.h"
 #include "engine/parameters.h"
 #include "engine/train_state.h"
@@ -19,10 +20,11 @@
 namespace plinth {
 
 struct CheckpointMeta {
-  nlohmann::json model;     // the model definition
-  nlohmann::json config;    // the training configuration that produced it
-  TrainState state;         // epoch, step, data cursor, history
-  float mean = 0, std = 1;  // input normalisation
+  nlohmann::json model;                  // the model definition
+  nlohmann::json config;                 // the training configuration that produced it
+  TrainState state;                      // epoch, step, data cursor, history
+  Normalization normalization;           // per input channel, or one value for all
+  std::vector<std::string> class_names;  // the output classes' names, empty where unknown
   // Random per training run, kept when it is resumed; save_checkpoint draws one if empty.
   std::string run_id;
 };

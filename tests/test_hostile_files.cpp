@@ -163,22 +163,22 @@ TEST_CASE(
   bad[8 + 5] = 20;
   spit(d.labels(), bad);
   expect_clean_error(run_cli(d.args()), d.labels(),
-                     "label 20 at index 5 is outside the model's 10 classes (0 to 9)");
+                     "sample 5: label 20 is outside the model's 10 classes (0 to 9)");
   spit(d.labels(), train_labels);
   bad = test_labels;
   bad[8 + 3] = 20;
   spit(test_labels_path, bad);
   expect_clean_error(run_cli(d.args()), test_labels_path,
-                     "label 20 at index 3 is outside the model's 10 classes (0 to 9)");
+                     "sample 3: label 20 is outside the model's 10 classes (0 to 9)");
   expect_clean_error(run_cli("eval --device cpu --data " + d.dir + " --checkpoint " + ckpt),
                      test_labels_path,
-                     "label 20 at index 3 is outside the model's 10 classes (0 to 9)");
+                     "sample 3: label 20 is outside the model's 10 classes (0 to 9)");
   // Validation images come from the training file: its index is the file's.
   spit(test_labels_path, test_labels);
   bad = train_labels;
   bad[8 + 590] = 200;
   spit(d.labels(), bad);
-  expect_clean_error(run_cli(d.args()), d.labels(), "label 200 at index 590");
+  expect_clean_error(run_cli(d.args()), d.labels(), "sample 590: label 200");
   // With a class subset the labels are renumbered; more classes than outputs is refused.
   spit(d.labels(), train_labels);
   expect_clean_error(run_cli(d.args("--classes 0,1,2,3,4,5,6,7,8,9,10")), "--classes",

@@ -84,7 +84,7 @@ TEST_CASE("hostile options: options mean what they say or are refused",
   // predict --images X a.pgm ignored the PGM.
   expect_clean_error(
       run_cli("predict --device cpu --checkpoint " + ckpt + " --images " + d.images() + " a.pgm"),
-      "plinth predict", "give --images FILE or PGM files, not both");
+      "plinth predict", "give --images FILE or image files, not both");
 }
 
 TEST_CASE("hostile options: --augment flip=0 turns flipping off, flip and flip=1 on",

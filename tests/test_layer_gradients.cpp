@@ -90,6 +90,10 @@ class Spoiled final : public Layer {
     return inner_->param_specs(in);
   }
   TorchModule torch_module(const Shape& in) const override { return inner_->torch_module(in); }
+  std::vector<OnnxNode> onnx_nodes(const Shape& in, const std::string& x,
+                                   const std::string& y) const override {
+    return inner_->onnx_nodes(in, x, y);
+  }
   void forward(LayerIO& io) override { inner_->forward(io); }
   void backward(LayerIO& io) override {
     inner_->backward(io);

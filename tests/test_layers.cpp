@@ -142,6 +142,23 @@ TEST_CASE("layers: every registered type has every part", "[layers]") {
     CHECK(torch.args.is_array());
     CHECK(torch.kwargs.is_object());
 
+    // It describes its ONNX nodes: a chain from x to y through its own parameters and
+    // tensors (plinth export writes them; test_onnx_export checks them with ONNX's checker).
+    const std::vector<OnnxNode> nodes = layer->onnx_nodes(in, "x", "y");
+    REQUIRE(!nodes.empty());
+    std::set<std::string> known{"x"};
+    for (const ParamSpec& p : layer->param_specs(in)) known.insert("example." + p.suffix);
+    for (const OnnxNode& node : nodes) {
+      CHECK(!node.op_type.empty());
+      CHECK(node.attributes.is_object());
+      for (const std::string& input : node.inputs) CHECK(known.count(input));
+      for (const std::string& output : node.outputs) {
+        CHECK((output == "y" || output.starts_with("example.")));
+        known.insert(output);
+      }
+    }
+    CHECK(nodes.back().outputs == std::vector<std::string>{"y"});
+
     // README's table lists it with every field; the fuzzer knows its tokens.
     std::set<std::string> documented;
     std::vector<std::string> tokens{type->name};

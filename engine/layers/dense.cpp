@@ -39,6 +39,13 @@ class Dense final : public Layer {
   TorchModule torch_module(const Shape& in) const override {
     return {"Linear", {in[1], units_}, {{"bias", bias_}}, torch_activation(act_)};
   }
+  // Gemm computes x * weight^T (+ bias) with the weight in PyTorch's [out, in] layout.
+  std::vector<OnnxNode> onnx_nodes(const Shape&, const std::string& x,
+                                   const std::string& y) const override {
+    OnnxNode gemm{"Gemm", {x, name() + ".weight"}, {}, {{"transB", 1}}};
+    if (bias_) gemm.inputs.push_back(name() + ".bias");
+    return with_onnx_activation(gemm, act_, name(), y);
+  }
 
   void forward(LayerIO& io) override {
     const int n = io.x.shape[0], in = io.x.shape[1];

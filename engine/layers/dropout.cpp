@@ -17,6 +17,11 @@ class Dropout final : public Layer {
   Shape output_shape(const Shape& in) const override { return in; }
   size_t scratch_bytes(const Shape& in) const override { return in.numel() * sizeof(float); }
   TorchModule torch_module(const Shape&) const override { return {"Dropout", {rate_}}; }
+  // An exported model only infers, where dropout is the identity.
+  std::vector<OnnxNode> onnx_nodes(const Shape&, const std::string& x,
+                                   const std::string& y) const override {
+    return {{"Identity", {x}, {y}}};
+  }
 
   void forward(LayerIO& io) override {
     const size_t n = io.x.numel();

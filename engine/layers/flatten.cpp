@@ -16,6 +16,10 @@ class Flatten final : public Layer {
     return {in[0], static_cast<int>(in.per_sample())};
   }
   TorchModule torch_module(const Shape&) const override { return {"Flatten"}; }
+  std::vector<OnnxNode> onnx_nodes(const Shape&, const std::string& x,
+                                   const std::string& y) const override {
+    return {{"Flatten", {x}, {y}, {{"axis", 1}}}};
+  }
   bool reshape_only() const override { return true; }
   void forward(LayerIO&) override {}
   void backward(LayerIO&) override {}
