@@ -1,7 +1,7 @@
 // plinth bench: throughput of the seed CNN on every device in one run, per-layer
 // timing, the BLAS GEMM rate and time to accuracy, as a table and as JSON rows.
 #include <cstdio>
-#include <fstream>
+#include <limits>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +15,7 @@
 #include "engine/progress.h"
 #include "engine/stopping.h"
 #include "engine/trainer.h"
+#include "engine/user_text.h"
 
 namespace plinth::cli {
 
@@ -63,22 +64,33 @@ int bench_command(int argc, char** argv) {
       .option("threads", "N", "CPU threads (0: all cores)", "0")
       .range(0, kMaxThreads)
       .option("repeats", "N", "timed windows per figure (the median is reported)", "5")
+      .range(1, 1000)
       .option("window", "SECONDS", "length of each timed window", "1.0")
+      .number_range(0.001, 3600)
       .option("json", "FILE", "write the rows as a JSON list")
       .flag("layers",
             "also time each layer's forward and backward pass (batch: the first batch size)")
       .option("gemm", "N", "also measure the fp32 GEMM rate on N x N x N products (0: off)", "0")
+      .range(0, 65536)
       .flag("time-to-accuracy",
             "also train until test accuracy reaches --target (wall seconds of training)")
       .option("target", "F", "accuracy for --time-to-accuracy", "0.90")
+      .number_range(0, 1)
       .option("tta-epochs", "N", "at most this many epochs for --time-to-accuracy", "10")
+      .range(1, kMaxEpochs)
       .option("tta-batch", "N", "batch size for --time-to-accuracy", "32")
+      .range(1, std::numeric_limits<int>::max())
       .option("seed", "N", "seed for --time-to-accuracy", "1")
+      .range(0, std::numeric_limits<int64_t>::max())
       .option("conv-impl", "cudnn|native", "GPU convolution", "cudnn")
       .option("precision", "fp32|tf32|bf16", "GPU math in convolutions and GEMMs", "fp32")
       .option("cuda-graph", "on|off", "GPU: replay steps from CUDA graphs", "on")
       .option("data", "DIR", "IDX data set directory, or $PLINTH_DATA", default_data_dir());
   if (!a.parse(argc, argv)) return 0;
+  std::vector<int> batches;
+  for (const std::string& b : a.list("batch-sizes"))
+    batches.push_back(static_cast<int>(
+        parse_integer(b, a.who("batch-sizes") + " item", 1, std::numeric_limits<int>::max())));
   const Model model = load_model(find_model_file(a.str("model")));
   std::vector<std::string> modes = a.list("modes");
   if (modes == std::vector<std::string>{"none"}) modes.clear();
@@ -102,9 +114,7 @@ int bench_command(int argc, char** argv) {
     Backend& be = *choice.backend;
     const std::string kind = be.kind() == DeviceKind::cpu ? "cpu" : "cuda";
     status("bench on " + be.description());
-    std::vector<int> batches;
-    for (const std::string& b : a.list("batch-sizes")) batches.push_back(std::stoi(b));
-    if (batches.empty())
+    if (!a.has("batch-sizes"))
       batches = kind == "cpu" ? std::vector<int>{32, 64, 256, 1024}
                               : std::vector<int>{32, 64, 256, 1024, 4096};
     std::printf("\n%-6s %-6s %7s %14s %22s %10s %10s %9s\n", "device", "mode", "batch", "samples/s",
@@ -213,11 +223,7 @@ int bench_command(int argc, char** argv) {
       rows.push_back(r);
     }
   }
-  if (a.has("json")) {
-    std::ofstream out(a.str("json"));
-    out << rows.dump(2) << "\n";
-    if (!out) fail("{}: cannot write", a.str("json"));
-  }
+  if (a.has("json")) write_text_file(a.str("json"), rows.dump(2) + "\n", false, "JSON rows");
   return 0;
 }
 

@@ -273,6 +273,10 @@ class Backend {
   virtual DeviceKind kind() const = 0;
   // One line naming the device, e.g. "cpu (OpenBLAS 0.3.21, 2 threads)".
   virtual std::string description() const = 0;
+  // Bytes that allocate() could still hand out now: the GPU's free memory, or the host's
+  // available memory within any cgroup limit. Plans are checked against it before they
+  // allocate (engine/memory_budget.h).
+  virtual size_t available_memory() const = 0;
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_PURE_VIRTUAL_OP)
 

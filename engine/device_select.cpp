@@ -1,10 +1,10 @@
 #include "engine/device_select.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/user_text.h"
 
 namespace plinth {
 
@@ -12,12 +12,7 @@ namespace {
 
 // The N of "cuda:N": digits only, nothing before or after them.
 int device_number(const std::string& spec) {
-  const std::string digits = spec.substr(5);
-  int n = -1;
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() || n < 0)
-    fail("device {}: expected cuda:N with N a device number (0, 1, ...)", spec);
-  return n;
+  return static_cast<int>(parse_integer(spec.substr(5), "device cuda:N", 0, 1023));
 }
 
 // The usable device numbered `index`, or an error naming the usable ones.
@@ -41,7 +36,7 @@ DeviceChoice open_device(const std::string& spec, int threads, CudaOptions cuda)
   }
   const bool numbered = spec.rfind("cuda:", 0) == 0;
   if (spec != "auto" && spec != "cuda" && !numbered)
-    fail("device: expected auto, cpu, cuda or cuda:N, got '{}'", spec);
+    fail("device: expected auto, cpu, cuda or cuda:N, got {}", quoted_input(spec));
   if (numbered) cuda.device_index = device_number(spec);  // a malformed spec fails first
   const CudaStatus status = cuda_status();
   if (status.devices.empty()) {

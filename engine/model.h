@@ -57,6 +57,11 @@ struct Model {
   nlohmann::json describe() const;
 };
 
+// A model file is at most this large: a 100,000-layer file takes about 8 MB.
+inline constexpr size_t kMaxModelFileBytes = size_t{64} << 20;
+
+// Reads a model file: a regular file within kMaxModelFileBytes, JSON nested at most
+// kMaxJsonDepth levels (engine/json_fields.h).
 Model load_model(const std::string& path);
 Model parse_model(const nlohmann::json& j, const std::string& where);
 

@@ -5,7 +5,9 @@
 
 #include "engine/device_dataset.h"
 #include "engine/elementwise.h"
+#include "engine/memory_budget.h"
 #include "engine/step_graph.h"
+#include "engine/user_text.h"
 
 namespace plinth {
 
@@ -20,11 +22,20 @@ Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, Train
   frozen_.assign(model.nodes.size(), false);
   for (const std::string& name : options_.freeze) {
     const int i = model.find(name);
-    if (i < 0) fail("freeze: the model has no layer named '{}'", name);
+    if (i < 0) fail("freeze: the model has no layer named {}", quoted_input(name));
     frozen_[i] = true;
   }
-  for (const auto& [name, factor] : options_.lr_multiplier)
-    if (model.find(name) < 0) fail("lr_multiplier: the model has no layer named '{}'", name);
+  for (const auto& [name, factor] : options_.lr_multiplier) {
+    if (model.find(name) < 0)
+      fail("lr_multiplier: the model has no layer named {}", quoted_input(name));
+    // Written as !(in range) so NaN is refused too: it would train to NaN weights unseen,
+    // and a negative factor uphill. 0 keeps a layer's weights (but computes its gradients).
+    if (!(factor >= 0 && factor <= 1e6))
+      fail("lr_multiplier: the factor of {} is {}; expected a number from 0 to 1e6",
+           quoted_input(name), factor);
+  }
+  if (options_.max_steps == 0 || options_.max_steps < -1)
+    fail("max_steps: expected -1 (no limit) or at least 1 step, got {}", options_.max_steps);
   // Contiguous runs of trainable parameters with one learning-rate factor: one optimizer
   // call each (a single call for the usual case of nothing frozen).
   for (const ParamEntry& e : params.entries()) {
@@ -95,10 +106,19 @@ DeviceDataset& Trainer::device_data(const Dataset& data, int batch) {
   return *slot;
 }
 
-Executor& Trainer::eval_executor(int batch) {
-  if (!eval_ || eval_->batch() != batch) {
-    eval_graphs_.clear();  // they ran the executor this one replaces
+Executor& Trainer::eval_executor(int count) {
+  const int wanted = options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
+  const int batch = std::max(1, std::min(wanted, count));
+  // The executor built for this request may hold fewer samples, if memory was short.
+  if (eval_ && (eval_->batch() == batch || eval_requested_ == batch)) return *eval_;
+  eval_graphs_.clear();  // they ran the executor this one replaces
+  eval_.reset();         // its memory counts as available to the next one
+  eval_requested_ = batch;
+  try {
     eval_ = std::make_unique<Executor>(model_, params_, backend_, batch, false);
+  } catch (const MemoryError& e) {
+    if (e.fitting_batch() < 1) throw;
+    eval_ = std::make_unique<Executor>(model_, params_, backend_, e.fitting_batch(), false);
   }
   return *eval_;
 }
@@ -183,8 +203,8 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
   if (model_.loss == LossKind::categorical_crossentropy && data.labels.empty())
     fail("evaluation needs labels, but the data set '{}' has none", data.name);
   check_input_shape(data);
-  if (model_.loss == LossKind::categorical_crossentropy) check_labels(data, classes());
-  const int batch = std::min(options_.eval_batch_size, data.count);
+  if (model_.loss == LossKind::categorical_crossentropy) check_labels(data, this->classes());
+  const int batch = eval_executor(data.count).batch();
   const int classes = static_cast<int>(eval_executor(batch).output().shape.per_sample());
   if (confusion && model_.loss == LossKind::categorical_crossentropy)
     r.confusion.assign(classes, std::vector<int64_t>(classes, 0));
@@ -211,6 +231,7 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
   float s[kStatsSize];
   backend_.download(s, eval_executor(batch).stats(), sizeof(s));
   r.count = data.count;
+  r.batch = batch;
   r.loss = s[kStatLossSum] / std::max(1.0f, s[kStatCount]);
   r.accuracy = s[kStatCorrect] / std::max(1.0f, s[kStatCount]);
   return r;
@@ -220,8 +241,8 @@ std::vector<float> Trainer::predict(const Dataset& data, bool logits) {
   if (model_.loss != LossKind::categorical_crossentropy)
     fail("predict needs a classifier (softmax output)");
   check_input_shape(data);
-  const int batch = std::min(options_.eval_batch_size, std::max(1, data.count));
-  Executor& exec = eval_executor(batch);
+  Executor& exec = eval_executor(data.count);
+  const int batch = exec.batch();
   // Unlabelled images leave the executor's labels as they are: zeros, so the loss that
   // computes the probabilities reads a valid class.
   if (data.labels.empty()) backend_.fill(reinterpret_cast<float*>(exec.labels()), batch, 0.0f);

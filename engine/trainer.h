@@ -28,7 +28,10 @@ enum class OnNan { stop, skip_step };
 struct TrainOptions {
   int epochs = 10;
   int batch_size = 32;
-  int eval_batch_size = 500;
+  // evaluate() and predict() run batches of this size, 0 meaning batch_size, or of the
+  // largest size the device can hold if that is less (a model that trains at batch 32
+  // must not fail, or swap, in its evaluation).
+  int eval_batch_size = 0;
   uint64_t seed = 1;
   int64_t max_steps = -1;           // stop after this many optimizer steps in total (smoke runs)
   std::vector<std::string> freeze;  // layer names
@@ -54,6 +57,7 @@ struct GraphUse {
 struct EvalResult {
   double loss = 0, accuracy = 0;
   int count = 0;
+  int batch = 0;  // the batch size it ran at (TrainOptions::eval_batch_size)
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted], categorical only
 };
 
@@ -117,10 +121,11 @@ class Trainer {
   template <typename Visit>
   void forward_batches(DeviceDataset& data, int count, int batch, StepGraph* graph, Visit&& visit);
   DeviceDataset& device_data(const Dataset& data, int batch);
-  Executor& eval_executor(int batch);
+  // An inference executor for up to `count` samples a batch: see eval_batch_size.
+  Executor& eval_executor(int count);
+  int classes() const;  // outputs of a categorical model
   std::string diagnose_nonfinite(const Executor& exec) const;
   void check_input_shape(const Dataset& d) const;
-  int classes() const;  // outputs per sample
   // What augment reads for a gathered batch: sample_ids[*batch_index * batch + i].
   struct GatheredIds {
     const int32_t* sample_ids;
@@ -144,6 +149,7 @@ class Trainer {
   DeviceBuffer counters_;       // device batch counters: [0] training, [1] evaluation
   std::map<const Dataset*, std::unique_ptr<DeviceDataset>> data_;
   std::unique_ptr<Executor> eval_;
+  int eval_requested_ = 0;  // the batch eval_ was asked for (it may hold fewer)
   // Per data set on the device: its evaluation batch as a graph (for eval_'s batch size).
   std::map<const DeviceDataset*, std::unique_ptr<StepGraph>> eval_graphs_;
   GraphUse training_graph_;

@@ -411,6 +411,11 @@ std::vector<double> Trainer::Run::time_steps(int64_t warmup, int64_t steps, int 
 
 TrainState Trainer::fit(const Dataset& train, const Dataset& val, TrainState start,
                         const std::vector<TrainHook*>& hooks, const Dataset* per_epoch_test) {
+  // Every set the run will read, before it starts: a label without an output would add
+  // nothing to the loss yet count in every average.
+  if (model_.loss == LossKind::categorical_crossentropy)
+    for (const Dataset* d : {&train, &val, per_epoch_test})
+      if (d) check_labels(*d, classes());
   return Run(*this, train, val, per_epoch_test, std::move(start), hooks).fit();
 }
 

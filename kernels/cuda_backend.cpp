@@ -106,6 +106,12 @@ std::string CudaBackend::description() const {
                      cuda::sync_launches() ? ", synchronised launches" : "");
 }
 
+size_t CudaBackend::available_memory() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  PLINTH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return free_bytes;
+}
+
 // ---- factory -------------------------------------------------------------------------
 
 std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options) {

@@ -25,6 +25,7 @@ class CudaBackend final : public Backend {
 
   DeviceKind kind() const override { return DeviceKind::cuda; }
   std::string description() const override;
+  size_t available_memory() const override;
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_OVERRIDE_OP)
 

@@ -22,6 +22,7 @@ class RecordingBackend final : public Backend {
 
   DeviceKind kind() const override { return kind_; }
   std::string description() const override { return "recording " + inner_.description(); }
+  size_t available_memory() const override { return inner_.available_memory(); }
 
   // One line per op called ("gather_batch(p:0x..., ...)"), per mark() and per capture
   // ("capture {", the captured ops, "}") and replay ("replay").

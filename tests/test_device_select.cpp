@@ -17,9 +17,8 @@ TEST_CASE("device select: a malformed cuda:N is refused before the GPU is asked"
   for (const std::string spec :
        {"cuda:", "cuda:1x", "cuda:-1", "cuda: 1", "cuda:+1", "cuda:0x1", "cuda:99999999999"}) {
     INFO(spec);
-    CHECK_THROWS_WITH(open_device(spec, 1), Catch::StartsWith("device " + spec +
-                                                              ": expected cuda:N with N a device "
-                                                              "number"));
+    CHECK_THROWS_WITH(open_device(spec, 1),
+                      Catch::StartsWith("device cuda:N expects an integer from 0 to 1023, got"));
   }
   CHECK_THROWS_WITH(open_device("gpu", 1),
                     Catch::Equals("device: expected auto, cpu, cuda or cuda:N, got 'gpu'"));

@@ -113,7 +113,8 @@ std::unique_ptr<Layer> make_conv2d(const JsonFields& f, const std::string& name)
       if (kernel % 2 == 0) fail("{}.padding: 'same' needs an odd kernel", f.where());
       pad = kernel / 2;
     } else if (p != "valid") {
-      fail("{}.padding: expected 'valid', 'same' or an integer, got '{}'", f.where(), p);
+      fail("{}.padding: expected 'valid', 'same' or an integer, got {}", f.where(),
+           quoted_input(p));
     }
   } else {
     pad = f.non_negative_int("padding", 0);
