@@ -20,8 +20,13 @@ std::string catalog_markdown() {
   std::string out = "| layer | field | default | meaning |\n|---|---|---|---|\n";
   for (const LayerType* t : layer_types()) {
     const std::string first = t->bare_first ? "" : "1";
-    out += fmt::format("| `{}` | | | {}; Sequential names `{}{}`, `{}2`, ... |\n", t->name,
-                       t->summary, t->name_prefix, first, t->name_prefix);
+    std::string inputs;  // only for types that take several
+    if (t->max_inputs > 1)
+      inputs = fmt::format(
+          "; takes {} {} inputs (`\"input\": [\"a\", \"b\"]`)", t->min_inputs,
+          t->max_inputs == kAnyNumberOfInputs ? "or more" : fmt::format("to {}", t->max_inputs));
+    out += fmt::format("| `{}` | | | {}{}; Sequential names `{}{}`, `{}2`, ... |\n", t->name,
+                       t->summary, inputs, t->name_prefix, first, t->name_prefix);
     for (const LayerField& f : t->fields)
       out += fmt::format("| | `{}` | {} | {} |\n", f.name,
                          f.default_value.empty() ? "required" : "`" + f.default_value + "`", f.doc);
@@ -41,12 +46,15 @@ std::string torch_text(const nlohmann::json& torch) {
     return v.is_boolean() ? (v.get<bool>() ? "True" : "False") : v.dump();
   };
   std::string call;
+  if (torch["merge"] == "sum") call = "sum(inputs)";
+  if (torch["merge"] == "cat") call = "cat(inputs, dim=1)";
   if (!torch["module"].is_null()) {
+    call += call.empty() ? "" : " + ";
     std::string args;
     for (const auto& a : torch["args"]) args += (args.empty() ? "" : ", ") + python(a);
     for (const auto& [k, v] : torch["kwargs"].items())
       args += (args.empty() ? "" : ", ") + k + "=" + python(v);
-    call = torch["module"].get<std::string>() + "(" + args + ")";
+    call += torch["module"].get<std::string>() + "(" + args + ")";
   }
   if (!torch["activation"].is_null())
     call += (call.empty() ? "" : " + ") + torch["activation"].get<std::string>();

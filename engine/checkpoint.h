@@ -1,7 +1,8 @@
-// Checkpoints in the safetensors format. The weights file holds the parameters under
-// PyTorch's names and layouts, so `safetensors.torch.load_file` + `load_state_dict` work
-// on it, plus metadata (format "pt", the model JSON, epoch, step, training config). What
-// only a resume needs (Adam moments, optimizer step, data cursor) goes to a sibling file,
+// Checkpoints in the safetensors format. The weights file holds the parameters and the
+// layers' buffers (running statistics) under PyTorch's names, layouts and dtypes, so
+// `safetensors.torch.load_file` + `load_state_dict` work on it, plus metadata (format "pt", the
+// model JSON, epoch, step, training config). What only a resume needs (Adam moments, optimizer
+// step, data cursor) goes to a sibling file,
 // "<name>.optim.safetensors", tied to the weights by a shared run id and step.
 #pragma once
 
@@ -41,9 +42,9 @@ struct LoadReport {
   std::string mismatches() const;
 };
 
-// Copies the tensors whose names and shapes match into params. strict: any missing,
-// unexpected or mismatched tensor is an error (except names listed in `reset`, which
-// stay freshly initialised).
+// Copies the tensors (parameters and buffers) whose names, shapes and dtypes match into
+// params. strict: any missing, unexpected or mismatched tensor is an error (except those of
+// layers listed in `reset`, which stay freshly initialised).
 LoadReport load_weights(const std::string& path, Parameters& params, bool strict,
                         const std::vector<std::string>& reset = {});
 

@@ -1,6 +1,8 @@
 #include "engine/executor.h"
 #include "engine/error.h"
 
+#include <algorithm>
+
 #include "engine/rng.h"
 
 namespace plinth {
@@ -13,9 +15,10 @@ class ArenaPlan {
  public:
   size_t add(size_t bytes) {
     const size_t at = size_;
-    size_ += (bytes + 255) / 256 * 256;
+    size_ += aligned(bytes);
     return at;
   }
+  static size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
   size_t size() const { return size_; }
 
  private:
@@ -25,6 +28,46 @@ class ArenaPlan {
 template <typename T>
 T* at(const DeviceBuffer& arena, size_t offset) {
   return reinterpret_cast<T*>(arena.as<char>() + offset);
+}
+
+// Whether node i's output needs a gradient: it has parameters to train, or an input that
+// needs one. (Every node reaches the output: the model file allows no other.)
+std::vector<bool> gradient_needs(const Model& model, const Parameters& params,
+                                 const std::vector<bool>& frozen, bool training) {
+  const size_t n = model.nodes.size();
+  std::vector<bool> trainable(n, false), needs(n, false);
+  for (const ParamEntry& e : params.entries())
+    trainable[e.node] =
+        trainable[e.node] || !(static_cast<size_t>(e.node) < frozen.size() && frozen[e.node]);
+  for (size_t i = 0; training && i < n; ++i) {
+    needs[i] = trainable[i];
+    for (int in : model.nodes[i].inputs) needs[i] = needs[i] || (in != kModelInput && needs[in]);
+  }
+  return needs;
+}
+
+// How one input's gradient reaches its producer's gradient.
+enum class Route { none, direct, accumulated };
+
+// For each node and input, in the order backward() runs (nodes last to first, a node's
+// inputs in order): the first route to each producer writes its gradient directly, every
+// later one writes a temporary that is then accumulated into it.
+std::vector<std::vector<Route>> gradient_routes(const Model& model,
+                                                const std::vector<bool>& needs) {
+  const size_t n = model.nodes.size();
+  std::vector<std::vector<Route>> routes(n);
+  std::vector<bool> written(n, false);
+  for (size_t i = n; i-- > 0;) {
+    const std::vector<int>& inputs = model.nodes[i].inputs;
+    routes[i].assign(inputs.size(), Route::none);
+    for (size_t k = 0; needs[i] && k < inputs.size(); ++k) {
+      const int p = inputs[k];
+      if (p == kModelInput || !needs[p]) continue;
+      routes[i][k] = written[p] ? Route::accumulated : Route::direct;
+      written[p] = true;
+    }
+  }
+  return routes;
 }
 
 }  // namespace
@@ -40,38 +83,52 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
   if (batch < 1) fail("batch size must be at least 1, got {}", batch);
   const size_t n = model.nodes.size();
   const std::vector<NodeShapes> shapes = model.shapes(batch);
-  std::vector<int> consumers(n, 0);
-  std::vector<bool> needs_grad(n, false);  // is the gradient of node i's output needed?
-  nodes_.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    const Node& node = model.nodes[i];
-    nodes_[i].frozen = i < frozen.size() && frozen[i];
-    bool trainable = false;
-    for (const ParamEntry& e : params.entries())
-      trainable = trainable || (e.node == static_cast<int>(i) && !nodes_[i].frozen);
-    needs_grad[i] = training && (trainable || (node.input >= 0 && needs_grad[node.input]));
-    if (node.input >= 0) ++consumers[node.input];
-  }
-  for (size_t i = 0; i < n; ++i)
-    if (needs_grad[i] && consumers[i] > 1)
-      fail("{}: layer {} feeds {} layers; gradient accumulation over fan-out is not supported yet",
-           model.source, model.nodes[i].layer->name(), consumers[i]);
+  const std::vector<bool> needs_grad = gradient_needs(model, params, frozen, training);
+  const std::vector<std::vector<Route>> routes = gradient_routes(model, needs_grad);
+  auto bytes = [](const Shape& s) { return s.numel() * sizeof(float); };
 
-  // Plan the arena.
+  // Plan the arena. A node's temporaries are needed only from its backward to the
+  // accumulations right after it, so every node's share one region; a reshape-only node's
+  // cannot (they are its own gradient, written by its consumers before its turn).
   ArenaPlan plan;
-  const Shape& input_shape = shapes.front().input;
+  const Shape& input_shape = shapes.front().inputs.front();
   const size_t input_at = plan.add(input_shape.numel() * sizeof(float));
   const size_t labels_at = plan.add(batch * sizeof(int32_t));
   const size_t classes = shapes.back().output.per_sample();
   const size_t probs_at = plan.add(batch * classes * sizeof(float));
   const size_t stats_at = plan.add(kStatsSize * sizeof(float));
+  size_t shared_temporaries = 0;
+  for (size_t i = 0; i < n; ++i) {
+    size_t node_temporaries = 0;
+    for (size_t k = 0; k < routes[i].size(); ++k)
+      if (routes[i][k] == Route::accumulated)
+        node_temporaries += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
+    if (!model.nodes[i].layer->reshape_only())
+      shared_temporaries = std::max(shared_temporaries, node_temporaries);
+  }
+  const size_t shared_at = plan.add(shared_temporaries);
   std::vector<size_t> y_at(n), dy_at(n), scratch_at(n);
+  std::vector<std::vector<size_t>> temporary_at(n);
+  std::vector<bool> own_dy(n, false);
   for (size_t i = 0; i < n; ++i) {
     const Layer& layer = *model.nodes[i].layer;
-    const bool alias = layer.reshape_only();
-    y_at[i] = alias ? 0 : plan.add(shapes[i].output.numel() * sizeof(float));
-    dy_at[i] = (alias || !training) ? 0 : plan.add(shapes[i].output.numel() * sizeof(float));
-    scratch_at[i] = plan.add(layer.scratch_bytes(shapes[i].input));
+    const bool view = layer.reshape_only();
+    // The last node's gradient is the loss's to write, even when nothing reads it.
+    own_dy[i] = !view && training && (needs_grad[i] || i + 1 == n);
+    y_at[i] = view ? 0 : plan.add(bytes(shapes[i].output));
+    dy_at[i] = own_dy[i] ? plan.add(bytes(shapes[i].output)) : 0;
+    scratch_at[i] = plan.add(layer.scratch_bytes(shapes[i].inputs));
+    size_t shared_offset = shared_at;
+    for (size_t k = 0; k < routes[i].size(); ++k) {
+      if (routes[i][k] != Route::accumulated) {
+        temporary_at[i].push_back(0);
+      } else if (view) {
+        temporary_at[i].push_back(plan.add(bytes(shapes[i].inputs[k])));
+      } else {
+        temporary_at[i].push_back(shared_offset);
+        shared_offset += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
+      }
+    }
   }
   arena_ = DeviceBuffer(backend, plan.size());
 
@@ -79,28 +136,41 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
   labels_ = at<int32_t>(arena_, labels_at);
   probs_ = at<float>(arena_, probs_at);
   stats_ = at<float>(arena_, stats_at);
+  nodes_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const Node& node = model.nodes[i];
     NodeBuffers& b = nodes_[i];
-    b.x = node.input < 0 ? input_ : nodes_[node.input].y;
-    if (node.input >= 0 && needs_grad[node.input]) b.dx = nodes_[node.input].dy;
-    b.x.shape = shapes[i].input;
-    b.dx.shape = b.x.shape;
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const int p = node.inputs[k];
+      const Shape& shape = shapes[i].inputs[k];
+      b.xs.push_back({shape, p == kModelInput ? input_.data : nodes_[p].y.data});
+      Tensor dx{shape, nullptr};
+      if (routes[i][k] == Route::direct) dx.data = nodes_[p].dy.data;
+      if (routes[i][k] == Route::accumulated) {
+        dx.data = at<float>(arena_, temporary_at[i][k]);
+        b.accumulations.push_back({dx.data, nodes_[p].dy.data, shape.numel()});
+      }
+      b.dxs.push_back(dx);
+    }
+    const Shape& out = shapes[i].output;
     if (node.layer->reshape_only()) {
-      b.y = {shapes[i].output, b.x.data};
-      b.dy = {shapes[i].output, b.dx.data};
+      b.y = {out, b.xs[0].data};
+      b.dy = {out, b.dxs[0].data};
     } else {
-      b.y = {shapes[i].output, at<float>(arena_, y_at[i])};
-      b.dy = {shapes[i].output, training ? at<float>(arena_, dy_at[i]) : nullptr};
+      b.y = {out, at<float>(arena_, y_at[i])};
+      b.dy = {out, own_dy[i] ? at<float>(arena_, dy_at[i]) : nullptr};
     }
     b.scratch = at<char>(arena_, scratch_at[i]);
+    b.frozen = i < frozen.size() && frozen[i];
     b.needs_grad = needs_grad[i];
     for (const ParamEntry& e : params.entries()) {
       if (e.node != static_cast<int>(i)) continue;
       b.params.push_back({e.shape, params.values() + e.offset});
       if (training && !b.frozen) b.grads.push_back({e.shape, params.grads() + e.offset});
     }
-    node.layer->prepare(backend, b.x.shape);
+    for (const BufferEntry& e : params.buffer_entries())
+      if (e.node == static_cast<int>(i)) b.buffers.push_back(params.buffer(e));
+    node.layer->prepare(backend, shapes[i].inputs);
   }
   backend.fill(input_.data, input_.numel(), 0.0f);
   backend.fill(reinterpret_cast<float*>(labels_), batch, 0.0f);  // int 0 and float 0.0 share bits
@@ -109,9 +179,19 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
 
 LayerIO Executor::io(size_t i, bool training) {
   NodeBuffers& b = nodes_[i];
-  return LayerIO{backend_,      b.x,     b.y,       b.dx,     b.dy,
-                 b.params,      b.grads, b.scratch, training, hash_combine(seed_, i),
-                 params_.step()};
+  return LayerIO{.backend = backend_,
+                 .xs = b.xs,
+                 .y = b.y,
+                 .dxs = b.dxs,
+                 .dy = b.dy,
+                 .params = b.params,
+                 .grads = b.grads,
+                 .buffers = b.buffers,
+                 .scratch = b.scratch,
+                 .training = training,
+                 .frozen = b.frozen,
+                 .seed = hash_combine(seed_, i),
+                 .step = params_.step()};
 }
 
 void Executor::forward(bool training) {
@@ -124,10 +204,11 @@ void Executor::forward_node(size_t i, bool training) {
 }
 
 void Executor::loss(int valid, bool training) {
+  if (training && !training_) fail("loss: this executor was built without gradients");
   const Tensor& out = output();
   const int features = static_cast<int>(out.shape.per_sample());
+  // Null when no layer needs a gradient (all frozen, and a view last).
   float* grad = training ? nodes_.back().dy.data : nullptr;
-  if (training && !grad) fail("loss: this executor was built without gradients");
   switch (model_.loss) {
     case LossKind::categorical_crossentropy:
       backend_.softmax_cross_entropy(out.data, labels_, valid, features, probs_, grad, stats_);
@@ -154,6 +235,7 @@ void Executor::backward_node(size_t i) {
   if (!nodes_[i].needs_grad) return;
   LayerIO layer_io = io(i, true);
   model_.nodes[i].layer->backward(layer_io);
+  for (const Accumulation& a : nodes_[i].accumulations) backend_.accumulate(a.from, a.to, a.n);
 }
 
 void Executor::reset_stats() { backend_.fill(stats_, kStatsSize, 0.0f); }

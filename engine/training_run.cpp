@@ -90,10 +90,13 @@ class Trainer::Run {
   DeviceDataset& data_;
   const bool augment_;
   DeviceBuffer staging_;  // with augment_: the gathered batch, before augmentation
-  float* grad_sq_;        // device scalars: the gradients' sum of squares,
-  float* clip_;           // the clipping scale,
-  float* checks_;         // and the step checks' counts (kStatsSize floats)
-  bool stop_ = false;     // a hook or max_steps asked to stop
+  // With OnNan::skip_step: the layers' buffers (running statistics) before the step, which
+  // a skipped step's forward pass must not have moved.
+  DeviceBuffer buffers_before_;
+  float* grad_sq_;     // device scalars: the gradients' sum of squares,
+  float* clip_;        // the clipping scale,
+  float* checks_;      // and the step checks' counts (kStatsSize floats)
+  bool stop_ = false;  // a hook or max_steps asked to stop
   // The epoch under way.
   uint64_t augment_seed_ = 0;
   int64_t first_batch_ = 0;  // > 0 when it resumed midway
@@ -124,6 +127,9 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       augment_(trainer.model_.training.augment.enabled()),
       staging_(augment_ ? DeviceBuffer(backend_, exec_.input().numel() * sizeof(float))
                         : DeviceBuffer()),
+      buffers_before_(trainer.options_.on_nan == OnNan::skip_step
+                          ? DeviceBuffer(backend_, trainer.params_.buffer_bytes())
+                          : DeviceBuffer()),
       grad_sq_(trainer.scalars_.as<float>()),
       clip_(grad_sq_ + 1),
       checks_(grad_sq_ + 2) {}
@@ -177,6 +183,8 @@ void Trainer::Run::begin_epoch(int epoch) {
 
 void Trainer::Run::train_step(int epoch, int64_t batch) {
   gather_batch(batch);
+  if (buffers_before_.bytes())
+    backend_.copy(buffers_before_.as<void>(), t_.params_.buffers(), buffers_before_.bytes());
   exec_.forward(true);
   exec_.loss(batch_, true);
   exec_.backward();
@@ -224,6 +232,8 @@ bool Trainer::Run::step_is_finite(int epoch, int64_t b) {
   for (TrainHook* h : hooks_) h->on_step_skipped(skipped);
   backend_.fill(checks_, kStatsSize, 0.0f);
   backend_.upload(exec_.stats(), last_good_, sizeof(last_good_));  // keep the epoch's loss finite
+  if (buffers_before_.bytes())
+    backend_.copy(t_.params_.buffers(), buffers_before_.as<void>(), buffers_before_.bytes());
   return false;
 }
 

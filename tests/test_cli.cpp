@@ -339,10 +339,10 @@ TEST_CASE("cli: train --verbose prints the layer table", "[cli]") {
                                 dir, test::tiny_cnn_file(dir)));
   INFO(r.output);
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10} (frozen)\n",
+  CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10} (frozen)  input\n",
                                                    "conv1 (conv2d)", "[4, 26, 26]", 40)));
-  CHECK_THAT(r.output,
-             Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10}\n", "fc1 (dense)", "[10]", 6770)));
+  CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10}{:11}drop1\n",
+                                                   "fc1 (dense)", "[10]", 6770, "")));
   CHECK_THAT(r.output, Catch::Contains("\nTotal parameters: 6810\n"));
 }
 

@@ -24,24 +24,24 @@ class MaxPool2d final : public Layer {
   }
   // Checked where every shape of this layer is first derived: with batch 1 when a model
   // file is read (so an impossible layer is named), and per batch size by the executor.
-  Shape output_shape(const Shape& in) const override {
-    const PoolShape p = pool_shape(in);
+  Shape output_shape(InputShapes in) const override {
+    const PoolShape p = pool_shape(in[0]);
     check_pool_shape(p, "layer " + name());
     return {p.n, p.c, p.out_h(), p.out_w()};
   }
-  size_t scratch_bytes(const Shape& in) const override {
+  size_t scratch_bytes(InputShapes in) const override {
     return output_shape(in).numel() * sizeof(int32_t);
   }
-  TorchModule torch_module(const Shape&) const override { return {"MaxPool2d", {size_, stride_}}; }
+  TorchModule torch_module(InputShapes) const override { return {"MaxPool2d", {size_, stride_}}; }
 
   void forward(LayerIO& io) override {
-    io.backend.maxpool_forward(pool_shape(io.x.shape), io.x.data, io.y.data,
+    io.backend.maxpool_forward(pool_shape(io.x().shape), io.x().data, io.y.data,
                                static_cast<int32_t*>(io.scratch));
   }
   void backward(LayerIO& io) override {
-    if (io.dx.data)
-      io.backend.maxpool_backward(pool_shape(io.x.shape), io.dy.data,
-                                  static_cast<const int32_t*>(io.scratch), io.dx.data);
+    if (io.dx().data)
+      io.backend.maxpool_backward(pool_shape(io.x().shape), io.dy.data,
+                                  static_cast<const int32_t*>(io.scratch), io.dx().data);
   }
 
  private:
