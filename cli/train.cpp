@@ -66,7 +66,8 @@ Args train_args() {
       .flag("non-strict", "with --init-from: load what matches, report the rest")
       .option("reset", "LAYERS", "with --init-from: re-initialise these layers (e.g. fc2)")
       .option("freeze", "LAYERS",
-              "layers that are not trained (comma-separated, e.g. conv1,conv2,conv3)")
+              "layers that are not trained (comma-separated, e.g. conv1,conv2,conv3); a frozen "
+              "batchnorm also keeps its running statistics")
       .option("lr-multiplier", "L=F,...", "per-layer learning-rate factors (e.g. conv1=0.1)")
       .option("clip-norm", "X", "clip gradients to this global norm (0: off)", "0")
       .option("on-nan", "stop|skip-step",

@@ -70,6 +70,65 @@ std::vector<std::vector<Route>> gradient_routes(const Model& model,
   return routes;
 }
 
+// Where every buffer lives in the arena: offsets, decided before the one allocation.
+struct Layout {
+  size_t input = 0, labels = 0, probs = 0, stats = 0;
+  std::vector<size_t> y, dy, scratch;  // per node; y and dy unused for a view
+  std::vector<bool> own_dy;            // has node i a gradient buffer of its own?
+  // Per node and input: the temporary an accumulated route writes (0 for other routes).
+  std::vector<std::vector<size_t>> temporaries;
+  size_t bytes = 0;
+};
+
+// A node's temporaries are needed only from its backward to the accumulations right after
+// it, so every node's share one region; a reshape-only node's cannot (they are its own
+// gradient, written by its consumers before its turn).
+Layout plan_layout(const Model& model, const std::vector<NodeShapes>& shapes,
+                   const std::vector<std::vector<Route>>& routes,
+                   const std::vector<bool>& needs_grad, int batch, bool training) {
+  const size_t n = model.nodes.size();
+  auto bytes = [](const Shape& s) { return s.numel() * sizeof(float); };
+  ArenaPlan plan;
+  Layout l;
+  l.input = plan.add(bytes(shapes.front().inputs.front()));
+  l.labels = plan.add(batch * sizeof(int32_t));
+  l.probs = plan.add(bytes(shapes.back().output));
+  l.stats = plan.add(kStatsSize * sizeof(float));
+  size_t shared = 0;
+  for (size_t i = 0; i < n; ++i) {
+    size_t node_temporaries = 0;
+    for (size_t k = 0; k < routes[i].size(); ++k)
+      if (routes[i][k] == Route::accumulated)
+        node_temporaries += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
+    if (!model.nodes[i].layer->reshape_only()) shared = std::max(shared, node_temporaries);
+  }
+  const size_t shared_at = plan.add(shared);
+  for (size_t i = 0; i < n; ++i) {
+    const Layer& layer = *model.nodes[i].layer;
+    const bool view = layer.reshape_only();
+    // The last node's gradient is the loss's to write, even when nothing reads it.
+    const bool own_dy = !view && training && (needs_grad[i] || i + 1 == n);
+    l.own_dy.push_back(own_dy);
+    l.y.push_back(view ? 0 : plan.add(bytes(shapes[i].output)));
+    l.dy.push_back(own_dy ? plan.add(bytes(shapes[i].output)) : 0);
+    l.scratch.push_back(plan.add(layer.scratch_bytes(shapes[i].inputs)));
+    l.temporaries.emplace_back();
+    size_t next_shared = shared_at;
+    for (size_t k = 0; k < routes[i].size(); ++k) {
+      size_t offset = 0;
+      if (routes[i][k] == Route::accumulated && view) {
+        offset = plan.add(bytes(shapes[i].inputs[k]));
+      } else if (routes[i][k] == Route::accumulated) {
+        offset = next_shared;
+        next_shared += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
+      }
+      l.temporaries[i].push_back(offset);
+    }
+  }
+  l.bytes = plan.size();
+  return l;
+}
+
 }  // namespace
 
 Executor::Executor(const Model& model, Parameters& params, Backend& backend, int batch,
@@ -85,57 +144,13 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
   const std::vector<NodeShapes> shapes = model.shapes(batch);
   const std::vector<bool> needs_grad = gradient_needs(model, params, frozen, training);
   const std::vector<std::vector<Route>> routes = gradient_routes(model, needs_grad);
-  auto bytes = [](const Shape& s) { return s.numel() * sizeof(float); };
+  const Layout layout = plan_layout(model, shapes, routes, needs_grad, batch, training);
+  arena_ = DeviceBuffer(backend, layout.bytes);
 
-  // Plan the arena. A node's temporaries are needed only from its backward to the
-  // accumulations right after it, so every node's share one region; a reshape-only node's
-  // cannot (they are its own gradient, written by its consumers before its turn).
-  ArenaPlan plan;
-  const Shape& input_shape = shapes.front().inputs.front();
-  const size_t input_at = plan.add(input_shape.numel() * sizeof(float));
-  const size_t labels_at = plan.add(batch * sizeof(int32_t));
-  const size_t classes = shapes.back().output.per_sample();
-  const size_t probs_at = plan.add(batch * classes * sizeof(float));
-  const size_t stats_at = plan.add(kStatsSize * sizeof(float));
-  size_t shared_temporaries = 0;
-  for (size_t i = 0; i < n; ++i) {
-    size_t node_temporaries = 0;
-    for (size_t k = 0; k < routes[i].size(); ++k)
-      if (routes[i][k] == Route::accumulated)
-        node_temporaries += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
-    if (!model.nodes[i].layer->reshape_only())
-      shared_temporaries = std::max(shared_temporaries, node_temporaries);
-  }
-  const size_t shared_at = plan.add(shared_temporaries);
-  std::vector<size_t> y_at(n), dy_at(n), scratch_at(n);
-  std::vector<std::vector<size_t>> temporary_at(n);
-  std::vector<bool> own_dy(n, false);
-  for (size_t i = 0; i < n; ++i) {
-    const Layer& layer = *model.nodes[i].layer;
-    const bool view = layer.reshape_only();
-    // The last node's gradient is the loss's to write, even when nothing reads it.
-    own_dy[i] = !view && training && (needs_grad[i] || i + 1 == n);
-    y_at[i] = view ? 0 : plan.add(bytes(shapes[i].output));
-    dy_at[i] = own_dy[i] ? plan.add(bytes(shapes[i].output)) : 0;
-    scratch_at[i] = plan.add(layer.scratch_bytes(shapes[i].inputs));
-    size_t shared_offset = shared_at;
-    for (size_t k = 0; k < routes[i].size(); ++k) {
-      if (routes[i][k] != Route::accumulated) {
-        temporary_at[i].push_back(0);
-      } else if (view) {
-        temporary_at[i].push_back(plan.add(bytes(shapes[i].inputs[k])));
-      } else {
-        temporary_at[i].push_back(shared_offset);
-        shared_offset += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
-      }
-    }
-  }
-  arena_ = DeviceBuffer(backend, plan.size());
-
-  input_ = {input_shape, at<float>(arena_, input_at)};
-  labels_ = at<int32_t>(arena_, labels_at);
-  probs_ = at<float>(arena_, probs_at);
-  stats_ = at<float>(arena_, stats_at);
+  input_ = {shapes.front().inputs.front(), at<float>(arena_, layout.input)};
+  labels_ = at<int32_t>(arena_, layout.labels);
+  probs_ = at<float>(arena_, layout.probs);
+  stats_ = at<float>(arena_, layout.stats);
   nodes_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const Node& node = model.nodes[i];
@@ -147,7 +162,7 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
       Tensor dx{shape, nullptr};
       if (routes[i][k] == Route::direct) dx.data = nodes_[p].dy.data;
       if (routes[i][k] == Route::accumulated) {
-        dx.data = at<float>(arena_, temporary_at[i][k]);
+        dx.data = at<float>(arena_, layout.temporaries[i][k]);
         b.accumulations.push_back({dx.data, nodes_[p].dy.data, shape.numel()});
       }
       b.dxs.push_back(dx);
@@ -157,10 +172,10 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
       b.y = {out, b.xs[0].data};
       b.dy = {out, b.dxs[0].data};
     } else {
-      b.y = {out, at<float>(arena_, y_at[i])};
-      b.dy = {out, own_dy[i] ? at<float>(arena_, dy_at[i]) : nullptr};
+      b.y = {out, at<float>(arena_, layout.y[i])};
+      b.dy = {out, layout.own_dy[i] ? at<float>(arena_, layout.dy[i]) : nullptr};
     }
-    b.scratch = at<char>(arena_, scratch_at[i]);
+    b.scratch = at<char>(arena_, layout.scratch[i]);
     b.frozen = i < frozen.size() && frozen[i];
     b.needs_grad = needs_grad[i];
     for (const ParamEntry& e : params.entries()) {

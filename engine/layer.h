@@ -53,10 +53,10 @@ struct LayerIO {
   std::span<const Tensor> params, grads;  // in param_specs() order; grads empty when frozen
   // In buffer_specs() order; an i64 buffer's data points to int64_t (8-byte aligned).
   std::span<const Tensor> buffers;
-  void* scratch = nullptr;        // scratch_bytes() of layer-private memory (argmax, masks)
-  bool training = false;          // a training step's forward and backward passes
-  bool frozen = false;            // trained by no one: statistics (BatchNorm) are held as well
-  uint64_t seed = 0;              // per-layer seed for dropout
+  void* scratch = nullptr;  // scratch_bytes() of layer-private memory (argmax, masks)
+  bool training = false;    // a training step's forward and backward passes
+  bool frozen = false;  // --freeze: no grads, and statistics (BatchNorm's) are used, not updated
+  uint64_t seed = 0;    // per-layer seed for dropout
   const int64_t* step = nullptr;  // device step counter
 
   // The first input and its gradient: all that a layer with one input has.

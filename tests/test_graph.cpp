@@ -393,3 +393,20 @@ TEST_CASE("graph: running statistics are saved under PyTorch's names, loaded and
   CHECK(buffer_value(q, "bn0.running_var") == 1.0f);
   CHECK(batches_tracked(q, "bn2") == 6);
 }
+
+TEST_CASE("graph: a skipped step leaves the running statistics as they were", "[graph][cpu]") {
+  const Model m = graph_model(kResidual);
+  auto be = make_cpu_backend(1);
+  Parameters p(m, *be);
+  p.initialize(6);
+  const std::vector<std::byte> before = buffers_of(p);
+  std::vector<float> v = p.download(p.values());
+  v[p.find("c1.weight")->offset] = std::nanf("");  // every step's bn2 statistics are NaN
+  p.upload(p.values(), v);
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = 8;
+  o.on_nan = OnNan::skip_step;
+  Trainer(m, *be, p, o).fit(random_images(32, 11), Dataset{});
+  CHECK(buffers_of(p) == before);
+}
