@@ -106,6 +106,24 @@ LayerSpec dropout(double rate) { return layer("dropout", {{"rate", rate}}); }
 LayerSpec activation(const std::string& name) {
   return layer("activation", {{"activation", name}});
 }
+LayerSpec batchnorm2d(const std::string& activation) {
+  return layer("batchnorm2d", {{"activation", activation}});
+}
+LayerSpec batchnorm1d(const std::string& activation) {
+  return layer("batchnorm1d", {{"activation", activation}});
+}
+LayerSpec avgpool2d(int size, int stride) {
+  LayerSpec s = layer("avgpool2d", {{"size", size}});
+  if (stride != 0) s.json["stride"] = stride;
+  return s;
+}
+LayerSpec global_avgpool() { return layer("global_avgpool"); }
+LayerSpec merge(const std::string& type, const std::vector<std::string>& inputs,
+                const std::string& activation) {
+  LayerSpec s = layer(type, {{"input", inputs}});
+  if (activation != "linear") s.json["activation"] = activation;
+  return s;
+}
 
 OptimizerSpec sgd(float lr, float momentum, bool nesterov) {
   return {.kind = OptimizerKind::sgd, .lr = lr, .momentum = momentum, .nesterov = nesterov};
