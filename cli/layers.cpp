@@ -1,7 +1,9 @@
 // plinth layers: the layer types a model file can use, or how plinth resolves one model's
 // layers (shapes, parameters, the PyTorch modules scripts/pytorch_interop.py builds).
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -61,9 +63,10 @@ std::string torch_text(const nlohmann::json& torch) {
   return call.empty() ? "(identity)" : call;
 }
 
+// One row per node, each column as wide as its widest cell.
 std::string model_text(const nlohmann::json& d) {
-  std::string out = fmt::format("{:<16}{:<12}{:<16}{:<14}{:<14}{}\n", "node", "type", "inputs",
-                                "input", "output", "PyTorch");
+  std::vector<std::vector<std::string>> rows{
+      {"node", "type", "inputs", "input", "output", "PyTorch"}};
   for (const auto& n : d["nodes"]) {
     std::string inputs, in_shapes;
     for (const auto& i : n["inputs"]) inputs += (inputs.empty() ? "" : ",") + i.get<std::string>();
@@ -71,9 +74,16 @@ std::string model_text(const nlohmann::json& d) {
       in_shapes += (in_shapes.empty() ? "" : ",") + shape_text(s);
     std::string torch = torch_text(n["torch"]);
     if (n["softmax_output"]) torch += " (softmax fused with the loss)";
-    out += fmt::format("{:<16}{:<12}{:<16}{:<14}{:<14}{}\n", n["name"].get<std::string>(),
-                       n["type"].get<std::string>(), inputs, in_shapes,
-                       shape_text(n["output_shape"]), torch);
+    rows.push_back({n["name"].get<std::string>(), n["type"].get<std::string>(), inputs, in_shapes,
+                    shape_text(n["output_shape"]), torch});
+  }
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t c = 0; c + 1 < row.size(); ++c) out += fmt::format("{:<{}}", row[c], widths[c] + 2);
+    out += row.back() + "\n";
   }
   return out;
 }
