@@ -66,13 +66,18 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
   std::vector<int32_t> order(static_cast<size_t>(batches) * batch);
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i % pool);
   backend.upload(indices.as<void>(), order.data(), order.size() * sizeof(int32_t));
+  // Inputs as pixel / 255: mean 0 and std 1 for every channel.
+  std::vector<float> normalization(2 * data.channels, 0.0f);
+  std::fill(normalization.begin() + data.channels, normalization.end(), 1.0f);
+  DeviceBuffer mean_std(backend, normalization.size() * sizeof(float));
+  backend.upload(mean_std.as<void>(), normalization.data(), normalization.size() * sizeof(float));
 
   int64_t step = 0;
   auto run_step = [&] {
     const int32_t* idx = indices.as<int32_t>() + (step++ % batches) * batch;
-    backend.gather_batch(images.as<uint8_t>(), labels.as<int32_t>(), idx, batch,
-                         static_cast<int>(data.image_size()), 0.0f, 1.0f, exec.input().data,
-                         exec.labels());
+    backend.gather_batch(images.as<uint8_t>(), labels.as<int32_t>(), idx, batch, data.channels,
+                         data.height * data.width, mean_std.as<float>(),
+                         mean_std.as<float>() + data.channels, exec.input().data, exec.labels());
     exec.forward(train);
     if (!train) return;
     exec.loss(batch, true);

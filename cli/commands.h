@@ -8,5 +8,7 @@ int predict_command(int argc, char** argv);
 int info_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 int layers_command(int argc, char** argv);
+int data_command(int argc, char** argv);
+int export_command(int argc, char** argv);
 
 }  // namespace plinth::cli

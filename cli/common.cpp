@@ -87,20 +87,55 @@ std::string default_data_dir() {
 std::string data_dir(const Args& args) {
   const std::string dir = args.str("data");
   const char* env = std::getenv("PLINTH_DATA");
-  if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir))
+  if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir) &&
+      !std::filesystem::is_regular_file(dir))
     fail(
-        "PLINTH_DATA={}: no such directory (point it at a data set in the MNIST layout, or "
-        "give --data DIR)",
+        "PLINTH_DATA={}: no such directory or file (point it at a data set folder or a packed "
+        "file, or give --data PATH)",
         dir);
   return dir;
 }
 
 void add_data_options(Args& args) {
-  args.option("data", "DIR", "IDX data set directory (MNIST layout), or $PLINTH_DATA",
+  args.option("data", "PATH",
+              "data set: an IDX folder (MNIST layout), an image folder (train/<class>/*.png|jpg, "
+              "test/, optional val/), CIFAR-10 binary batches or a packed file (plinth data "
+              "pack); or $PLINTH_DATA",
               default_data_dir())
+      .flag("strict", "an unreadable image in an image folder is an error (default: skipped)")
+      .option("data-memory", "MB",
+              "device memory for a data set's pixels: a set that fits is uploaded whole, a larger "
+              "one streams through chunks of this size (0: always streams, a batch at a time)",
+              "4096")
+      .range(0, int64_t{1} << 30)
       .option("classes", "LIST",
               "keep only these classes, relabelled 0..k-1 in this order (e.g. 5,6,7,8,9; default: "
               "all)");
+}
+
+int64_t data_memory(const Args& args) { return args.integer64("data-memory") << 20; }
+
+int model_classes(const Model& model) {
+  return static_cast<int>(model.shapes(1).back().output.per_sample());
+}
+
+DataSource open_data(const Args& args, const Model& model) {
+  return DataSource(data_dir(args),
+                    {model.input[0], model.input[1], model.input[2], args.on("strict")});
+}
+
+Dataset load_part(const Args& args, const DataSource& source, const Model& model, Split split) {
+  std::vector<std::string> skipped;
+  Dataset part = source.load(split, &skipped);
+  if (!skipped.empty()) {
+    notice(fmt::format("{}: skipped {} unreadable image{} (--strict makes them errors):", part.name,
+                       skipped.size(), skipped.size() == 1 ? "" : "s"));
+    for (const std::string& problem : skipped) notice("  " + problem);
+  }
+  const std::vector<int> classes = parse_classes(args);
+  if (!classes.empty() && part.count > 0) part = restrict_classes(part, classes);
+  if (model.loss == LossKind::categorical_crossentropy) check_labels(part, model_classes(model));
+  return part;
 }
 
 std::vector<int> parse_classes(const Args& args) {
@@ -116,24 +151,29 @@ std::vector<int> parse_classes(const Args& args) {
   return classes;
 }
 
-Data load_data(const Args& args, double val_split, uint64_t seed) {
-  const std::string dir = data_dir(args);
-  status("loading " + dir);
+Data load_data(const Args& args, const Model& model, double val_split, uint64_t seed) {
+  const DataSource source = open_data(args, model);
+  status(fmt::format("loading {} ({})", source.path(), data_format_name(source.format())));
   Data d;
-  Dataset train = load_idx_dataset(dir, Split::train);
-  d.test = load_idx_dataset(dir, Split::test);
-  const std::vector<int> classes = parse_classes(args);
-  if (!classes.empty()) {
-    train = restrict_classes(train, classes);
-    d.test = restrict_classes(d.test, classes);
+  Dataset train = load_part(args, source, model, Split::train);
+  d.test = load_part(args, source, model, Split::test);
+  if (source.has_validation()) {
+    d.train = std::move(train);
+    d.val = load_part(args, source, model, Split::val);
+    status(
+        fmt::format("validation: the data set's own ({} images); the validation split is not used",
+                    d.val.count));
+  } else if (source.format() == DataFormat::image_folder || source.format() == DataFormat::packed) {
+    std::tie(d.train, d.val) = split_validation_by_class(train, val_split);
+  } else {
+    std::tie(d.train, d.val) = split_validation(train, val_split);
   }
-  std::tie(d.train, d.val) = split_validation(train, val_split);
   const double fraction = args.number("labelled-fraction");
   if (!(fraction > 0 && fraction <= 1)) fail("--labelled-fraction: expected a fraction in (0, 1]");
   if (fraction < 1) d.train = labelled_fraction(d.train, fraction, seed);
   status(fmt::format("data: {} training, {} validation, {} test images of {}x{}x{}, {} classes",
                      d.train.count, d.val.count, d.test.count, d.train.channels, d.train.height,
-                     d.train.width, d.test.classes));
+                     d.train.width, d.train.classes));
   return d;
 }
 

@@ -8,9 +8,11 @@
 #include <utility>
 
 #include "cli/args.h"
+#include "datasets/data_source.h"
 #include "datasets/dataset.h"
 #include "engine/device_select.h"
 #include "engine/error.h"
+#include "engine/model.h"
 
 namespace plinth::cli {
 
@@ -44,18 +46,30 @@ constexpr int kMaxThreads = 1024;
 // --data's default: $PLINTH_DATA when it is set, else the Debian package's folder, so one
 // variable points every command at a data set elsewhere (e.g. on a machine without it).
 std::string default_data_dir();
-// --data's value; a $PLINTH_DATA that is no directory is an error that names it.
+// --data's value; a $PLINTH_DATA that is neither a folder nor a file is an error naming it.
 std::string data_dir(const Args& args);
 
-// --data and --classes; train adds --labelled-fraction.
+// --data, --strict, --data-memory and --classes; train adds --labelled-fraction.
 void add_data_options(Args& args);
 struct Data {
   Dataset train, val, test;
 };
-// Loads --data, restricts to --classes, holds out val_split of the training set and keeps
-// --labelled-fraction of what remains for training.
-Data load_data(const Args& args, double val_split, uint64_t seed);
+// --data opened for a model: an image folder's images are fitted to the model's input.
+DataSource open_data(const Args& args, const Model& model);
+// One part of --data, with its labels checked against the model's classes (naming the
+// file and sample of a bad one) and restricted to --classes; images an image folder had
+// to skip are reported by name (or, with --strict, are errors).
+Dataset load_part(const Args& args, const DataSource& source, const Model& model, Split split);
+// Loads --data's training and test parts as load_part does, takes its own validation
+// part if it has one or else holds out val_split of the training set (of each class for
+// image folders and packed files, which are sorted by class), and keeps
+// --labelled-fraction of the training part.
+Data load_data(const Args& args, const Model& model, double val_split, uint64_t seed);
 std::vector<int> parse_classes(const Args& args);
+// --data-memory in bytes.
+int64_t data_memory(const Args& args);
+// The classes a model's output has.
+int model_classes(const Model& model);
 
 // A model file by path, or else by name among the models shipped with plinth (next to the
 // build directory or installed under share/plinth/models), so `--model seed_cnn.json`

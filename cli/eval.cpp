@@ -1,196 +1,141 @@
-// plinth eval and plinth predict: use a checkpoint.
+// plinth eval: a checkpoint on the test part of --data.
 #include <algorithm>
 #include <limits>
-#include <numeric>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/checkpoint_model.h"
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "datasets/idx.h"
-#include "engine/checkpoint.h"
 #include "engine/error.h"
-#include "engine/safetensors.h"
+#include "engine/metrics.h"
 #include "engine/trainer.h"
 
 namespace plinth::cli {
 
 namespace {
 
-const char* kFashionNames[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+Args eval_args() {
+  Args a("eval",
+         "Evaluate a checkpoint on the test set: loss, accuracy, top-k accuracy, precision, recall "
+         "and F1 per class with macro and weighted averages, confusion matrix, most confident "
+         "mistakes.");
+  add_checkpoint_options(a);
+  a.flag("json",
+         "print the result on stdout as one JSON object: loss, accuracy, count, class_names, "
+         "per_class_accuracy, precision, recall, f1, support, macro, weighted, top_k, "
+         "top_k_accuracy, confusion (rows: true class), mistakes")
+      .option("top-k", "K", "also report how often the true class is among the K most probable",
+              "5")
+      .range(1, std::numeric_limits<int>::max())
+      .option("mistakes", "N", "list the N most confident wrong predictions", "10")
+      .range(0, std::numeric_limits<int>::max());
+  add_device_options(a);
+  add_data_options(a);
+  return a;
+}
 
-// The model comes from the checkpoint's metadata, or from --model for weights saved
-// elsewhere (e.g. by PyTorch) that carry none.
-struct Loaded {
-  Model model;
-  CheckpointMeta meta;
-};
+nlohmann::json metrics_json(const ClassMetrics& m) {
+  return {{"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"support", m.support}};
+}
 
-Loaded load_checkpoint_model(const Args& a) {
-  if (!a.has("checkpoint")) fail("plinth: --checkpoint is required");
-  const std::string path = a.str("checkpoint");
-  Loaded l;
-  const SafetensorsFile f = load_safetensors(path);
-  const bool has_meta = f.metadata().count("model") > 0;
-  // The saved input normalisation applies whichever model definition is used.
-  if (has_meta) l.meta = read_checkpoint_meta(path);
-  if (a.has("model")) {
-    l.model = load_model(find_model_file(a.str("model")));
-  } else {
-    if (!has_meta)
-      fail("{}: the checkpoint carries no model definition; name one with --model FILE", path);
-    l.model = parse_model(l.meta.model, path + ":model");
+// What names a sample in the mistakes: its file, or its index in the test part.
+std::string sample_source(const Dataset& data, int i) {
+  return data.files.empty() ? fmt::format("test sample {}", i) : data.files[i];
+}
+
+void print_json(const EvalResult& r, const ClassificationReport& report, const Dataset& test,
+                const std::vector<std::string>& names) {
+  nlohmann::json j{
+      {"loss", r.loss}, {"accuracy", r.accuracy}, {"count", r.count}, {"class_names", names}};
+  std::vector<double> precision, recall, f1;
+  std::vector<int64_t> support;
+  for (const ClassMetrics& m : report.per_class) {
+    precision.push_back(m.precision);
+    recall.push_back(m.recall);
+    f1.push_back(m.f1);
+    support.push_back(m.support);
   }
-  return l;
+  j["per_class_accuracy"] = recall;  // the share of each class's samples classified right
+  j["precision"] = precision;
+  j["recall"] = recall;
+  j["f1"] = f1;
+  j["support"] = support;
+  j["macro"] = metrics_json(report.macro);
+  j["weighted"] = metrics_json(report.weighted);
+  j["top_k"] = report.top_k;
+  j["top_k_accuracy"] = report.top_k_accuracy;
+  j["confusion"] = report.confusion;
+  nlohmann::json mistakes = nlohmann::json::array();
+  for (const Mistake& m : report.mistakes) {
+    nlohmann::json e{{"index", m.index},
+                     {"true", m.truth},
+                     {"predicted", m.predicted},
+                     {"confidence", m.confidence}};
+    if (!test.files.empty()) e["file"] = test.files[m.index];
+    mistakes.push_back(e);
+  }
+  j["mistakes"] = mistakes;
+  std::printf("%s\n", j.dump().c_str());
 }
 
-Dataset load_idx_images(const std::string& path) {
-  IdxArray idx = read_idx(path);
-  if (idx.dims.size() != 3 && idx.dims.size() != 4)
-    fail("{}: expected images [n, h, w] or [n, c, h, w], got {} dimensions", path, idx.dims.size());
-  Dataset d;
-  d.count = idx.dims[0];
-  d.channels = idx.dims.size() == 4 ? idx.dims[1] : 1;
-  d.height = idx.dims[idx.dims.size() - 2];
-  d.width = idx.dims.back();
-  d.images = std::move(idx.data);
-  d.name = path;
-  return d;
-}
-
-void add_checkpoint_options(Args& a) {
-  a.option("checkpoint", "CKPT",
-           "safetensors checkpoint (plinth's, or PyTorch's with --model); required")
-      .option("model", "FILE",
-              "model file to use instead of the checkpoint's own (needed for checkpoints without "
-              "plinth metadata)");
+void print_text(const EvalResult& r, const ClassificationReport& report, const Dataset& test,
+                const std::vector<std::string>& names) {
+  std::printf("test loss: %.4f - accuracy: %.4f - top-%d accuracy: %.4f (%d images)\n", r.loss,
+              r.accuracy, report.top_k, report.top_k_accuracy, r.count);
+  std::printf("\n%-18s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
+  auto row = [](const std::string& label, const ClassMetrics& m) {
+    std::printf("%-18s %9.4f %9.4f %9.4f %9lld\n", label.c_str(), m.precision, m.recall, m.f1,
+                static_cast<long long>(m.support));
+  };
+  for (size_t c = 0; c < report.per_class.size(); ++c)
+    row(fmt::format("{:>3} {}", c, names[c]).substr(0, 18), report.per_class[c]);
+  row("macro avg", report.macro);
+  row("weighted avg", report.weighted);
+  std::printf("\nconfusion matrix (rows: true class, columns: predicted):\n     ");
+  for (size_t c = 0; c < report.confusion.size(); ++c) std::printf("%6zu", c);
+  std::printf("\n");
+  for (size_t t = 0; t < report.confusion.size(); ++t) {
+    std::printf("  %2zu ", t);
+    for (int64_t v : report.confusion[t]) std::printf("%6lld", static_cast<long long>(v));
+    std::printf("\n");
+  }
+  if (report.mistakes.empty()) return;
+  std::printf("\nmost confident mistakes:\n");
+  for (const Mistake& m : report.mistakes)
+    std::printf("  %s: true %d %s, predicted %d %s (%.4f)\n", sample_source(test, m.index).c_str(),
+                m.truth, names[m.truth].c_str(), m.predicted, names[m.predicted].c_str(),
+                m.confidence);
 }
 
 }  // namespace
 
 int eval_command(int argc, char** argv) {
-  Args a("eval",
-         "Evaluate a checkpoint on the test set: loss, accuracy, per-class accuracy, confusion "
-         "matrix.");
-  add_checkpoint_options(a);
-  a.flag(
-      "json",
-      "print the result on stdout as one JSON object: loss, accuracy, count, per_class_accuracy, "
-      "confusion (rows: true class)");
-  add_device_options(a);
-  add_data_options(a);
+  Args a = eval_args();
   if (!a.parse(argc, argv)) return 0;
-  Loaded l = load_checkpoint_model(a);
+  const CheckpointModel l = load_checkpoint_model(a);
+  if (l.model.loss != LossKind::categorical_crossentropy)
+    fail("plinth eval: needs a classifier (categorical_crossentropy), '{}' has loss {}",
+         l.model.name, loss_name(l.model.loss));
   DeviceChoice device = open_device_from(a);
   Parameters params(l.model, *device.backend);
   load_weights(a.str("checkpoint"), params, true);
-  Dataset test = load_idx_dataset(data_dir(a), Split::test);
-  const std::vector<int> classes = parse_classes(a);
-  if (!classes.empty()) test = restrict_classes(test, classes);
-  Trainer trainer(l.model, *device.backend, params, {});
-  trainer.set_normalization(l.meta.mean, l.meta.std);
-  const EvalResult r = trainer.evaluate(test, true);
-  std::vector<double> per_class;
-  for (const auto& row : r.confusion) {
-    const int64_t total = std::accumulate(row.begin(), row.end(), int64_t{0});
-    per_class.push_back(total ? static_cast<double>(row[&row - &r.confusion[0]]) / total : 0.0);
-  }
-  if (a.on("json")) {
-    const nlohmann::json j{{"loss", r.loss},
-                           {"accuracy", r.accuracy},
-                           {"count", r.count},
-                           {"per_class_accuracy", per_class},
-                           {"confusion", r.confusion}};
-    std::printf("%s\n", j.dump().c_str());
-    return 0;
-  }
-  std::printf("test loss: %.4f - accuracy: %.4f (%d images)\n", r.loss, r.accuracy, r.count);
-  const bool fashion = per_class.size() == 10 && classes.empty();
-  std::printf("\nper-class accuracy:\n");
-  for (size_t c = 0; c < per_class.size(); ++c)
-    std::printf("  %2zu %-12s %.4f\n", c, fashion ? kFashionNames[c] : "", per_class[c]);
-  std::printf("\nconfusion matrix (rows: true class, columns: predicted):\n     ");
-  for (size_t c = 0; c < per_class.size(); ++c) std::printf("%6zu", c);
-  std::printf("\n");
-  for (size_t t = 0; t < r.confusion.size(); ++t) {
-    std::printf("  %2zu ", t);
-    for (int64_t v : r.confusion[t]) std::printf("%6lld", static_cast<long long>(v));
-    std::printf("\n");
-  }
-  return 0;
-}
-
-int predict_command(int argc, char** argv) {
-  Args a("predict",
-         "Top classes with probabilities for images: an IDX file (--images) or PGM files.");
-  add_checkpoint_options(a);
-  a.flag(
-      "json",
-      "print one JSON object per image: image, top (class, probability), and logits with --logits");
-  add_device_options(a);
-  a.option("images", "FILE", "IDX image file (raw or .gz)")
-      .option("limit", "N", "predict only the first N images of --images", "10")
-      .range(0, std::numeric_limits<int>::max())
-      .option("top", "K", "classes to show per image", "3")
-      .range(1, std::numeric_limits<int>::max())
-      .flag("logits",
-            "with --json: also print the raw outputs of the last layer (before the softmax)")
-      .positional("[IMAGE.pgm ...]", "PGM (P5) images of the model's input size");
-  if (!a.parse(argc, argv)) return 0;
-  if (a.on("logits") && !a.on("json"))
-    fail("plinth predict: --logits needs --json (logits are printed in the JSON lines)");
-  Loaded l = load_checkpoint_model(a);
-  Dataset images;
-  const int h = l.model.input[1], w = l.model.input[2];
-  if (a.has("images")) {
-    images = load_idx_images(a.str("images"));
-    const int limit = std::min(images.count, std::max(0, a.integer("limit")));
-    images.images.resize(static_cast<size_t>(limit) * images.image_size());
-    images.count = limit;
-  } else if (!a.positionals().empty()) {
-    images = load_pgm_images(a.positionals(), h, w);
-  } else {
-    fail("plinth predict: give --images FILE or PGM files");
-  }
-  if (images.channels != l.model.input[0] || images.height != h || images.width != w)
-    fail("the model takes {}x{}x{} images, these are {}x{}x{}", l.model.input[0], h, w,
-         images.channels, images.height, images.width);
-  DeviceChoice device = open_device_from(a);
-  Parameters params(l.model, *device.backend);
-  load_weights(a.str("checkpoint"), params, true);
-  Trainer trainer(l.model, *device.backend, params, {});
-  trainer.set_normalization(l.meta.mean, l.meta.std);
-  const std::vector<float> probs = trainer.predict(images);
-  const std::vector<float> logits =
-      a.on("logits") ? trainer.predict(images, true) : std::vector<float>();
-  const int classes = images.count ? static_cast<int>(probs.size() / images.count) : 0;
-  const int top = std::clamp(a.integer("top"), 1, std::max(1, classes));
-  for (int i = 0; i < images.count; ++i) {
-    const float* p = probs.data() + static_cast<size_t>(i) * classes;
-    std::vector<int> order(classes);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return p[x] > p[y]; });
-    const std::string source =
-        a.has("images") ? fmt::format("{}[{}]", a.str("images"), i) : a.positionals()[i];
-    if (a.on("json")) {
-      nlohmann::json tops = nlohmann::json::array();
-      for (int k = 0; k < top; ++k)
-        tops.push_back({{"class", order[k]}, {"probability", p[order[k]]}});
-      nlohmann::json j{{"image", source}, {"top", tops}};
-      if (!logits.empty())
-        j["logits"] = std::vector<float>(logits.begin() + static_cast<ptrdiff_t>(i) * classes,
-                                         logits.begin() + static_cast<ptrdiff_t>(i + 1) * classes);
-      std::printf("%s\n", j.dump().c_str());
-    } else {
-      std::string line = source + ":";
-      for (int k = 0; k < top; ++k)
-        line += fmt::format(" {}{} {:.4f}", order[k],
-                            classes == 10 ? fmt::format(" ({})", kFashionNames[order[k]]) : "",
-                            p[order[k]]);
-      std::printf("%s\n", line.c_str());
-    }
-  }
+  const Dataset test = load_part(a, open_data(a, l.model), l.model, Split::test);
+  TrainOptions options;
+  options.data_memory = data_memory(a);
+  Trainer trainer(l.model, *device.backend, params, options);
+  trainer.set_normalization(l.meta.normalization);
+  const EvalResult r = trainer.evaluate(test);
+  const int classes = model_classes(l.model);
+  const ClassificationReport report =
+      classification_report(trainer.predict(test), test.labels, classes,
+                            std::min(a.integer("top-k"), classes), a.integer("mistakes"));
+  std::vector<std::string> names;
+  for (int c = 0; c < classes; ++c) names.push_back(class_name(l, classes, c));
+  if (a.on("json"))
+    print_json(r, report, test, names);
+  else
+    print_text(r, report, test, names);
   return 0;
 }
 

@@ -14,8 +14,10 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  train     train a model (default: the seed CNN on Fashion-MNIST)\n"
-    "  eval      test loss, accuracy, per-class accuracy and confusion matrix of a checkpoint\n"
-    "  predict   top classes with probabilities for images (IDX or PGM)\n"
+    "  eval      test loss, accuracy, precision, recall, F1, confusion matrix of a checkpoint\n"
+    "  predict   top classes with probabilities for images (IDX, PNG, JPEG or PGM)\n"
+    "  export    a checkpoint as an ONNX model\n"
+    "  data      pack a data set into one memory-mapped file, or describe one\n"
     "  bench     training and inference throughput, per-layer timing, GEMM rate\n"
     "  info      the build (CUDA, cuDNN, cuBLAS, BLAS, threads) and the devices found\n"
     "  layers    the layer types and their fields, or a model's layers with PyTorch equivalents\n"
@@ -43,6 +45,8 @@ int main(int argc, char** argv) {
     if (command == "bench") return bench_command(argc - 2, argv + 2);
     if (command == "info") return info_command(argc - 2, argv + 2);
     if (command == "layers") return layers_command(argc - 2, argv + 2);
+    if (command == "data") return data_command(argc - 2, argv + 2);
+    if (command == "export") return export_command(argc - 2, argv + 2);
     std::fprintf(stderr, "plinth: unknown command '%s'\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const plinth::Error& e) {

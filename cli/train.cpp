@@ -87,6 +87,9 @@ Args train_args() {
       .flag("verbose", "also print the model's layers, output shapes and parameter counts");
   add_device_options(a);
   add_data_options(a);
+  a.option("normalize", "train|none|MEANS/STDS",
+           "input normalisation per channel: the training set's mean and std, none (pixel / 255), "
+           "or given (e.g. 0.49,0.48,0.45/0.25,0.24,0.26) (default: the model file's)");
   a.option("labelled-fraction", "F",
            "keep a seeded, class-stratified fraction of the training labels", "1");
   return a;
@@ -144,6 +147,7 @@ nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
           {"freeze", a.list("freeze")},
           {"lr_multiplier", lr_mult},
           {"clip_norm", a.number("clip-norm")},
+          {"normalize", a.str("normalize")},
           {"optimizer", optimizer_to_json(m.optimizer)},
           {"training", training_to_json(m.training)}};
 }
@@ -225,28 +229,56 @@ void init_from(const Args& a, Parameters& params) {
 // input normalisation, the saved one or the training set's.
 struct Start {
   TrainState state;
-  float mean = 0, std = 1;
+  Normalization normalization;
 };
+
+// --normalize, or the model file's "normalize".
+Normalization normalization_for(const Args& a, const Model& model, const Dataset& train) {
+  const std::string spec = a.has("normalize")         ? a.str("normalize")
+                           : model.training.normalize ? "train"
+                                                      : "none";
+  if (spec == "train") return normalization_of(train);
+  if (spec == "none") return {};
+  auto refuse = [&] {
+    fail(
+        "--normalize: expected train, none or MEANS/STDS (e.g. 0.5,0.5,0.5/0.25,0.25,0.25), got "
+        "'{}'",
+        spec);
+  };
+  auto numbers = [&](const std::string& list) {
+    std::vector<float> values;
+    for (size_t start = 0, end = 0; start <= list.size(); start = end + 1) {
+      end = std::min(list.find(',', start), list.size());
+      const std::string item = list.substr(start, end - start);
+      size_t used = 0;
+      try {
+        values.push_back(std::stof(item, &used));
+      } catch (const std::exception&) {
+        refuse();
+      }
+      if (used != item.size()) refuse();
+    }
+    return values;
+  };
+  const size_t slash = spec.find('/');
+  if (slash == std::string::npos) refuse();
+  return {numbers(spec.substr(0, slash)), numbers(spec.substr(slash + 1))};
+}
 
 Start load_start(const Args& a, const RunSpec& run, const Data& data, Parameters& params) {
   params.initialize(run.seed);
   Start start;
-  if (run.model.training.normalize) {
-    const PixelStats s = dataset_stats(data.train.images);
-    start.mean = static_cast<float>(s.mean);
-    start.std = static_cast<float>(s.std);
-  }
   if (run.resumed) {
     load_weights(a.str("resume"), params, true);
     load_optimizer_state(a.str("resume"), params);
     start.state = run.resumed->state;
-    start.mean = run.resumed->mean;
-    start.std = run.resumed->std;
+    start.normalization = run.resumed->normalization;
     status(fmt::format("resuming {} after epoch {}, step {}", a.str("resume"), start.state.epoch,
                        start.state.step));
-  } else if (a.has("init-from")) {
-    init_from(a, params);
+    return start;
   }
+  start.normalization = normalization_for(a, run.model, data.train);
+  if (a.has("init-from")) init_from(a, params);
   return start;
 }
 
@@ -265,6 +297,7 @@ TrainOptions train_options(const Args& a, const RunSpec& run) {
   const std::string on_nan = a.str("on-nan");
   if (on_nan != "stop" && on_nan != "skip-step") fail("--on-nan: expected stop or skip-step");
   opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;
+  opt.data_memory = data_memory(a);
   return opt;
 }
 
@@ -321,7 +354,14 @@ int train_command(int argc, char** argv) {
   const RunSpec run = read_run_spec(a);
   DeviceChoice device = open_device_from(a);
   Backend& backend = *device.backend;
-  const Data data = load_data(a, run.model.training.val_split, run.seed);
+  const Data data = load_data(a, run.model, run.model.training.val_split, run.seed);
+  const double megabytes = static_cast<double>(data.train.pixel_bytes()) / (1 << 20);
+  status(
+      data.train.pixel_bytes() > data_memory(a)
+          ? fmt::format("training set: {:.1f} MB of pixels, more than --data-memory {}: streamed "
+                        "in chunks of at most that (at least one batch)",
+                        megabytes, a.integer64("data-memory"))
+          : fmt::format("training set: {:.1f} MB of pixels, resident on the device", megabytes));
   Parameters params(run.model, backend);
   const Start start = load_start(a, run, data, params);
   const Model& model = run.model;
@@ -332,10 +372,12 @@ int train_command(int argc, char** argv) {
   Trainer trainer =
       naming_options({{"freeze", "--freeze"}, {"lr_multiplier", "--lr-multiplier"}},
                      [&] { return Trainer(model, backend, params, train_options(a, run)); });
-  trainer.set_normalization(start.mean, start.std);
+  naming_options({{"normalization", "--normalize"}},
+                 [&] { trainer.set_normalization(start.normalization); });
 
   RunLogs logs(a, backend.description(), model);
-  RunSaver saver(params, {model.to_json(), run.config, {}, start.mean, start.std});
+  RunSaver saver(params,
+                 {model.to_json(), run.config, {}, start.normalization, data.train.class_names});
   EpochCheckpoints checkpoints(a, saver, start.state);
   ProgressPrinter progress(!a.on("quiet"));
   std::vector<TrainHook*> hooks{&progress, &logs, &checkpoints};

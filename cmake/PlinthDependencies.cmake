@@ -4,6 +4,20 @@ find_package(fmt REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(OpenMP REQUIRED)
+find_package(PNG REQUIRED)  # libpng-dev: image folders and predict on PNG files
+
+# TurboJPEG (libturbojpeg0-dev), libjpeg-turbo's own API, has no CMake package in Debian.
+find_library(PLINTH_TURBOJPEG_LIBRARY NAMES turbojpeg REQUIRED)
+find_path(PLINTH_TURBOJPEG_INCLUDE_DIR turbojpeg.h REQUIRED)
+add_library(plinth::turbojpeg INTERFACE IMPORTED)
+set_target_properties(plinth::turbojpeg PROPERTIES
+  INTERFACE_LINK_LIBRARIES "${PLINTH_TURBOJPEG_LIBRARY}"
+  INTERFACE_INCLUDE_DIRECTORIES "${PLINTH_TURBOJPEG_INCLUDE_DIR}")
+
+# ONNX export in the tool (libonnx-dev): its protobuf classes and checker; the library
+# itself does not depend on it.
+find_package(Protobuf REQUIRED)
+find_package(ONNX CONFIG REQUIRED)
 
 # Link OpenBLAS's OpenMP build by path: Debian's default libblas.so.3 may be the slow
 # reference BLAS, and the pthread build would spin its own threads against ours. The

@@ -30,6 +30,7 @@ install(EXPORT plinthTargets NAMESPACE plinth:: DESTINATION ${CMAKE_INSTALL_LIBD
 # A static plinth carries its private dependencies to every program that links it; the
 # package finds them again, starting with the very files this build linked.
 get_filename_component(PLINTH_OPENBLAS_DIR "${PLINTH_OPENBLAS_LIBRARY}" DIRECTORY)
+get_filename_component(PLINTH_TURBOJPEG_DIR "${PLINTH_TURBOJPEG_LIBRARY}" DIRECTORY)
 if(PLINTH_HAVE_CUDA)
   get_filename_component(PLINTH_CUDNN_DIR "${PLINTH_CUDNN_LIBRARY}" DIRECTORY)
   get_filename_component(PLINTH_CUBLAS_DIR "${PLINTH_CUBLAS_LIBRARY}" DIRECTORY)

@@ -10,13 +10,17 @@ namespace plinth::cpu {
 
 template <typename T>
 void gather_batch(int threads, const uint8_t* images, const int32_t* labels, const int32_t* indices,
-                  int batch, int sample_size, float mean, float std, T* out, int32_t* labels_out) {
-  const T t_mean = mean, t_std = std;
+                  int batch, int channels, int plane_size, const float* mean, const float* std,
+                  T* out, int32_t* labels_out) {
+  const size_t sample_size = static_cast<size_t>(channels) * plane_size;
   parallel_for(threads, batch, sample_size, [&](size_t b) {
     const uint8_t* src = images + static_cast<size_t>(indices[b]) * sample_size;
     T* dst = out + b * sample_size;
-    for (int i = 0; i < sample_size; ++i)
-      dst[i] = (static_cast<T>(src[i]) / T(255) - t_mean) / t_std;
+    for (int c = 0; c < channels; ++c) {
+      const T t_mean = mean[c], t_std = std[c];
+      for (size_t i = c * static_cast<size_t>(plane_size); i < (c + 1) * size_t(plane_size); ++i)
+        dst[i] = (static_cast<T>(src[i]) / T(255) - t_mean) / t_std;
+    }
   });
   if (labels && labels_out)
     for (int b = 0; b < batch; ++b) labels_out[b] = labels[indices[b]];
@@ -39,18 +43,18 @@ void augment(int threads, const AugmentSpec& spec, const float* in, float* out, 
 }
 
 template void gather_batch<float>(int, const uint8_t*, const int32_t*, const int32_t*, int, int,
-                                  float, float, float*, int32_t*);
+                                  int, const float*, const float*, float*, int32_t*);
 template void gather_batch<double>(int, const uint8_t*, const int32_t*, const int32_t*, int, int,
-                                   float, float, double*, int32_t*);
+                                   int, const float*, const float*, double*, int32_t*);
 
 }  // namespace plinth::cpu
 
 namespace plinth {
 
 void CpuBackend::gather_batch(const uint8_t* images, const int32_t* labels, const int32_t* indices,
-                              int batch, int sample_size, float mean, float std, float* out,
-                              int32_t* labels_out) {
-  cpu::gather_batch(threads_, images, labels, indices, batch, sample_size, mean, std, out,
+                              int batch, int channels, int plane_size, const float* mean,
+                              const float* std, float* out, int32_t* labels_out) {
+  cpu::gather_batch(threads_, images, labels, indices, batch, channels, plane_size, mean, std, out,
                     labels_out);
 }
 

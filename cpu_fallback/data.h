@@ -7,11 +7,12 @@
 
 namespace plinth::cpu {
 
-// out[b, :] = (images[indices[b], :] / 255 - mean) / std and labels_out[b] =
+// out[b, c, p] = (images[indices[b], c, p] / 255 - mean[c]) / std[c] and labels_out[b] =
 // labels[indices[b]] for b < batch (labels/labels_out may be null).
 template <typename T>
 void gather_batch(int threads, const uint8_t* images, const int32_t* labels, const int32_t* indices,
-                  int batch, int sample_size, float mean, float std, T* out, int32_t* labels_out);
+                  int batch, int channels, int plane_size, const float* mean, const float* std,
+                  T* out, int32_t* labels_out);
 
 // out = augmentation of in, both [n, c, h, w]. Float only: the per-pixel math
 // (engine/augment_math.h) is float so that the CPU and CUDA backends agree.

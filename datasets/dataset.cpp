@@ -41,12 +41,21 @@ Dataset subset(const Dataset& data, const std::vector<int32_t>& indices, std::st
   out.width = data.width;
   out.classes = data.classes;
   out.name = std::move(name);
-  const int64_t size = data.image_size();
-  out.images.resize(size_t(out.count * size));
-  for (int i = 0; i < out.count; ++i)
-    std::copy_n(data.images.begin() + indices[i] * size, size, out.images.begin() + i * size);
+  out.class_names = data.class_names;
+  out.name = std::move(name);
+  if (data.mapped) {  // a mapped data set's subset is a new index into the same file
+    out.mapped = MappedImages{data.mapped->owner, data.mapped->base, {}};
+    for (int32_t index : indices) out.mapped->rows.push_back(data.mapped->rows[index]);
+  } else {
+    const int64_t size = data.image_size();
+    out.images.resize(size_t(out.count * size));
+    for (int i = 0; i < out.count; ++i)
+      std::copy_n(data.images.begin() + indices[i] * size, size, out.images.begin() + i * size);
+  }
   if (!data.labels.empty())
     for (int32_t index : indices) out.labels.push_back(data.labels[index]);
+  if (!data.files.empty())
+    for (int32_t index : indices) out.files.push_back(data.files[index]);
   return out;
 }
 
@@ -108,6 +117,28 @@ std::pair<Dataset, Dataset> split_validation(const Dataset& data, double val_fra
           subset(data, range(train_count, data.count), data.name + " (validation part)")};
 }
 
+std::pair<Dataset, Dataset> split_validation_by_class(const Dataset& data, double val_fraction) {
+  require_labels(data, "split_validation_by_class");
+  if (!(val_fraction >= 0 && val_fraction < 1))
+    fail("{}: validation fraction {} is outside [0, 1)", data.name, val_fraction);
+  check_labels(data, data.classes, "the data set's");
+  std::vector<std::vector<int32_t>> by_class(size_t(data.classes));
+  for (int i = 0; i < data.count; ++i) by_class[data.labels[i]].push_back(i);
+  std::vector<int32_t> train, val;
+  for (const std::vector<int32_t>& members : by_class) {
+    const auto keep = static_cast<size_t>(std::floor(members.size() * (1.0 - val_fraction)));
+    train.insert(train.end(), members.begin(), members.begin() + keep);
+    val.insert(val.end(), members.begin() + keep, members.end());
+  }
+  if (train.empty())
+    fail("{}: validation fraction {} leaves no training samples out of {}", data.name, val_fraction,
+         data.count);
+  std::sort(train.begin(), train.end());
+  std::sort(val.begin(), val.end());
+  return {subset(data, train, data.name + " (training part)"),
+          subset(data, val, data.name + " (validation part)")};
+}
+
 Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes) {
   require_labels(data, "restrict_classes");
   if (classes.empty()) fail("{}: restrict_classes needs at least one class", data.name);
@@ -128,6 +159,10 @@ Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes) {
       subset(data, kept, fmt::format("{} (classes {})", data.name, fmt::join(classes, ", ")));
   for (int32_t& label : out.labels) label = new_label[label];
   out.classes = static_cast<int>(classes.size());
+  if (!data.class_names.empty()) {
+    out.class_names.clear();
+    for (int c : classes) out.class_names.push_back(data.class_names[c]);
+  }
   return out;
 }
 
@@ -152,18 +187,61 @@ Dataset labelled_fraction(const Dataset& data, double fraction, uint64_t seed) {
   return subset(data, kept, fmt::format("{} ({} labelled)", data.name, fraction));
 }
 
-PixelStats dataset_stats(const std::vector<uint8_t>& images) {
-  if (images.empty()) fail("dataset_stats: no pixels");
-  // A histogram makes the sums exact and independent of summation order.
-  std::vector<uint64_t> histogram(256, 0);
-  for (uint8_t pixel : images) ++histogram[pixel];
-  const double n = static_cast<double>(images.size());
+std::string Dataset::sample_name(int i) const {
+  return files.empty() ? fmt::format("{} sample {}", name, i) : files[i];
+}
+
+void check_labels(const Dataset& data, int classes, const std::string& whose) {
+  for (size_t i = 0; i < data.labels.size(); ++i)
+    if (data.labels[i] < 0 || data.labels[i] >= classes)
+      fail("{}: label {} is outside {} {} classes (0 to {})", data.sample_name(static_cast<int>(i)),
+           data.labels[i], whose, classes, classes - 1);
+}
+
+namespace {
+
+// A histogram makes the sums exact and independent of summation order.
+PixelStats histogram_stats(const std::vector<uint64_t>& histogram) {
+  double n = 0;
+  for (uint64_t count : histogram) n += double(count);
   double mean = 0;
   for (int v = 0; v < 256; ++v) mean += double(histogram[v]) * (v / 255.0);
   mean /= n;
   double variance = 0;
   for (int v = 0; v < 256; ++v) variance += double(histogram[v]) * std::pow(v / 255.0 - mean, 2);
   return {mean, std::sqrt(variance / n)};
+}
+
+}  // namespace
+
+PixelStats dataset_stats(const std::vector<uint8_t>& images) {
+  if (images.empty()) fail("dataset_stats: no pixels");
+  std::vector<uint64_t> histogram(256, 0);
+  for (uint8_t pixel : images) ++histogram[pixel];
+  return histogram_stats(histogram);
+}
+
+std::vector<PixelStats> channel_stats(const Dataset& data) {
+  if (data.count == 0 || data.image_size() == 0) fail("{}: no pixels for statistics", data.name);
+  const int64_t plane = int64_t{data.height} * data.width;
+  std::vector<std::vector<uint64_t>> histograms(data.channels, std::vector<uint64_t>(256, 0));
+  for (int i = 0; i < data.count; ++i) {
+    const uint8_t* pixels = data.sample(i);
+    for (int c = 0; c < data.channels; ++c)
+      for (int64_t p = 0; p < plane; ++p) ++histograms[c][pixels[c * plane + p]];
+  }
+  std::vector<PixelStats> stats;
+  for (const auto& histogram : histograms) stats.push_back(histogram_stats(histogram));
+  return stats;
+}
+
+Normalization normalization_of(const Dataset& data) {
+  Normalization n{{}, {}};
+  for (const PixelStats& s : channel_stats(data)) {
+    n.mean.push_back(static_cast<float>(s.mean));
+    n.std.push_back(s.std > 0 ? static_cast<float>(s.std) : 1.0f);
+  }
+  return n;
 }
 
 std::vector<int32_t> epoch_permutation(int count, uint64_t seed, int epoch) {

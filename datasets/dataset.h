@@ -3,23 +3,46 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace plinth {
 
+// Pixels that stay in a memory-mapped file (a packed data set, datasets/packed.h) instead
+// of Dataset::images: sample i of the data set is row rows[i] of the file, read on demand,
+// so a data set larger than memory costs only its labels and this index.
+struct MappedImages {
+  std::shared_ptr<const void> owner;  // keeps the mapping alive
+  const uint8_t* base = nullptr;      // row 0
+  std::vector<int32_t> rows;          // [count]
+};
+
 struct Dataset {
   int count = 0, channels = 0, height = 0, width = 0;
-  std::vector<uint8_t> images;  // [count, channels * height * width], 0..255
-  std::vector<int32_t> labels;  // [count] in [0, classes); empty for unlabelled images
+  std::vector<uint8_t> images;  // [count, channels * height * width], 0..255; empty if mapped
+  std::optional<MappedImages> mapped;  // where the pixels are when images is empty
+  std::vector<int32_t> labels;         // [count] in [0, classes); empty for unlabelled images
   int classes = 0;
+  std::vector<std::string> class_names;  // [classes] where the source names them, else empty
+  std::vector<std::string> files;        // [count]: each sample's file (image folders), else empty
   std::string name;
 
   int64_t image_size() const { return int64_t{channels} * height * width; }
+  int64_t pixel_bytes() const { return count * image_size(); }
+  const uint8_t* sample(int i) const {
+    return mapped ? mapped->base + mapped->rows[i] * image_size()
+                  : images.data() + i * image_size();
+  }
+  // How errors name sample i: its file, or "<name> sample <i>".
+  std::string sample_name(int i) const;
 };
 
-enum class Split { train, test };
+// The three parts a data set source may hold; val is optional (image folders' val/, or a
+// packed file's validation part).
+enum class Split { train, test, val };
 
 inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
@@ -35,8 +58,13 @@ Dataset load_idx_dataset(const std::string& dir, Split split);
 // order. val_fraction in [0, 1); 0 gives an empty validation set.
 std::pair<Dataset, Dataset> split_validation(const Dataset& data, double val_fraction);
 
-// Keeps only the samples whose label is in classes and relabels classes[i] as i.
-// The samples keep their order.
+// The same per class, for data sets sorted by class (image folders, packed files), whose
+// tail would hold only the last classes: of each class's n samples the first
+// floor(n * (1 - val_fraction)) stay for training and the rest are held out, all in order.
+std::pair<Dataset, Dataset> split_validation_by_class(const Dataset& data, double val_fraction);
+
+// Keeps only the samples whose label is in classes and relabels classes[i] as i (class
+// names follow). The samples keep their order.
 Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes);
 
 // A seeded, class-stratified random subset for few-label fine-tuning: from each class
@@ -45,10 +73,26 @@ Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes);
 // fraction in (0, 1]. Identical on every platform for one seed.
 Dataset labelled_fraction(const Dataset& data, double fraction, uint64_t seed);
 
+// Refuses a label outside [0, classes): plinth::Error naming the sample (its file, or the
+// data set and index), the label and whose classes they are, e.g. "train/cat/x.png: label
+// 12 is outside the model's 10 classes (0 to 9)". Every reader and the trainer share it.
+void check_labels(const Dataset& data, int classes, const std::string& whose = "the model's");
+
 struct PixelStats {
   double mean = 0, std = 0;  // over all pixels scaled to [0, 1]; population std
 };
 PixelStats dataset_stats(const std::vector<uint8_t>& images);
+// Per channel, over every sample's pixels of that channel (mapped data sets too).
+std::vector<PixelStats> channel_stats(const Dataset& data);
+
+// Input normalisation: the network sees (pixel / 255 - mean[c]) / std[c] for channel c.
+// One value stands for every channel; the defaults keep inputs in [0, 1].
+struct Normalization {
+  std::vector<float> mean{0.0f}, std{1.0f};
+  friend bool operator==(const Normalization&, const Normalization&) = default;
+};
+// The data set's per-channel mean and std; a constant channel (std 0) gets std 1.
+Normalization normalization_of(const Dataset& data);
 
 // The sample order for one epoch: a Fisher-Yates shuffle driven by std::mt19937_64
 // seeded with hash_combine(seed, epoch) and an unbiased rejection-sampled bounded draw,

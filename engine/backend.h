@@ -247,12 +247,13 @@ struct AugmentSpec {
   OP(void, increment, (int64_t* counter))                                                          \
                                                                                                    \
   /* ---- data (cpu_fallback/data.cpp, kernels/data.cu) */                                         \
-  /* out[b, :] = (images[indices[b], :] / 255 - mean) / std for b < batch, and                     \
-     labels_out[b] = labels[indices[b]] (labels/labels_out may be null).                           \
-     images are uint8 [count, sample_size] resident on this device. */                             \
+  /* out[b, c, p] = (images[indices[b], c, p] / 255 - mean[c]) / std[c] for b < batch,            \
+     c < channels, p < plane_size, and labels_out[b] = labels[indices[b]] (labels/labels_out       \
+     may be null). images are uint8 [count, channels, plane_size], mean and std float              \
+     [channels], all on this device. */                                                            \
   OP(void, gather_batch, (const uint8_t* images, const int32_t* labels,                            \
-                          const int32_t* indices, int batch, int sample_size, float mean,          \
-                          float std, float* out, int32_t* labels_out))                             \
+                          const int32_t* indices, int batch, int channels, int plane_size,         \
+                          const float* mean, const float* std, float* out, int32_t* labels_out))   \
   /* out = random affine augmentation of in, both [n, c, h, w] (no aliasing); sample_ids           \
      (device int32 [n]) identify each sample for the generator together with seed. The             \
      per-pixel math is augment_math.h. */                                                          \

@@ -137,7 +137,9 @@ void save_checkpoint(const std::string& path, const Parameters& params,
       {"partial_stats", partial.dump()},
       {"partial_seconds", fmt::format("{}", meta.state.partial_seconds)},
       {"history", history_json(meta.state.history).dump()},
-      {"normalization", nlohmann::json{{"mean", meta.mean}, {"std", meta.std}}.dump()},
+      {"normalization",
+       nlohmann::json{{"mean", meta.normalization.mean}, {"std", meta.normalization.std}}.dump()},
+      {"class_names", nlohmann::json(meta.class_names).dump()},
       {"tag", tag}};
   std::vector<NamedTensorData> weights = arena_tensors(params, params.values(), "");
   for (auto& t : buffer_tensors(params)) weights.push_back(std::move(t));
@@ -169,9 +171,17 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
     for (int i = 0; i < kStatsSize; ++i) meta.state.partial_stats[i] = partial.at(i);
     meta.state.partial_seconds = std::stod(field("partial_seconds"));
     meta.state.history = history_from_json(nlohmann::json::parse(field("history")));
+    // Checkpoints before per-channel normalisation hold one number each.
     const auto norm = nlohmann::json::parse(field("normalization"));
-    meta.mean = norm.at("mean");
-    meta.std = norm.at("std");
+    for (auto [key, values] :
+         {std::pair{"mean", &meta.normalization.mean}, std::pair{"std", &meta.normalization.std}}) {
+      const nlohmann::json& v = norm.at(key);
+      *values = v.is_array() ? v.get<std::vector<float>>() : std::vector<float>{v.get<float>()};
+      if (values->empty()) fail("{}: malformed plinth metadata (no normalization {})", path, key);
+    }
+    if (md.count("class_names"))
+      meta.class_names =
+          nlohmann::json::parse(md.at("class_names")).get<std::vector<std::string>>();
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "datasets/dataset.h"
 #include "engine/model.h"
 #include "engine/parameters.h"
 #include "engine/train_state.h"
@@ -18,10 +19,11 @@
 namespace plinth {
 
 struct CheckpointMeta {
-  nlohmann::json model;     // the model definition
-  nlohmann::json config;    // the training configuration that produced it
-  TrainState state;         // epoch, step, data cursor, history
-  float mean = 0, std = 1;  // input normalisation
+  nlohmann::json model;                  // the model definition
+  nlohmann::json config;                 // the training configuration that produced it
+  TrainState state;                      // epoch, step, data cursor, history
+  Normalization normalization;           // per input channel, or one value for all
+  std::vector<std::string> class_names;  // the output classes' names, empty where unknown
 };
 
 std::string optimizer_state_path(const std::string& weights_path);

@@ -1,6 +1,11 @@
-// A data set resident on the device for the training loop and evaluation: the images as
-// bytes and the labels, uploaded once, plus a buffer of sample indices (one epoch's order,
-// padded to whole batches) that gather_batch reads.
+// A data set on the device for the training loop and evaluation, placed one of two ways:
+//  * resident, when its pixels fit the limit: images and labels uploaded once, and the
+//    epoch's order (sample indices, padded to whole batches) that gather_batch reads;
+//  * streamed, when they do not (a data set larger than device memory, or a mapped file
+//    larger than host memory): a device chunk of whole batches that the host refills with
+//    the next samples of the order, read from the data set's memory or its mapped file,
+//    before gather_batch reads the chunk in place.
+// Both give gather_batch the same bytes in the same order, so the batches are identical.
 #pragma once
 
 #include <cstdint>
@@ -12,26 +17,42 @@
 
 namespace plinth {
 
-struct DeviceDataset {
-  DeviceBuffer images, labels, indices;
-  int count = 0, padded = 0;
+class DeviceDataset {
+ public:
+  // limit_bytes: the most device memory the pixels may take (at least one batch streams).
+  DeviceDataset(Backend& backend, const Dataset& data, int batch, int64_t limit_bytes);
 
-  DeviceDataset(Backend& be, const Dataset& d, int batch) : count(d.count) {
-    images = DeviceBuffer(be, d.images.size());
-    be.upload(images.as<void>(), d.images.data(), d.images.size());
-    if (!d.labels.empty()) {
-      labels = DeviceBuffer(be, d.labels.size() * sizeof(int32_t));
-      be.upload(labels.as<void>(), d.labels.data(), d.labels.size() * sizeof(int32_t));
-    }
-    padded = (count + batch - 1) / batch * batch;
-    indices = DeviceBuffer(be, padded * sizeof(int32_t));
-    std::vector<int32_t> order(padded);
-    for (int i = 0; i < padded; ++i) order[i] = i % count;  // padding repeats early samples
-    set_order(be, order);
-  }
-  void set_order(Backend& be, const std::vector<int32_t>& order) {
-    be.upload(indices.as<void>(), order.data(), order.size() * sizeof(int32_t));
-  }
+  bool streamed() const { return streamed_; }
+  int count() const { return count_; }
+  int padded() const { return padded_; }  // count rounded up to whole batches
+  int batch_size() const { return batch_; }
+  // The order of one pass, padded() entries (padding repeats samples).
+  void set_order(const std::vector<int32_t>& order);
+
+  // What gather_batch reads for the batch starting at position `start` of the order (a
+  // multiple of the batch size). Streamed, this may refill the chunk.
+  struct Batch {
+    const uint8_t* images;
+    const int32_t* labels;      // null for unlabelled data
+    const int32_t* indices;     // batch entries into images
+    const int32_t* sample_ids;  // batch entries: each sample's index in the data set
+  };
+  Batch batch(int64_t start);
+
+ private:
+  void fill_chunk(int64_t start);
+
+  Backend& backend_;
+  const Dataset& data_;
+  int count_, padded_, batch_;
+  bool streamed_;
+  int64_t chunk_samples_ = 0;     // streamed: samples per chunk, whole batches
+  int64_t chunk_start_ = -1;      // streamed: the order position the chunk holds, -1 for none
+  std::vector<int32_t> order_;    // streamed: the host's copy of the order
+  std::vector<uint8_t> staging_;  // streamed: the chunk's pixels on the host
+  std::vector<int32_t> staged_labels_;
+  DeviceBuffer images_, labels_, indices_;
+  DeviceBuffer order_on_device_;  // streamed: the order, for the samples' ids
 };
 
 }  // namespace plinth

@@ -43,6 +43,8 @@ struct BufferSpec {
 // A layer's input shapes, batch dimension first, one per input in the order the model file
 // names them (LayerType says how many a type takes).
 using InputShapes = std::span<const Shape>;
+// The names of a layer's input tensors in an ONNX graph, in the same order.
+using OnnxNames = std::span<const std::string>;
 
 struct LayerIO {
   Backend& backend;
@@ -78,6 +80,16 @@ struct TorchModule {
   std::string merge{};
 };
 
+// How ONNX (opset 17) computes a layer: one operator node, e.g. {"Conv", {x, "conv1.weight",
+// "conv1.bias"}, {y}, {{"kernel_shape", {3, 3}}}}. Inputs and outputs are tensor names;
+// parameters go by their checkpoint names ("<layer>.weight"). Attribute values are an
+// integer, a float, a string or a list of integers.
+struct OnnxNode {
+  std::string op_type;
+  std::vector<std::string> inputs, outputs;
+  nlohmann::json attributes = nlohmann::json::object();
+};
+
 class Layer {
  public:
   explicit Layer(std::string name) : name_(std::move(name)) {}
@@ -96,6 +108,12 @@ class Layer {
   // The PyTorch equivalent for these inputs; a softmax output layer describes its logits
   // (softmax_output() says the softmax follows).
   virtual TorchModule torch_module(InputShapes inputs) const = 0;
+  // The ONNX nodes that compute this layer from the tensors named xs (one per input, in
+  // order) into the one named y (further tensors are named "<layer>.<what>"); like
+  // torch_module, a softmax output layer describes its logits. plinth export writes them
+  // (cli/onnx_export.cpp).
+  virtual std::vector<OnnxNode> onnx_nodes(InputShapes inputs, OnnxNames xs,
+                                           const std::string& y) const = 0;
   // Called once when the executor is built for a batch shape.
   virtual void prepare(Backend& backend, InputShapes inputs) {}
 
@@ -156,5 +174,9 @@ std::unique_ptr<Layer> layer_from_json(const nlohmann::json& j, const std::strin
 Activation parse_activation(const std::string& name, const std::string& where);
 const char* activation_name(Activation act);
 const char* torch_activation(Activation act);  // torch.nn's class ("ReLU"); "" for none
+// `core` writing y, followed by act's ONNX node when there is one (core then writes
+// "<layer>.linear").
+std::vector<OnnxNode> with_onnx_activation(OnnxNode core, Activation act, const std::string& layer,
+                                           const std::string& y);
 
 }  // namespace plinth

@@ -2,10 +2,12 @@
 // (find_package(plinth) + plinth::plinth), "engine/plinth.h" inside the source tree.
 #pragma once
 
+#include "datasets/data_source.h"
 #include "datasets/dataset.h"
 #include "engine/checkpoint.h"
 #include "engine/device_select.h"
 #include "engine/error.h"
+#include "engine/metrics.h"
 #include "engine/model.h"
 #include "engine/parameters.h"
 #include "engine/progress.h"

@@ -17,9 +17,9 @@ struct Sequential::Compiled {
   std::unique_ptr<Backend> backend;  // first: destroyed after the parameters it holds
   Model model;
   std::unique_ptr<Parameters> params;
-  float mean = 0, std = 1;  // input normalisation of the last fit (or of the checkpoint)
-  TrainState state;         // where the last fit ended, saved with the weights
-  uint64_t seed = 1;        // the last fit's seed, saved in the checkpoint's config
+  Normalization normalization;  // of the last fit (or of the checkpoint)
+  TrainState state;             // where the last fit ended, saved with the weights
+  uint64_t seed = 1;            // the last fit's seed, saved in the checkpoint's config
 };
 
 namespace {
@@ -190,8 +190,7 @@ void Sequential::compile(const OptimizerSpec& optimizer, const std::string& loss
   c->params->initialize(options.seed);
   if (compiled_) {
     copy_matching_weights(*compiled_->params, *c->params);
-    c->mean = compiled_->mean;
-    c->std = compiled_->std;
+    c->normalization = compiled_->normalization;
   }
   compiled_ = std::move(c);
 }
@@ -204,7 +203,7 @@ Sequential::Compiled& Sequential::require_compiled(const char* what) const {
 std::unique_ptr<Trainer> Sequential::make_trainer(const TrainOptions& options) const {
   auto trainer =
       std::make_unique<Trainer>(compiled_->model, *compiled_->backend, *compiled_->params, options);
-  trainer->set_normalization(compiled_->mean, compiled_->std);
+  trainer->set_normalization(compiled_->normalization);
   return trainer;
 }
 
@@ -238,9 +237,7 @@ History Sequential::run_fit(const Dataset& train, const Dataset& val, const FitO
   const nlohmann::json recipe = training_to_json(r);
   r.augment = parse_augment(recipe["augment"], who(name_) + " fit() augment");
   r.schedule = parse_schedule(recipe["schedule"], who(name_) + " fit() schedule");
-  const PixelStats stats = o.normalize ? dataset_stats(train.images) : PixelStats{0, 1};
-  c.mean = static_cast<float>(stats.mean);
-  c.std = static_cast<float>(stats.std);
+  c.normalization = o.normalize ? normalization_of(train) : Normalization{};
 
   TrainOptions t;
   t.epochs = o.epochs;
@@ -283,7 +280,7 @@ void Sequential::save(const std::string& path) const {
   const nlohmann::json config{{"seed", c.seed},
                               {"optimizer", optimizer_to_json(c.model.optimizer)},
                               {"training", training_to_json(c.model.training)}};
-  save_checkpoint(path, *c.params, {c.model.to_json(), config, c.state, c.mean, c.std});
+  save_checkpoint(path, *c.params, {c.model.to_json(), config, c.state, c.normalization, {}});
 }
 
 void Sequential::load_weights(const std::string& path) {
@@ -301,8 +298,7 @@ Sequential Sequential::load(const std::string& path, const CompileOptions& optio
   c.model.training = saved.training;
   plinth::load_weights(path, *c.params, true);
   if (std::filesystem::exists(optimizer_state_path(path))) load_optimizer_state(path, *c.params);
-  c.mean = meta.mean;
-  c.std = meta.std;
+  c.normalization = meta.normalization;
   c.state = meta.state;
   c.seed = meta.config.value("seed", uint64_t{1});
   return s;

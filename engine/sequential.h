@@ -92,8 +92,8 @@ struct FitOptions {
   double validation_split = 0;
   std::optional<Schedule> schedule;  // unset: the model's (constant unless loaded otherwise)
   AugmentSpec augment;
-  // Standardise inputs with this training set's mean and std, which evaluate(), predict()
-  // and save() then keep; false feeds pixel / 255.
+  // Standardise inputs with this training set's mean and std per channel, which
+  // evaluate(), predict() and save() then keep; false feeds pixel / 255.
   bool normalize = false;
   // Keras EarlyStopping on val_loss (see engine/stopping.h); 0 is off.
   int early_stopping_patience = 0;

@@ -38,6 +38,38 @@ Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, Train
     }
   }
   scalars_ = DeviceBuffer(backend, (2 + kStatsSize) * sizeof(float));
+  normalization_ = DeviceBuffer(backend, 2 * model.input[0] * sizeof(float));
+  set_normalization(Normalization{});
+}
+
+void Trainer::set_normalization(const Normalization& n) {
+  const size_t channels = static_cast<size_t>(model_.input[0]);
+  for (const std::vector<float>* v : {&n.mean, &n.std})
+    if (v->size() != 1 && v->size() != channels)
+      fail("normalization: {} values for a model with {} input channels (give 1 or {})", v->size(),
+           channels, channels);
+  std::vector<float> values(2 * channels);
+  for (size_t c = 0; c < channels; ++c) {
+    values[c] = n.mean[n.mean.size() == 1 ? 0 : c];
+    values[channels + c] = n.std[n.std.size() == 1 ? 0 : c];
+    if (!(values[channels + c] > 0))
+      fail("normalization: std {} of channel {} is not positive", values[channels + c], c);
+  }
+  backend_.upload(normalization_.as<void>(), values.data(), values.size() * sizeof(float));
+}
+
+int Trainer::classes() const {
+  return static_cast<int>(model_.shapes(1).back().output.per_sample());
+}
+
+const int32_t* Trainer::gather(DeviceDataset& data, int64_t start, int batch, float* out,
+                               int32_t* labels_out) {
+  const DeviceDataset::Batch in = data.batch(start);
+  const int channels = model_.input[0];
+  backend_.gather_batch(in.images, in.labels, in.indices, batch, channels,
+                        model_.input[1] * model_.input[2], normalization_.as<float>(),
+                        normalization_.as<float>() + channels, out, labels_out);
+  return in.sample_ids;
 }
 
 Trainer::~Trainer() = default;
@@ -51,8 +83,8 @@ void Trainer::check_input_shape(const Dataset& d) const {
 
 DeviceDataset& Trainer::device_data(const Dataset& data, int batch) {
   auto& slot = data_[&data];
-  if (!slot || slot->padded % batch != 0)
-    slot = std::make_unique<DeviceDataset>(backend_, data, batch);
+  if (!slot || slot->batch_size() != batch)
+    slot = std::make_unique<DeviceDataset>(backend_, data, batch, options_.data_memory);
   return *slot;
 }
 
@@ -108,12 +140,9 @@ template <typename Visit>
 void Trainer::forward_batches(DeviceDataset& data, int count, int batch, Visit&& visit) {
   Executor& exec = eval_executor(batch);
   exec.reset_stats();
-  const int sample_size = model_.input[0] * model_.input[1] * model_.input[2];
   for (int start = 0; start < count; start += batch) {
     const int valid = std::min(batch, count - start);
-    backend_.gather_batch(data.images.as<uint8_t>(), data.labels.as<int32_t>(),
-                          data.indices.as<int32_t>() + start, batch, sample_size, mean_, std_,
-                          exec.input().data, exec.labels());
+    gather(data, start, batch, exec.input().data, exec.labels());
     exec.forward(false);
     exec.loss(valid, false);
     visit(exec, start, valid);
@@ -126,6 +155,7 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
   if (model_.loss == LossKind::categorical_crossentropy && data.labels.empty())
     fail("evaluation needs labels, but the data set '{}' has none", data.name);
   check_input_shape(data);
+  if (model_.loss == LossKind::categorical_crossentropy) check_labels(data, classes());
   const int batch = std::min(options_.eval_batch_size, data.count);
   const int classes = static_cast<int>(eval_executor(batch).output().shape.per_sample());
   if (confusion && model_.loss == LossKind::categorical_crossentropy)
@@ -163,7 +193,7 @@ std::vector<float> Trainer::predict(const Dataset& data, bool logits) {
   const int classes = static_cast<int>(exec.output().shape.per_sample());
   std::vector<float> out(static_cast<size_t>(data.count) * classes);
   // Uploaded for this call only: images to predict are often a temporary.
-  DeviceDataset images(backend_, data, batch);
+  DeviceDataset images(backend_, data, batch, options_.data_memory);
   forward_batches(images, data.count, batch, [&](const Executor& e, int start, int valid) {
     backend_.download(out.data() + static_cast<size_t>(start) * classes,
                       logits ? e.output().data : e.probabilities(),

@@ -33,6 +33,10 @@ struct TrainOptions {
   std::map<std::string, float> lr_multiplier;  // layer name -> factor on the lr
   float clip_norm = 0;                         // global-norm clipping; 0 is off
   OnNan on_nan = OnNan::stop;
+  // Device memory a data set's pixels may take: a set that fits is uploaded whole, a larger
+  // one streams through a chunk of this size (engine/device_dataset.h), with the same
+  // batches either way.
+  int64_t data_memory = int64_t{4} << 30;
 };
 
 struct EvalResult {
@@ -72,11 +76,10 @@ class Trainer {
 
   double learning_rate(int epoch, int64_t step_in_run, int64_t steps_per_epoch) const;
   const TrainOptions& options() const { return options_; }
-  // Inputs are (pixel / 255 - mean) / std; the defaults (0, 1) keep them in [0, 1].
-  void set_normalization(float mean, float std) {
-    mean_ = mean;
-    std_ = std;
-  }
+  // Inputs are (pixel / 255 - mean[c]) / std[c] per channel c; one value stands for every
+  // channel, and the defaults (0, 1) keep inputs in [0, 1].
+  void set_normalization(const Normalization& normalization);
+  void set_normalization(float mean, float std) { set_normalization(Normalization{{mean}, {std}}); }
 
  private:
   class Run;  // one fit(): the loop over epochs and steps, with its executor, data and hooks
@@ -90,15 +93,20 @@ class Trainer {
   Executor& eval_executor(int batch);
   std::string diagnose_nonfinite(const Executor& exec) const;
   void check_input_shape(const Dataset& d) const;
+  int classes() const;  // outputs per sample
+  // The batch at `start` of data's order into out (normalised) and labels_out; returns the
+  // device array of the batch's sample ids, for augmentation.
+  const int32_t* gather(DeviceDataset& data, int64_t start, int batch, float* out,
+                        int32_t* labels_out);
 
   const Model& model_;
   Backend& backend_;
   Parameters& params_;
   TrainOptions options_;
   std::vector<bool> frozen_;
-  std::vector<Group> groups_;  // contiguous runs of trainable parameters
-  float mean_ = 0, std_ = 1;
-  DeviceBuffer scalars_;  // [0] grad sum of squares, [1] clip scale, [2..] step checks
+  std::vector<Group> groups_;   // contiguous runs of trainable parameters
+  DeviceBuffer normalization_;  // [2, channels]: the mean, then the std, of each channel
+  DeviceBuffer scalars_;        // [0] grad sum of squares, [1] clip scale, [2..] step checks
   std::map<const Dataset*, std::unique_ptr<DeviceDataset>> data_;
   std::unique_ptr<Executor> eval_;
 };

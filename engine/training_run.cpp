@@ -34,6 +34,8 @@ int64_t checked_batches_per_epoch(const Model& model, const Dataset& train, int 
     fail("the training set has {} samples, fewer than one batch of {}", train.count, batch);
   if (model.loss == LossKind::categorical_crossentropy && train.labels.empty())
     fail("categorical_crossentropy needs labels, but the training set has none");
+  if (model.loss == LossKind::categorical_crossentropy)
+    check_labels(train, static_cast<int>(model.shapes(1).back().output.per_sample()));
   const int c = model.input[0], h = model.input[1], w = model.input[2];
   if (train.channels != c || train.height != h || train.width != w)
     fail("the model '{}' takes {}x{}x{} inputs but the data has {}x{}x{}", model.name, c, h, w,
@@ -164,8 +166,8 @@ bool Trainer::Run::train_epoch(int epoch) {
 // resumes midway.
 void Trainer::Run::begin_epoch(int epoch) {
   std::vector<int32_t> order = epoch_permutation(train_.count, t_.options_.seed, epoch);
-  order.resize(data_.padded, 0);
-  data_.set_order(backend_, order);
+  order.resize(data_.padded(), 0);
+  data_.set_order(order);
   augment_seed_ = hash_combine(t_.options_.seed ^ kAugmentStream, epoch);
   exec_.reset_stats();
   first_batch_ = state_.batch_in_epoch;
@@ -201,13 +203,12 @@ void Trainer::Run::train_step(int epoch, int64_t batch) {
 void Trainer::Run::gather_batch(int64_t b) {
   const Model& m = t_.model_;
   const int c = m.input[0], h = m.input[1], w = m.input[2];
-  const int32_t* idx = data_.indices.as<int32_t>() + b * batch_;
-  backend_.gather_batch(data_.images.as<uint8_t>(), data_.labels.as<int32_t>(), idx, batch_,
-                        c * h * w, t_.mean_, t_.std_,
-                        augment_ ? staging_.as<float>() : exec_.input().data, exec_.labels());
-  if (augment_)
+  const int32_t* sample_ids =
+      t_.gather(data_, b * batch_, batch_, augment_ ? staging_.as<float>() : exec_.input().data,
+                exec_.labels());
+  if (augment_)  // keyed by each sample's index in the data set, wherever its pixels are
     backend_.augment(m.training.augment, staging_.as<float>(), exec_.input().data, batch_, c, h, w,
-                     idx, augment_seed_);
+                     sample_ids, augment_seed_);
 }
 
 // Whether the step may update the weights. Non-finite values are counted every step and

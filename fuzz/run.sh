@@ -13,7 +13,8 @@ build=${PLINTH_FUZZ_BUILD:-$root/build-fuzz}
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_idx fuzz_idx_dataset fuzz_model fuzz_checkpoint_meta)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_idx fuzz_idx_dataset fuzz_model fuzz_checkpoint_meta
+                                      fuzz_image fuzz_packed fuzz_cifar)
 
 cmake -S "$root/fuzz" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

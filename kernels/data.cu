@@ -11,12 +11,14 @@ namespace cuda {
 namespace {
 
 __global__ void gather_batch_kernel(const uint8_t* images, const int32_t* labels,
-                                    const int32_t* indices, size_t total, int sample_size,
-                                    float mean, float std, float* out, int32_t* labels_out) {
+                                    const int32_t* indices, size_t total, int plane_size,
+                                    int sample_size, const float* mean, const float* std,
+                                    float* out, int32_t* labels_out) {
   PLINTH_GRID_STRIDE_LOOP(i, total) {
     const size_t b = i / sample_size, j = i % sample_size;
     const size_t sample = static_cast<size_t>(indices[b]);
-    out[i] = (static_cast<float>(images[sample * sample_size + j]) / 255.0f - mean) / std;
+    const int c = static_cast<int>(j / plane_size);
+    out[i] = (static_cast<float>(images[sample * sample_size + j]) / 255.0f - mean[c]) / std[c];
     if (j == 0 && labels && labels_out) labels_out[b] = labels[sample];
   }
 }
@@ -41,12 +43,13 @@ __global__ void augment_kernel(AugmentSpec spec, const float* in, float* out, si
 using namespace cuda;
 
 void CudaBackend::gather_batch(const uint8_t* images, const int32_t* labels, const int32_t* indices,
-                               int batch, int sample_size, float mean, float std, float* out,
-                               int32_t* labels_out) {
-  if (batch <= 0 || sample_size <= 0) return;
+                               int batch, int channels, int plane_size, const float* mean,
+                               const float* std, float* out, int32_t* labels_out) {
+  if (batch <= 0 || channels <= 0 || plane_size <= 0) return;
+  const int sample_size = channels * plane_size;
   const size_t total = static_cast<size_t>(batch) * sample_size;
   gather_batch_kernel<<<grid_for(total), kThreads, 0, ctx_->stream>>>(
-      images, labels, indices, total, sample_size, mean, std, out, labels_out);
+      images, labels, indices, total, plane_size, sample_size, mean, std, out, labels_out);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 

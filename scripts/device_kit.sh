@@ -20,7 +20,9 @@ data=${PLINTH_KIT_DATA:-/usr/share/datasets/fashion-mnist}
 limit_mib=60
 # libgomp comes with g++ on the GPU machine; the C and C++ runtimes are the system's.
 packages=(libfmt-dev libfmt9 nlohmann-json3-dev zlib1g-dev zlib1g libopenblas-openmp-dev
-          libopenblas0-openmp libgfortran5 libquadmath0 catch2)
+          libopenblas0-openmp libgfortran5 libquadmath0 catch2
+          libpng-dev libpng16-16 libturbojpeg0-dev libturbojpeg0
+          libonnx-dev libonnx1 libonnxifi libprotobuf-dev libprotobuf32 libprotobuf-lite32)
 data_files=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz
             t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)
 
@@ -60,10 +62,11 @@ say "downloaded ${#packages[@]} packages ($(du -sh "$work/debs" | cut -f1))"
 
 for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$work/prefix"; done
 # What plinth does not use: documentation, static libraries (58 MB of OpenBLAS alone; not
-# Catch2's, which its CMake package names), the reference BLAS/LAPACK faces of OpenBLAS,
-# pkg-config files and Debian's lintian notes.
+# Catch2's or ONNX's onnxifi loader, which their CMake packages name and check), the
+# reference BLAS/LAPACK faces of OpenBLAS, pkg-config files and Debian's lintian notes.
 (cd "$work/prefix" && rm -rf usr/share/doc usr/share/man usr/share/lintian usr/share/gcc \
-  && find . \( -name '*.a' ! -name 'libCatch2*' -o -name 'libblas.so*' -o -name 'liblapack.so*' \
+  && find . \( -name '*.a' ! -name 'libCatch2*' ! -name 'libonnxifi_loader.a' \
+       -o -name 'libblas.so*' -o -name 'liblapack.so*' \
        -o -name pkgconfig \) -prune -exec rm -rf {} +)
 # Some packages still install into /lib (zlib1g) and link to it by absolute path (libz.so):
 # merge /lib into /usr/lib as merged-/usr systems do, and make every link relative so that

@@ -168,7 +168,9 @@ step_build() {
 step_isolation() {
   local var value bad=0 used
   for var in fmt_DIR nlohmann_json_DIR Catch2_DIR ZLIB_INCLUDE_DIR ZLIB_LIBRARY_RELEASE \
-             PLINTH_OPENBLAS_LIBRARY PLINTH_CBLAS_INCLUDE_DIR; do
+             PLINTH_OPENBLAS_LIBRARY PLINTH_CBLAS_INCLUDE_DIR PNG_LIBRARY_RELEASE \
+             PNG_PNG_INCLUDE_DIR PLINTH_TURBOJPEG_LIBRARY PLINTH_TURBOJPEG_INCLUDE_DIR ONNX_DIR \
+             Protobuf_INCLUDE_DIR Protobuf_LIBRARY_RELEASE; do
     value=$(grep -E "^$var:" "$BUILD/CMakeCache.txt" | cut -d= -f2-)
     case $value in
       "$PREFIX"/*) echo "kit:   $var=$value" ;;
@@ -185,12 +187,14 @@ step_isolation() {
   [[ $(grep -E "^PLINTH_CUDNN_LIBRARY:" "$BUILD/CMakeCache.txt") == *libcudnn.so.9 ]] \
     || { echo "cuDNN was not linked as the versioned libcudnn.so.9"; bad=1; }
   # Paths that start with these folders (the kit's own copies only contain them).
+  local headers='fmt|nlohmann|catch2|zlib\.h|zconf\.h|x86_64-linux-gnu/openblas|png|libpng'
+  headers+='|turbojpeg|onnx|google'
+  local libraries='libfmt|libz\.|openblas|libgfortran|libpng|libturbojpeg|libonnx|libprotobuf'
   used=$(ninja -C "$BUILD" -t deps | grep -E \
-    '^\s*/usr/include/(fmt|nlohmann|catch2|zlib\.h|zconf\.h|x86_64-linux-gnu/openblas)' | sort -u)
+    "^\\s*/usr/include/($headers)" | sort -u)
   [ -z "$used" ] && echo "no object read a system header of these packages (ninja -t deps)" \
     || { echo "system headers used:"; echo "$used"; bad=1; }
-  used=$(grep -oE '(^|[ :,])/usr/lib/[^ :]*(libfmt|libz\.|openblas|libgfortran)[^ :]*' \
-    "$BUILD/build.ninja" | sort -u)
+  used=$(grep -oE "(^|[ :,])/usr/lib/[^ :]*($libraries)[^ :]*" "$BUILD/build.ninja" | sort -u)
   [ -z "$used" ] && echo "no link line names a system copy of these libraries (build.ninja)" \
     || { echo "system libraries linked:"; echo "$used"; bad=1; }
   return $bad

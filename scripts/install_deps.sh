@@ -4,8 +4,9 @@
 # backend is built as well (PLINTH_CUDA=AUTO), otherwise plinth is CPU-only.
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libfmt-dev nlohmann-json3-dev zlib1g-dev
-          libopenblas-openmp-dev catch2 clang-format dataset-fashion-mnist
-          python3 python3-numpy python3-matplotlib "$@")
+          libopenblas-openmp-dev libpng-dev libturbojpeg0-dev libonnx-dev libprotobuf-dev
+          catch2 clang-format dataset-fashion-mnist
+          python3 python3-numpy python3-matplotlib python3-pil python3-venv "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -270,19 +270,26 @@ void add_reductions(OpList& t) {
 
 // ---- data --------------------------------------------------------------------------------
 
-// Normalised samples and labels; a sample may appear twice in a batch.
+// Normalised samples and labels, each channel with its own mean and std; a sample may
+// appear twice in a batch.
 struct GatherBatchTest : OpTest {
-  int count, sample_size, batch;
+  int count, channels, plane_size, batch;
   bool with_labels, big;
 
-  GatherBatchTest(int images, int size, int b, bool labels, bool large_batch = false)
-      : count(images), sample_size(size), batch(b), with_labels(labels), big(large_batch) {}
+  GatherBatchTest(int images, int c, int plane, int b, bool labels, bool large_batch = false)
+      : count(images),
+        channels(c),
+        plane_size(plane),
+        batch(b),
+        with_labels(labels),
+        big(large_batch) {}
   std::string name() const override {
-    return fmt::format("gather_batch {} of {} samples of {}{}", batch, count, sample_size,
-                       with_labels ? "" : " without labels");
+    return fmt::format("gather_batch {} of {} samples of {}x{}{}", batch, count, channels,
+                       plane_size, with_labels ? "" : " without labels");
   }
   bool large() const override { return big; }
   void buffers(Buffers& b) const override {
+    const size_t sample_size = size_t(channels) * plane_size;
     std::vector<uint8_t> images(size_t(count) * sample_size);
     for (size_t i = 0; i < images.size(); ++i)
       images[i] = static_cast<uint8_t>((i * 131 + 7) % 256);
@@ -291,15 +298,22 @@ struct GatherBatchTest : OpTest {
     const std::vector<float> picks = b.random(batch, 0, count);
     for (int i = 0; i < batch; ++i) indices[i] = static_cast<int32_t>(picks[i]) % count;
     indices[batch - 1] = indices[0];
+    std::vector<float> mean(channels), std(channels);
+    for (int c = 0; c < channels; ++c) {
+      mean[c] = 0.2860f + 0.1f * c;
+      std[c] = 0.3530f - 0.05f * c;
+    }
     b.in("images", images);
     b.in("labels", labels);
     b.in("indices", indices);
+    b.in("mean", mean);
+    b.in("std", std);
     b.out("out", garbage(size_t(batch) * sample_size), relative(kFp32));
     b.out("labels out", std::vector<int32_t>(batch, -1), exact());
   }
   void run(Backend& be, const Args& a) const override {
     be.gather_batch(a.u8("images"), with_labels ? a.i32("labels") : nullptr, a.i32("indices"),
-                    batch, sample_size, 0.2860f, 0.3530f, a.f32("out"),
+                    batch, channels, plane_size, a.f32("mean"), a.f32("std"), a.f32("out"),
                     with_labels ? a.i32("labels out") : nullptr);
   }
 };
@@ -337,8 +351,9 @@ struct AugmentTest : OpTest {
 
 void add_data(OpList& t) {
   for (const bool with_labels : {true, false})
-    t.push_back(std::make_unique<GatherBatchTest>(10, 28 * 28 + 1, 6, with_labels));
-  t.push_back(std::make_unique<GatherBatchTest>(10000, 28 * 28, kLargeBatch, true, true));
+    t.push_back(std::make_unique<GatherBatchTest>(10, 1, 28 * 28 + 1, 6, with_labels));
+  t.push_back(std::make_unique<GatherBatchTest>(10, 3, 32 * 32, 5, true));
+  t.push_back(std::make_unique<GatherBatchTest>(10000, 1, 28 * 28, kLargeBatch, true, true));
 
   for (const bool enabled : {true, false}) {
     t.push_back(std::make_unique<AugmentTest>(3, 1, 28, 28, enabled));

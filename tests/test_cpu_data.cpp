@@ -21,7 +21,7 @@ TEST_CASE("cpu gather_batch: scales, normalises and gathers labels", "[cpu]") {
   const float mean = 0.5f, std = 0.25f;
   std::vector<double> out(3 * sample, -1.0);
   std::vector<int32_t> labels_out(3, -1);
-  cpu::gather_batch(1, images.data(), labels.data(), indices.data(), 3, sample, mean, std,
+  cpu::gather_batch(1, images.data(), labels.data(), indices.data(), 3, 1, sample, &mean, &std,
                     out.data(), labels_out.data());
   const std::vector<double> expected = {2, -2, -0.4, -2, 2, -1.2, 2, -2, -0.4};
   for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == Approx(expected[i]).epsilon(1e-15));
@@ -29,9 +29,22 @@ TEST_CASE("cpu gather_batch: scales, normalises and gathers labels", "[cpu]") {
 
   // labels may be null
   std::vector<float> outf(sample);
-  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), 1, sample, 0.0f, 1.0f,
+  const float zero = 0.0f, one = 1.0f;
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), 1, 1, sample, &zero, &one,
                            outf.data(), nullptr);
   CHECK(outf == std::vector<float>{1.0f, 0.0f, 0.4f});
+}
+
+TEST_CASE("cpu gather_batch: each channel has its own mean and std", "[cpu]") {
+  // One sample of three channels of two pixels each.
+  const std::vector<uint8_t> images = {0, 255, 51, 102, 255, 0};
+  const std::vector<int32_t> indices = {0};
+  const float mean[3] = {0.0f, 0.2f, 0.5f}, std[3] = {1.0f, 0.2f, 0.5f};
+  std::vector<double> out(6);
+  cpu::gather_batch(1, images.data(), nullptr, indices.data(), 1, 3, 2, mean, std, out.data(),
+                    nullptr);
+  const std::vector<double> expected = {0, 1, 0, 1, 1, -1};
+  for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == Approx(expected[i]).margin(1e-6));
 }
 
 TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
@@ -41,9 +54,10 @@ TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
   std::vector<int32_t> indices(batch);
   for (int b = 0; b < batch; ++b) indices[b] = (b * 17) % count;
   std::vector<float> one(size_t(batch) * sample), two(one.size());
-  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f,
+  const float mean = 0.2f, std = 0.3f;
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), batch, 1, sample, &mean, &std,
                            one.data(), nullptr);
-  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), batch, sample, 0.2f, 0.3f,
+  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), batch, 1, sample, &mean, &std,
                            two.data(), nullptr);
   CHECK(one == two);
   CHECK(one[5 * sample + 9] == (images[size_t(indices[5]) * sample + 9] / 255.0f - 0.2f) / 0.3f);

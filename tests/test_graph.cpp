@@ -361,7 +361,7 @@ TEST_CASE("graph: running statistics are saved under PyTorch's names, loaded and
     o.batch_size = 8;
     o.seed = 5;
     const TrainState state = Trainer(m, *be, p, o).fit(train, Dataset{});
-    save_checkpoint(ckpt, p, {m.to_json(), {}, state, 0, 1});
+    save_checkpoint(ckpt, p, {m.to_json(), {}, state});
   }
   const SafetensorsFile f = load_safetensors(ckpt);
   CHECK(f.tensor("bn0.running_mean").dtype == SafetensorsDtype::F32);

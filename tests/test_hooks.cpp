@@ -150,7 +150,7 @@ TEST_CASE(
     CHECK(recorder.epochs_begun == std::vector<int>{1, 2});
     CHECK(recorder.epochs_ended == std::vector<int>{1});
     CHECK(recorder.train_ends == 1);
-    save_checkpoint(ckpt, p, {m.to_json(), {}, s, 0, 1});
+    save_checkpoint(ckpt, p, {m.to_json(), {}, s});
   }
   const CheckpointMeta meta = read_checkpoint_meta(ckpt);
   CHECK(meta.state.batch_in_epoch == 2);

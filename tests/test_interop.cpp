@@ -157,8 +157,7 @@ TEST_CASE("interop: a residual model trains step by step as in PyTorch", "[inter
                    {NamedTensorData::f32("x", {steps, batch, 2, 10, 10}, x),
                     NamedTensorData::i64("labels", {steps, batch}, labels)});
   auto save = [&](int step) {
-    save_checkpoint(fmt::format("{}/step{}.safetensors", dir, step), p,
-                    {m.to_json(), {}, {}, 0, 1});
+    save_checkpoint(fmt::format("{}/step{}.safetensors", dir, step), p, {m.to_json(), {}, {}});
   };
   save(0);
   nlohmann::json losses = nlohmann::json::array();

@@ -116,6 +116,10 @@ class Spoiled final : public Layer {
     return inner_->param_specs(in);
   }
   TorchModule torch_module(InputShapes in) const override { return inner_->torch_module(in); }
+  std::vector<OnnxNode> onnx_nodes(InputShapes in, OnnxNames xs,
+                                   const std::string& y) const override {
+    return inner_->onnx_nodes(in, xs, y);
+  }
   void forward(LayerIO& io) override { inner_->forward(io); }
   void backward(LayerIO& io) override {
     inner_->backward(io);

@@ -149,6 +149,29 @@ TEST_CASE("layers: every registered type has every part", "[layers]") {
     CHECK(torch.args.is_array());
     CHECK(torch.kwargs.is_object());
 
+    // It describes its ONNX nodes: a chain from its inputs to y through its own parameters,
+    // buffers and tensors, reading every input (plinth export writes them; the test
+    // `cli graph: plinth export ...` checks them with ONNX's checker).
+    std::vector<std::string> xs;
+    for (size_t k = 0; k < inputs.size(); ++k) xs.push_back("x" + std::to_string(k));
+    const std::vector<OnnxNode> nodes = layer->onnx_nodes(inputs, xs, "y");
+    REQUIRE(!nodes.empty());
+    std::set<std::string> known(xs.begin(), xs.end()), read;
+    for (const ParamSpec& p : layer->param_specs(inputs)) known.insert("example." + p.suffix);
+    for (const BufferSpec& b : layer->buffer_specs(inputs)) known.insert("example." + b.suffix);
+    for (const OnnxNode& node : nodes) {
+      CHECK(!node.op_type.empty());
+      CHECK(node.attributes.is_object());
+      for (const std::string& input : node.inputs) CHECK(known.count(input));
+      read.insert(node.inputs.begin(), node.inputs.end());
+      for (const std::string& output : node.outputs) {
+        CHECK((output == "y" || output.starts_with("example.")));
+        known.insert(output);
+      }
+    }
+    CHECK(nodes.back().outputs == std::vector<std::string>{"y"});
+    for (const std::string& x : xs) CHECK(read.count(x));
+
     // README's table lists it with every field; the fuzzer knows its tokens.
     std::set<std::string> documented;
     std::vector<std::string> tokens{type->name};

@@ -13,7 +13,10 @@
 #include <regex>
 #include <sstream>
 
+#include "datasets/cifar.h"
 #include "datasets/idx.h"
+#include "datasets/image.h"
+#include "datasets/packed.h"
 #include "engine/checkpoint.h"
 #include "engine/error.h"
 #include "robustness_fixtures.h"
@@ -414,6 +417,20 @@ void feed_model(const std::string& path) {
   CHECK(parse_model(saved, "saved").to_json() == saved);
 }
 
+void feed_image(const std::string& path) { fit_image(read_image(path), 3, 5, 7); }
+
+void feed_packed(const std::string& path) {
+  const PackedFile packed(path);
+  for (Split split : {Split::train, Split::val, Split::test})
+    if (packed.count(split) > 0) channel_stats(packed.part(split));
+}
+
+void feed_cifar(const std::string& path) {
+  const std::string dir = test::temp_dir("fuzz-cifar");
+  spit(dir + "/data_batch_1.bin", slurp(path));
+  CHECK(load_cifar10(dir, Split::train).count > 0);
+}
+
 void feed_checkpoint_meta(const std::string& path) {
   static const char* keys[] = {
       "model",         "config",          "epoch",   "step",          "batch_in_epoch",
@@ -446,7 +463,10 @@ TEST_CASE("robustness fuzz inputs: every seed and regression input parses or is 
       {"idx", feed_idx},
       {"idx_dataset", feed_idx_dataset},
       {"model", feed_model},
-      {"checkpoint_meta", feed_checkpoint_meta}};
+      {"checkpoint_meta", feed_checkpoint_meta},
+      {"image", feed_image},
+      {"packed", feed_packed},
+      {"cifar", feed_cifar}};
   int fed = 0;
   for (const char* folder : {"corpus", "regressions"}) {
     for (const auto& [target, feed] : feeders) {

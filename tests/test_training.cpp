@@ -211,7 +211,7 @@ TEST_CASE(
     o.seed = 9;
     Trainer t(m, *be, p, o);
     OnEpochEnd save_then_stop([&](const TrainState& s) {
-      save_checkpoint(ckpt, p, {m.to_json(), {}, s, 0, 1});
+      save_checkpoint(ckpt, p, {m.to_json(), {}, s});
       return s.epoch < 1;  // stop after the first epoch, as a killed run would
     });
     t.fit(train, Dataset{}, {}, {&save_then_stop});
@@ -269,7 +269,7 @@ TEST_CASE("fine-tuning: weights load by name with shape checks, strict by defaul
   Parameters p(source, *be);
   p.initialize(1);
   const std::string dir = test::temp_dir("finetune");
-  save_checkpoint(dir + "/src.safetensors", p, {source.to_json(), {}, {}, 0, 1});
+  save_checkpoint(dir + "/src.safetensors", p, {source.to_json(), {}, {}});
 
   // A new head: five classes instead of ten.
   nlohmann::json j = source.to_json();

@@ -17,6 +17,9 @@ class ActivationLayer final : public Layer {
   TorchModule torch_module(InputShapes) const override {
     return {.activation = torch_activation(act_)};
   }
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return with_onnx_activation({"Identity", {xs[0]}, {}}, act_, name(), y);
+  }
   void forward(LayerIO& io) override {
     io.backend.activation_forward(act_, io.x().data, io.y.data, io.x().numel());
   }
@@ -74,6 +77,18 @@ const char* activation_name(Activation act) {
     default:
       return "linear";
   }
+}
+
+std::vector<OnnxNode> with_onnx_activation(OnnxNode core, Activation act, const std::string& layer,
+                                           const std::string& y) {
+  // ONNX's operators share torch.nn's names, but for ReLU's capitals.
+  const std::string op = act == Activation::relu ? "Relu" : torch_activation(act);
+  if (op.empty()) {
+    core.outputs = {y};
+    return {core};
+  }
+  core.outputs = {layer + ".linear"};
+  return {core, {op, {layer + ".linear"}, {y}}};
 }
 
 const char* torch_activation(Activation act) {

@@ -1,3 +1,5 @@
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/layers/layers.h"
@@ -24,6 +26,18 @@ class Add final : public Layer {
   }
   TorchModule torch_module(InputShapes) const override {
     return {.activation = torch_activation(act_), .merge = "sum"};
+  }
+  // ONNX's Add takes two inputs: a chain of them, summing in the order forward() does.
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    std::vector<OnnxNode> nodes;
+    std::string sum = xs[0];
+    for (size_t k = 1; k + 1 < xs.size(); ++k) {
+      nodes.push_back({"Add", {sum, xs[k]}, {name() + ".sum" + std::to_string(k)}});
+      sum = nodes.back().outputs[0];
+    }
+    for (OnnxNode& node : with_onnx_activation({"Add", {sum, xs.back()}, {}}, act_, name(), y))
+      nodes.push_back(std::move(node));
+    return nodes;
   }
 
   void forward(LayerIO& io) override {

@@ -28,6 +28,12 @@ class AvgPool2d final : public Layer {
     return {p.n, p.c, p.out_h(), p.out_w()};
   }
   TorchModule torch_module(InputShapes) const override { return {"AvgPool2d", {size_, stride_}}; }
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return {{"AveragePool",
+             {xs[0]},
+             {y},
+             {{"kernel_shape", {size_, size_}}, {"strides", {stride_, stride_}}}}};
+  }
 
   void forward(LayerIO& io) override {
     io.backend.avgpool_forward(pool_shape(io.x().shape), io.x().data, io.y.data);

@@ -24,6 +24,8 @@ class BatchNorm final : public Layer {
   std::vector<BufferSpec> buffer_specs(InputShapes in) const override;
   size_t scratch_bytes(InputShapes in) const override;
   TorchModule torch_module(InputShapes in) const override;
+  std::vector<OnnxNode> onnx_nodes(InputShapes in, OnnxNames xs,
+                                   const std::string& y) const override;
 
   void forward(LayerIO& io) override;
   void backward(LayerIO& io) override;

@@ -56,6 +56,17 @@ TorchModule BatchNorm::torch_module(InputShapes in) const {
           torch_activation(act_)};
 }
 
+// Inference: the running statistics, as the exported model only infers (ONNX's momentum
+// attribute matters only in training mode, so it is left out).
+std::vector<OnnxNode> BatchNorm::onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const {
+  const std::string& n = name();
+  OnnxNode norm{"BatchNormalization",
+                {xs[0], n + ".weight", n + ".bias", n + ".running_mean", n + ".running_var"},
+                {},
+                {{"epsilon", eps_}}};
+  return with_onnx_activation(norm, act_, n, y);
+}
+
 void BatchNorm::forward(LayerIO& io) {
   const BatchNormShape s = norm_shape(io.x().shape);
   float* saved = static_cast<float*>(io.scratch);

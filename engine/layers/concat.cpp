@@ -33,6 +33,9 @@ class Concat final : public Layer {
     return out;
   }
   TorchModule torch_module(InputShapes) const override { return {.merge = "cat"}; }
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return {{"Concat", {xs.begin(), xs.end()}, {y}, {{"axis", 1}}}};
+  }
 
   void forward(LayerIO& io) override {
     const size_t rows = io.y.shape[0], out_width = io.y.shape.per_sample();

@@ -61,6 +61,16 @@ class Conv2d final : public Layer {
             {{"stride", stride_}, {"padding", pad_}, {"bias", bias_}},
             torch_activation(act_)};
   }
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    OnnxNode conv{"Conv",
+                  {xs[0], name() + ".weight"},
+                  {},
+                  {{"kernel_shape", {kernel_, kernel_}},
+                   {"strides", {stride_, stride_}},
+                   {"pads", {pad_, pad_, pad_, pad_}}}};
+    if (bias_) conv.inputs.push_back(name() + ".bias");
+    return with_onnx_activation(conv, act_, name(), y);
+  }
   void prepare(Backend& backend, InputShapes in) override {
     backend.conv2d_prepare(conv_shape(in[0]));
   }

@@ -41,6 +41,12 @@ class Dense final : public Layer {
   TorchModule torch_module(InputShapes in) const override {
     return {"Linear", {in[0][1], units_}, {{"bias", bias_}}, torch_activation(act_)};
   }
+  // Gemm computes x * weight^T (+ bias) with the weight in PyTorch's [out, in] layout.
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    OnnxNode gemm{"Gemm", {xs[0], name() + ".weight"}, {}, {{"transB", 1}}};
+    if (bias_) gemm.inputs.push_back(name() + ".bias");
+    return with_onnx_activation(gemm, act_, name(), y);
+  }
 
   void forward(LayerIO& io) override {
     const int n = io.x().shape[0], in = io.x().shape[1];

@@ -17,6 +17,10 @@ class Dropout final : public Layer {
   Shape output_shape(InputShapes in) const override { return in[0]; }
   size_t scratch_bytes(InputShapes in) const override { return in[0].numel() * sizeof(float); }
   TorchModule torch_module(InputShapes) const override { return {"Dropout", {rate_}}; }
+  // An exported model only infers, where dropout is the identity.
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return {{"Identity", {xs[0]}, {y}}};
+  }
 
   void forward(LayerIO& io) override {
     const size_t n = io.x().numel();

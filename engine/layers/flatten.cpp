@@ -16,6 +16,9 @@ class Flatten final : public Layer {
     return {in[0][0], static_cast<int>(in[0].per_sample())};
   }
   TorchModule torch_module(InputShapes) const override { return {"Flatten"}; }
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return {{"Flatten", {xs[0]}, {y}, {{"axis", 1}}}};
+  }
   bool reshape_only() const override { return true; }
   void forward(LayerIO&) override {}
   void backward(LayerIO&) override {}

@@ -21,6 +21,11 @@ class GlobalAvgPool final : public Layer {
   TorchModule torch_module(InputShapes) const override {
     return {"AdaptiveAvgPool2d", {1}, nlohmann::json::object(), "Flatten"};
   }
+  // ONNX's GlobalAveragePool keeps [N, C, 1, 1]; the flatten gives this layer's [N, C].
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return {{"GlobalAveragePool", {xs[0]}, {name() + ".pooled"}},
+            {"Flatten", {name() + ".pooled"}, {y}, {{"axis", 1}}}};
+  }
 
   void forward(LayerIO& io) override {
     io.backend.global_avgpool_forward(io.x().data, io.y.data, io.y.numel(), spatial(io.x()));

@@ -33,6 +33,12 @@ class MaxPool2d final : public Layer {
     return output_shape(in).numel() * sizeof(int32_t);
   }
   TorchModule torch_module(InputShapes) const override { return {"MaxPool2d", {size_, stride_}}; }
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return {{"MaxPool",
+             {xs[0]},
+             {y},
+             {{"kernel_shape", {size_, size_}}, {"strides", {stride_, stride_}}}}};
+  }
 
   void forward(LayerIO& io) override {
     io.backend.maxpool_forward(pool_shape(io.x().shape), io.x().data, io.y.data,
