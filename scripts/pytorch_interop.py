@@ -6,7 +6,9 @@
        first --limit test images (max abs difference <= --tolerance); with --test-accuracy
        also the test accuracy `plinth eval` reports, on all test images.
   (ii) PyTorch -> plinth: a PyTorch --model (default: the seed CNN) trained for --steps
-       steps, saved as a bare safetensors state_dict (no plinth metadata), gets the same test
+       steps, saved as a bare safetensors state_dict (no plinth metadata, running statistics
+       included), gives the logits `plinth predict --logits --model MODEL` prints for the
+       first --limit test images (max abs difference <= --tolerance), and the same test
        accuracy from `plinth eval --model MODEL` as from PyTorch (within --max-diff-images).
   --steps-from DIR instead: plinth's training steps, saved by the test `interop: a residual
        model trains step by step as in PyTorch` (DIR/model.json, the batches, the weights
@@ -211,6 +213,25 @@ def predicted_classes(model, x):
         return torch.cat([model(x[i:i + 1000]).argmax(1) for i in range(0, len(x), 1000)]).numpy()
 
 
+def compare_logits(args, model, test, norm, plinth_options, what):
+    """PyTorch's logits (eval mode) for the first --limit test images against the ones
+    `plinth predict --json --logits` prints with plinth_options; fails above --tolerance."""
+    model.eval()
+    with torch.no_grad():
+        ours = model(images_tensor(test[0][:args.limit], norm["mean"], norm["std"])).numpy()
+    out = run_plinth(args, ["predict", "--json", "--logits", "--limit", str(args.limit), "--images",
+                            args.images, "--device", args.device] + plinth_options)
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    theirs = np.array([r["logits"] for r in rows], dtype=np.float32)
+    if theirs.shape != ours.shape:
+        fail(f"{what}: plinth predict gave logits of shape {theirs.shape}, PyTorch {ours.shape}")
+    diff = float(np.abs(theirs - ours).max())
+    print(f"{what}, {args.limit} test images: max abs logit difference {diff:.3g} "
+          f"(tolerance {args.tolerance:g})")
+    if not diff <= args.tolerance:
+        fail(f"{what}: logits differ by {diff:.3g} > {args.tolerance:g}")
+
+
 def plinth_to_pytorch(args, test, workdir):
     """(i): plinth's logits for CKPT against PyTorch's, same weights, same inputs; with
     --test-accuracy, both engines' accuracy on the whole test set."""
@@ -224,20 +245,8 @@ def plinth_to_pytorch(args, test, workdir):
         json.dump(spec, f)
     model = build_model(args, model_file)
     load_state(model, tensors, args.checkpoint)
-    model.eval()
-    with torch.no_grad():
-        ours = model(images_tensor(test[0][:args.limit], norm["mean"], norm["std"])).numpy()
-    out = run_plinth(args, ["predict", "--json", "--logits", "--limit", str(args.limit), "--images",
-                            args.images, "--checkpoint", args.checkpoint, "--device", args.device])
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    theirs = np.array([r["logits"] for r in rows], dtype=np.float32)
-    if theirs.shape != ours.shape:
-        fail(f"plinth predict gave logits of shape {theirs.shape}, PyTorch {ours.shape}")
-    diff = float(np.abs(theirs - ours).max())
-    print(f"(i)  plinth -> PyTorch: {args.checkpoint} ({spec.get('name', '?')}), {args.limit} test images: "
-          f"max abs logit difference {diff:.3g} (tolerance {args.tolerance:g})")
-    if not diff <= args.tolerance:
-        fail(f"logits differ by {diff:.3g} > {args.tolerance:g}")
+    compare_logits(args, model, test, norm, ["--checkpoint", args.checkpoint],
+                   f"(i)  plinth -> PyTorch: {args.checkpoint} ({spec.get('name', '?')})")
     if args.test_accuracy:
         labels = test[1].astype(np.int64)
         correct = int((predicted_classes(model, images_tensor(test[0], norm["mean"], norm["std"]))
@@ -271,12 +280,14 @@ def pytorch_to_plinth(args, train, test, workdir):
 
     path = os.path.join(workdir, "torch.safetensors")
     write_safetensors(path, {k: v.detach().numpy() for k, v in model.state_dict().items()})
+    compare_logits(args, model, test, {"mean": 0.0, "std": 1.0},
+                   ["--model", args.model, "--checkpoint", path],
+                   f"(ii) PyTorch -> plinth: {os.path.basename(args.model)} trained {args.steps} steps")
     out = run_plinth(args, ["eval", "--json", "--model", args.model, "--checkpoint", path,
                             "--device", args.device, "--data", args.data])
     result = json.loads(out)
     plinth_correct = round(result["accuracy"] * result["count"])
-    print(f"(ii) PyTorch -> plinth: {os.path.basename(args.model)} trained {args.steps} steps in "
-          f"PyTorch; test accuracy PyTorch {correct / len(y_test):.4f} ({correct}/{len(y_test)}), "
+    print(f"     test accuracy PyTorch {correct / len(y_test):.4f} ({correct}/{len(y_test)}), "
           f"plinth eval {result['accuracy']:.4f} ({plinth_correct}/{result['count']})")
     if result["count"] != len(y_test):
         fail(f"plinth evaluated {result['count']} images, PyTorch {len(y_test)}")
@@ -345,8 +356,8 @@ def main():
     p.add_argument("--model", default=os.path.join(ROOT, "models", "seed_cnn.json"),
                    help="(ii): the model file trained in PyTorch")
     p.add_argument("--device", default="cpu", help="plinth's --device")
-    p.add_argument("--limit", type=int, default=100, help="(i): test images compared")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="(i): max abs logit difference")
+    p.add_argument("--limit", type=int, default=100, help="(i), (ii): test images whose logits are compared")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="(i), (ii): max abs logit difference")
     p.add_argument("--test-accuracy", action="store_true",
                    help="(i): also compare the test accuracy of both engines on all test images")
     p.add_argument("--steps", type=int, default=300, help="(ii): PyTorch training steps")

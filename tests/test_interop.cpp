@@ -119,13 +119,15 @@ TEST_CASE("interop: plinth checkpoints and PyTorch state_dicts give the same out
   INFO(train.output);
   REQUIRE(train.status == 0);
 
-  // (i) compares that checkpoint's logits; (ii) trains the seed CNN in PyTorch.
-  const CommandResult interop = run_shell("/usr/bin/python3 " PLINTH_SOURCE_DIR
-                                          "/scripts/pytorch_interop.py --plinth " PLINTH_CLI_PATH
-                                          " --device cpu --limit 20 --steps 40 --workdir " +
-                                          dir + " " + ckpt);
+  // (i) compares that checkpoint's logits and test accuracy in PyTorch; (ii) trains the same
+  // graph in PyTorch and compares its logits and test accuracy in plinth.
+  const CommandResult interop = run_shell(
+      "/usr/bin/python3 " PLINTH_SOURCE_DIR "/scripts/pytorch_interop.py --plinth " PLINTH_CLI_PATH
+      " --device cpu --limit 20 --steps 40 --test-accuracy --model " +
+      dir + "/model.json --workdir " + dir + " " + ckpt);
   INFO(interop.output);
   CHECK(interop.status == 0);
+  CHECK(interop.output.find("(ii) PyTorch -> plinth: model.json") != std::string::npos);
   CHECK(interop.output.find("pytorch_interop: OK") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
