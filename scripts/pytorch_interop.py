@@ -101,10 +101,12 @@ def read_idx(path):
 
 
 def images_tensor(pixels, mean=0.0, std=1.0):
-    """plinth's input: (pixel / 255 - mean) / std, NCHW."""
+    """plinth's input: (pixel / 255 - mean) / std, NCHW; mean and std are one number or one
+    per channel (a checkpoint's metadata holds a list)."""
     x = pixels.astype(np.float32) / np.float32(255)
-    x = (x - np.float32(mean)) / np.float32(std)
-    return torch.from_numpy(x[:, None, :, :] if x.ndim == 3 else x)
+    x = x[:, None, :, :] if x.ndim == 3 else x
+    per_channel = lambda v: np.asarray(v, dtype=np.float32).reshape(-1, 1, 1)
+    return torch.from_numpy((x - per_channel(mean)) / per_channel(std))
 
 
 # --- the network a plinth model file describes, in PyTorch ---
