@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "engine/memory_budget.h"
 #include "engine/rng.h"
 
 namespace plinth {
@@ -10,19 +11,21 @@ namespace plinth {
 namespace {
 
 // Lays out buffers in one arena: offsets are decided first, pointers bound after the one
-// allocation.
+// allocation. It keeps who needs what, so a plan too large for the device can say so.
 class ArenaPlan {
  public:
-  size_t add(size_t bytes) {
-    const size_t at = size_;
-    size_ += aligned(bytes);
+  size_t add(size_t bytes, const std::string& owner) {
+    const size_t at = need_.bytes;
+    need_.add(owner, aligned(bytes));
+    need_.fixed_bytes += 256;  // every buffer but the stats grows with the batch, + rounding
     return at;
   }
   static size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
-  size_t size() const { return size_; }
+  size_t size() const { return need_.bytes; }
+  MemoryNeed& need() { return need_; }
 
  private:
-  size_t size_ = 0;
+  MemoryNeed need_;
 };
 
 template <typename T>
@@ -77,7 +80,7 @@ struct Layout {
   std::vector<bool> own_dy;            // has node i a gradient buffer of its own?
   // Per node and input: the temporary an accumulated route writes (0 for other routes).
   std::vector<std::vector<size_t>> temporaries;
-  size_t bytes = 0;
+  MemoryNeed need;  // the whole plan, by owner
 };
 
 // A node's temporaries are needed only from its backward to the accumulations right after
@@ -90,10 +93,10 @@ Layout plan_layout(const Model& model, const std::vector<NodeShapes>& shapes,
   auto bytes = [](const Shape& s) { return s.numel() * sizeof(float); };
   ArenaPlan plan;
   Layout l;
-  l.input = plan.add(bytes(shapes.front().inputs.front()));
-  l.labels = plan.add(batch * sizeof(int32_t));
-  l.probs = plan.add(bytes(shapes.back().output));
-  l.stats = plan.add(kStatsSize * sizeof(float));
+  l.input = plan.add(bytes(shapes.front().inputs.front()), "input");
+  l.labels = plan.add(batch * sizeof(int32_t), "labels");
+  l.probs = plan.add(bytes(shapes.back().output), "output probabilities");
+  l.stats = plan.add(kStatsSize * sizeof(float), "stats");
   size_t shared = 0;
   for (size_t i = 0; i < n; ++i) {
     size_t node_temporaries = 0;
@@ -102,22 +105,22 @@ Layout plan_layout(const Model& model, const std::vector<NodeShapes>& shapes,
         node_temporaries += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
     if (!model.nodes[i].layer->reshape_only()) shared = std::max(shared, node_temporaries);
   }
-  const size_t shared_at = plan.add(shared);
+  const size_t shared_at = plan.add(shared, "gradient temporaries");
   for (size_t i = 0; i < n; ++i) {
     const Layer& layer = *model.nodes[i].layer;
     const bool view = layer.reshape_only();
     // The last node's gradient is the loss's to write, even when nothing reads it.
     const bool own_dy = !view && training && (needs_grad[i] || i + 1 == n);
     l.own_dy.push_back(own_dy);
-    l.y.push_back(view ? 0 : plan.add(bytes(shapes[i].output)));
-    l.dy.push_back(own_dy ? plan.add(bytes(shapes[i].output)) : 0);
-    l.scratch.push_back(plan.add(layer.scratch_bytes(shapes[i].inputs)));
+    l.y.push_back(view ? 0 : plan.add(bytes(shapes[i].output), layer.name()));
+    l.dy.push_back(own_dy ? plan.add(bytes(shapes[i].output), layer.name()) : 0);
+    l.scratch.push_back(plan.add(layer.scratch_bytes(shapes[i].inputs), layer.name()));
     l.temporaries.emplace_back();
     size_t next_shared = shared_at;
     for (size_t k = 0; k < routes[i].size(); ++k) {
       size_t offset = 0;
       if (routes[i][k] == Route::accumulated && view) {
-        offset = plan.add(bytes(shapes[i].inputs[k]));
+        offset = plan.add(bytes(shapes[i].inputs[k]), layer.name());
       } else if (routes[i][k] == Route::accumulated) {
         offset = next_shared;
         next_shared += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
@@ -125,7 +128,7 @@ Layout plan_layout(const Model& model, const std::vector<NodeShapes>& shapes,
       l.temporaries[i].push_back(offset);
     }
   }
-  l.bytes = plan.size();
+  l.need = plan.need();
   return l;
 }
 
@@ -144,8 +147,13 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
   const std::vector<NodeShapes> shapes = model.shapes(batch);
   const std::vector<bool> needs_grad = gradient_needs(model, params, frozen, training);
   const std::vector<std::vector<Route>> routes = gradient_routes(model, needs_grad);
-  const Layout layout = plan_layout(model, shapes, routes, needs_grad, batch, training);
-  arena_ = DeviceBuffer(backend, layout.bytes);
+  Layout layout = plan_layout(model, shapes, routes, needs_grad, batch, training);
+  // The whole plan against what the device has, before any of it is allocated.
+  layout.need.what = fmt::format("model '{}' at batch {} ({})", model.name, batch,
+                                 training ? "training" : "inference");
+  layout.need.batch = batch;
+  require_memory(backend, layout.need);
+  arena_ = DeviceBuffer(backend, layout.need.bytes);
 
   input_ = {shapes.front().inputs.front(), at<float>(arena_, layout.input)};
   labels_ = at<int32_t>(arena_, layout.labels);
@@ -187,9 +195,36 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
       if (e.node == static_cast<int>(i)) b.buffers.push_back(params.buffer(e));
     node.layer->prepare(backend, shapes[i].inputs);
   }
+  if (training) plan_backward_fusion(needs_grad);
   backend.fill(input_.data, input_.numel(), 0.0f);
   backend.fill(reinterpret_cast<float*>(labels_), batch, 0.0f);  // int 0 and float 0.0 share bits
   reset_stats();
+}
+
+// A layer with one input that takes its input's ReLU backward (a max pool) and is the only
+// consumer of a ReLU layer's output does that layer's ReLU backward and bias gradient in
+// its own pass (LayerIO). Only then: an output that fans out or feeds a merge gets its
+// gradient summed from several consumers, and the ReLU backward must see the sum. The
+// pass runs only where the ReLU layer's output gradient is needed.
+void Executor::plan_backward_fusion(const std::vector<bool>& needs_grad) {
+  std::vector<int> uses(nodes_.size(), 0);  // how often each node's output is read
+  for (const Node& node : model_.nodes)
+    for (int in : node.inputs)
+      if (in != kModelInput) ++uses[in];
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const std::vector<int>& inputs = model_.nodes[i].inputs;
+    if (inputs.size() != 1 || inputs[0] == kModelInput) continue;
+    const int j = inputs[0];
+    if (!needs_grad[j] || uses[j] != 1) continue;
+    const Layer& producer = *model_.nodes[j].layer;
+    if (!model_.nodes[i].layer->takes_input_relu_backward() || !producer.relu_output()) continue;
+    nodes_[i].input_relu_backward = true;
+    nodes_[j].activation_backward_done = true;
+    if (nodes_[j].frozen) continue;
+    for (const ParamEntry& e : params_.entries())
+      if (e.node == j && e.name == producer.name() + ".bias")
+        nodes_[i].input_bias_grad = params_.grads() + e.offset;
+  }
 }
 
 LayerIO Executor::io(size_t i, bool training) {
@@ -206,7 +241,10 @@ LayerIO Executor::io(size_t i, bool training) {
                  .training = training,
                  .frozen = b.frozen,
                  .seed = hash_combine(seed_, i),
-                 .step = params_.step()};
+                 .step = params_.step(),
+                 .input_relu_backward = b.input_relu_backward,
+                 .input_bias_grad = b.input_bias_grad,
+                 .activation_backward_done = b.activation_backward_done};
 }
 
 void Executor::forward(bool training) {

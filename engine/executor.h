@@ -67,8 +67,14 @@ class Executor {
     bool needs_grad = false;  // false: backward() skips this layer entirely
     std::vector<Tensor> params, grads, buffers;
     std::vector<Accumulation> accumulations;  // after this node's backward
+    // Backward fusion (LayerIO): this node takes its input's ReLU backward and bias
+    // gradient, or its own were taken by its consumer.
+    bool input_relu_backward = false;
+    float* input_bias_grad = nullptr;
+    bool activation_backward_done = false;
   };
   LayerIO io(size_t i, bool training);
+  void plan_backward_fusion(const std::vector<bool>& needs_grad);
 
   const Model& model_;
   Parameters& params_;

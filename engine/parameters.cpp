@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/memory_budget.h"
 #include "engine/rng.h"
 
 namespace plinth {
@@ -25,21 +26,31 @@ uint64_t hash_name(const std::string& s) {
 
 Parameters::Parameters(const Model& model, Backend& backend) : backend_(backend) {
   const std::vector<NodeShapes> shapes = model.shapes(1);
+  // Four arenas of the same layout: values, gradients and the optimizer's two moments; and
+  // the layers' buffers (running statistics).
+  MemoryNeed need;
+  need.what = fmt::format("model '{}', for its parameters (values, gradients, optimizer moments),",
+                          model.name);
   for (size_t i = 0; i < model.nodes.size(); ++i) {
     const Layer& layer = *model.nodes[i].layer;
     const int node = static_cast<int>(i);
     for (const ParamSpec& p : layer.param_specs(shapes[i].inputs)) {
       entries_.push_back(
           {layer.name() + "." + p.suffix, node, p.shape, size_, p.init_limit, p.init_value});
-      size_ += (p.shape.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+      const size_t floats = (p.shape.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+      size_ += floats;
+      need.add(layer.name(), 4 * floats * sizeof(float));
     }
     for (const BufferSpec& b : layer.buffer_specs(shapes[i].inputs)) {
       buffer_entries_.push_back(
           {layer.name() + "." + b.suffix, node, b.shape, b.type, buffer_bytes_, b.init});
-      buffer_bytes_ +=
+      const size_t aligned =
           (buffer_entries_.back().bytes() + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
+      buffer_bytes_ += aligned;
+      need.add(layer.name(), aligned);
     }
   }
+  require_memory(backend, need);
   const size_t bytes = std::max<size_t>(size_, 1) * sizeof(float);
   values_ = DeviceBuffer(backend, bytes);
   grads_ = DeviceBuffer(backend, bytes);

@@ -250,8 +250,15 @@ def plinth_to_pytorch(args, test, workdir):
     compare_logits(args, model, test, norm, ["--checkpoint", args.checkpoint],
                    f"(i)  plinth -> PyTorch: {args.checkpoint} ({spec.get('name', '?')})")
     if args.test_accuracy:
-        labels = test[1].astype(np.int64)
-        correct = int((predicted_classes(model, images_tensor(test[0], norm["mean"], norm["std"]))
+        images, labels = test[0], test[1].astype(np.int64)
+        # plinth eval keeps to the classes the run trained on (its config's "classes"), with
+        # classes[i] relabelled as i.
+        classes = json.loads(metadata.get("config", "{}")).get("classes")
+        if classes:
+            keep = np.isin(labels, classes)
+            images = images[keep]
+            labels = np.array([classes.index(int(label)) for label in labels[keep]], dtype=np.int64)
+        correct = int((predicted_classes(model, images_tensor(images, norm["mean"], norm["std"]))
                        == labels).sum())
         result = json.loads(run_plinth(args, ["eval", "--json", "--checkpoint", args.checkpoint,
                                               "--device", args.device, "--data", args.data]))

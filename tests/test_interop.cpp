@@ -172,9 +172,9 @@ TEST_CASE("interop: a residual model trains step by step as in PyTorch", "[inter
     exec.forward(true);
     exec.loss(batch, true);
     exec.backward();
-    be->increment(p.step());  // the trainer's update: one call for every parameter
-    be->optimizer_update(m.optimizer, p.values(), p.grads(), p.moment1(), p.moment2(), p.size(),
-                         p.step(), nullptr);
+    be->increment(p.step(), nullptr);  // the trainer's update: one call for every parameter
+    be->optimizer_update(m.optimizer, LrSchedule{}, p.values(), p.grads(), p.moment1(), p.moment2(),
+                         p.size(), p.step(), nullptr, nullptr);
     float s[kStatsSize];
     be->download(s, exec.stats(), sizeof s);
     losses.push_back(s[kStatLossSum] / s[kStatCount]);

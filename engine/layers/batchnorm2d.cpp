@@ -75,7 +75,7 @@ void BatchNorm::forward(LayerIO& io) {
                                io.buffers[0].data, io.buffers[1].data, saved, saved + s.c,
                                io.y.data, act_);
   // num_batches_tracked: 8-byte aligned (Parameters aligns every buffer to 64 bytes).
-  if (batch) io.backend.increment(reinterpret_cast<int64_t*>(io.buffers[2].data));
+  if (batch) io.backend.increment(reinterpret_cast<int64_t*>(io.buffers[2].data), nullptr);
 }
 
 void BatchNorm::backward(LayerIO& io) {
