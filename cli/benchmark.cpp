@@ -217,7 +217,7 @@ std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, in
 double layer_forward_flops(const Model& model, size_t node) {
   const NodeShapes shapes = model.shapes(1)[node];
   double weights = 0;
-  for (const ParamSpec& p : model.nodes[node].layer->param_specs(shapes.input))
+  for (const ParamSpec& p : model.nodes[node].layer->param_specs(shapes.inputs))
     if (p.suffix == "weight") weights = static_cast<double>(p.shape.numel());
   // Each weight is used once per output position (conv) or once (dense).
   const Shape& out = shapes.output;

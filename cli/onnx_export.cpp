@@ -91,7 +91,7 @@ void export_onnx(const Model& model, const Parameters& params, const Normalizati
   graph.set_name(model.name);
 
   const std::vector<NodeShapes> shapes = model.shapes(1);
-  set_type(*graph.add_input(), "image", shapes.front().input);
+  set_type(*graph.add_input(), "image", shapes.front().inputs.front());
   const std::string input = add_normalization(graph, normalization, model.input[0]);
 
   const std::vector<float> values = params.download(params.values());
@@ -99,16 +99,26 @@ void export_onnx(const Model& model, const Parameters& params, const Normalizati
     add_initializer(graph, e.name,
                     std::vector<int64_t>(e.shape.dims.begin(), e.shape.dims.begin() + e.shape.rank),
                     values.data() + e.offset, e.shape.numel());
+  // Float buffers are BatchNorm's running statistics; its count of batches (int64) only
+  // matters in training.
+  const std::vector<std::byte> buffers = params.download_buffers();
+  for (const BufferEntry& e : params.buffer_entries())
+    if (e.type == BufferSpec::Type::f32)
+      add_initializer(
+          graph, e.name,
+          std::vector<int64_t>(e.shape.dims.begin(), e.shape.dims.begin() + e.shape.rank),
+          reinterpret_cast<const float*>(buffers.data() + e.offset), e.shape.numel());
 
   const bool classifier = model.nodes.back().layer->softmax_output();
   for (size_t i = 0; i < model.nodes.size(); ++i) {
     const Layer& layer = *model.nodes[i].layer;
-    const int from = model.nodes[i].input;
-    const std::string x = from < 0 ? input : model.nodes[from].layer->name();
+    std::vector<std::string> xs;
+    for (int from : model.nodes[i].inputs)
+      xs.push_back(from == kModelInput ? input : model.nodes[from].layer->name());
     const bool last = i + 1 == model.nodes.size();
     const std::string y = !last ? layer.name() : classifier ? "logits" : "output";
     int k = 0;
-    for (const OnnxNode& node : layer.onnx_nodes(shapes[i].input, x, y))
+    for (const OnnxNode& node : layer.onnx_nodes(shapes[i].inputs, xs, y))
       add_node(graph, node, fmt::format("{}.{}", layer.name(), k++));
   }
   const Shape& out = shapes.back().output;

@@ -78,7 +78,8 @@ Args train_args() {
       .flag("non-strict", "with --init-from: load what matches, report the rest")
       .option("reset", "LAYERS", "with --init-from: re-initialise these layers (e.g. fc2)")
       .option("freeze", "LAYERS",
-              "layers that are not trained (comma-separated, e.g. conv1,conv2,conv3)")
+              "layers that are not trained (comma-separated, e.g. conv1,conv2,conv3); a frozen "
+              "batchnorm also keeps its running statistics")
       .option("lr-multiplier", "L=F,...", "per-layer learning-rate factors (e.g. conv1=0.1)")
       .option("clip-norm", "X", "clip gradients to this global norm (0: off)", "0")
       .number_range(0, 1e30)
@@ -211,20 +212,10 @@ void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requ
         path, diff + (differences > 8 ? fmt::format(" ({} in all);", differences) : ""));
 }
 
-// --verbose: the layer table Keras' model.summary() prints, with frozen layers marked.
+// --verbose: the layer table Keras' model.summary() prints, with each layer's inputs and
+// the frozen layers marked.
 void print_summary(const Model& m, const std::vector<std::string>& frozen) {
-  std::printf("%-28s%-18s%10s\n", "Layer (type)", "Output shape", "Params");
-  const std::vector<NodeShapes> shapes = m.shapes(1);
-  for (size_t i = 0; i < m.nodes.size(); ++i) {
-    const Layer& layer = *m.nodes[i].layer;
-    size_t count = 0;
-    for (const ParamSpec& p : layer.param_specs(shapes[i].input)) count += p.shape.numel();
-    Shape out;  // per sample: without the batch dimension
-    for (int d = 1; d < shapes[i].output.rank; ++d) out.dims[out.rank++] = shapes[i].output.dims[d];
-    const bool is_frozen = std::find(frozen.begin(), frozen.end(), layer.name()) != frozen.end();
-    std::printf("%-28s%-18s%10zu%s\n", (layer.name() + " (" + layer.type() + ")").c_str(),
-                out.str().c_str(), count, is_frozen ? " (frozen)" : "");
-  }
+  std::fputs(m.layer_table(frozen).c_str(), stdout);
   std::printf("Total parameters: %zu\n", m.parameter_count());
   std::fflush(stdout);
 }

@@ -12,8 +12,8 @@
 //  * "stats" is a device array of kStatsSize floats that loss ops accumulate into
 //    (loss sum, correct predictions, samples counted, non-finite values seen); the host
 //    reads it with download() once per epoch or on demand;
-//  * ops that take a ConvShape or PoolShape refuse (plinth::Error) a shape that
-//    engine/op_shapes.h does not accept.
+//  * ops that take a ConvShape, PoolShape or BatchNormShape refuse (plinth::Error) a shape
+//    that engine/op_shapes.h does not accept.
 #pragma once
 
 #include <cstddef>
@@ -56,6 +56,16 @@ struct PoolShape {
   size_t input_elements() const { return static_cast<size_t>(n) * c * h * w; }
   size_t output_elements() const { return static_cast<size_t>(n) * c * out_h() * out_w(); }
   friend bool operator==(const PoolShape&, const PoolShape&) = default;
+};
+
+// Batch normalisation over [n, c, spatial] (spatial = h * w, or 1 for [N, features]):
+// statistics per channel c over its n * spatial values. eps and momentum as in PyTorch.
+struct BatchNormShape {
+  int n = 0, c = 0, spatial = 1;
+  float eps = 1e-5f, momentum = 0.1f;
+  // constexpr, so that kernels may call them too (nvcc --expt-relaxed-constexpr).
+  constexpr size_t elements() const { return static_cast<size_t>(n) * c * spatial; }
+  constexpr size_t per_channel() const { return static_cast<size_t>(n) * spatial; }
 };
 
 enum class OptimizerKind { sgd, adam, adamw, rmsprop };
@@ -182,6 +192,45 @@ struct AugmentSpec {
      bias_activation_backward(relu) without their passes over the pool's input. */                 \
   OP(void, maxpool_relu_backward, (const PoolShape& shape, const float* dy,                        \
                                    const int32_t* argmax, const float* y, float* dx, float* db))   \
+                                                                                                   \
+  /* ---- average pooling (cpu_fallback/avgpool.cpp, kernels/avgpool.cu) */                        \
+  /* y = the mean of each size x size window (no padding), as PyTorch's AvgPool2d. */              \
+  OP(void, avgpool_forward, (const PoolShape& shape, const float* x, float* y))                    \
+  /* dx = each dy spread evenly over its window (overwrites dx; overlapping windows add). */       \
+  OP(void, avgpool_backward, (const PoolShape& shape, const float* dy, float* dx))                 \
+  /* Global average pooling: y[p] = the mean of x[p * spatial, (p + 1) * spatial). */              \
+  OP(void, global_avgpool_forward, (const float* x, float* y, size_t planes, int spatial))         \
+  /* dx[p * spatial + i] = dy[p] / spatial (overwrites dx). */                                     \
+  OP(void, global_avgpool_backward, (const float* dy, float* dx, size_t planes, int spatial))      \
+                                                                                                   \
+  /* ---- batch normalisation, per channel of [n, c, spatial]                                      \
+     (cpu_fallback/batchnorm.cpp, kernels/batchnorm.cu) */                                         \
+  /* y = act((x - mean) * invstd * weight + bias), invstd = 1 / sqrt(var + eps). training:         \
+     mean and (biased) var of this batch, written to saved_mean and saved_invstd, and the          \
+     running estimates move towards them: r = (1 - momentum) r + momentum * batch, the             \
+     variance unbiased (times m / (m - 1) for m = n * spatial > 1) as in PyTorch.                  \
+     Otherwise the running estimates, which are also written to saved_mean and saved_invstd. */   \
+  OP(void, batchnorm_forward, (const BatchNormShape& shape, bool training, const float* x,         \
+                               const float* weight, const float* bias, float* running_mean,        \
+                               float* running_var, float* saved_mean, float* saved_invstd,         \
+                               float* y, Activation act))                                          \
+  /* The backward of batchnorm_forward, from its output y and saved statistics: dz = dy *          \
+     act'(y), xhat = (x - mean) * invstd; dbias = sum of dz and dweight = sum of dz * xhat per     \
+     channel (both overwritten, never null); dx (may be null, may alias dy) = weight * invstd *    \
+     (dz - mean(dz) - xhat * mean(dz * xhat)) in training, weight * invstd * dz otherwise. */      \
+  OP(void, batchnorm_backward, (const BatchNormShape& shape, bool training, Activation act,        \
+                                const float* x, const float* y, const float* dy,                   \
+                                const float* weight, const float* saved_mean,                      \
+                                const float* saved_invstd, float* dx, float* dweight,              \
+                                float* dbias))                                                     \
+                                                                                                   \
+  /* ---- merging branches: add and concat (cpu_fallback/merge.cpp, kernels/merge.cu) */           \
+  /* y = act(a + b), elementwise; y may alias a or b. */                                           \
+  OP(void, add_forward, (const float* a, const float* b, float* y, size_t n, Activation act))      \
+  /* dst[r * dst_stride + i] = src[r * src_stride + i] for r < rows and i < width, in floats       \
+     (no overlap): one input's samples into their place in a concatenation, or back. */            \
+  OP(void, copy_rows, (float* dst, size_t dst_stride, const float* src, size_t src_stride,         \
+                       size_t width, size_t rows))                                                 \
                                                                                                    \
   /* ---- losses, mean over the batch; grad may be null in evaluation                              \
      (cpu_fallback/losses.cpp, kernels/losses.cu) */                                               \

@@ -38,6 +38,30 @@ std::vector<NamedTensorData> arena_tensors(const Parameters& params, const float
   return out;
 }
 
+// The layers' buffers (running statistics), under their PyTorch names and dtypes.
+std::vector<NamedTensorData> buffer_tensors(const Parameters& params) {
+  const std::vector<std::byte> host = params.download_buffers();
+  std::vector<NamedTensorData> out;
+  for (const BufferEntry& e : params.buffer_entries()) {
+    const std::byte* at = host.data() + e.offset;
+    if (e.type == BufferSpec::Type::i64)
+      out.push_back(NamedTensorData::i64(
+          e.name, dims(e.shape),
+          std::span<const int64_t>(reinterpret_cast<const int64_t*>(at), e.shape.numel())));
+    else
+      out.push_back(NamedTensorData::f32(
+          e.name, dims(e.shape),
+          std::span<const float>(reinterpret_cast<const float*>(at), e.shape.numel())));
+  }
+  return out;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s;
+  for (int64_t d : shape) s += (s.empty() ? "" : ", ") + std::to_string(d);
+  return "[" + s + "]";
+}
+
 nlohmann::json history_json(const std::vector<EpochRecord>& history) {
   nlohmann::json h = nlohmann::json::array();
   for (const EpochRecord& r : history)
@@ -178,7 +202,8 @@ void save_checkpoint(const std::string& path, const Parameters& params,
   for (auto& t : arena_tensors(params, params.moment2(), "v.")) state.push_back(std::move(t));
   const int64_t step = params.download_step();
   state.push_back(NamedTensorData::i64("step", {1}, std::span<const int64_t>(&step, 1)));
-  const std::vector<NamedTensorData> weights = arena_tensors(params, params.values(), "");
+  std::vector<NamedTensorData> weights = arena_tensors(params, params.values(), "");
+  for (auto& t : buffer_tensors(params)) weights.push_back(std::move(t));
   std::vector<const NamedTensorData*> weight_list;
   for (const NamedTensorData& t : weights) weight_list.push_back(&t);
   // The pair's tie: the run, and these very weights (another run's optimizer state at the
@@ -266,10 +291,13 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
 LoadReport load_weights(const std::string& path, Parameters& params, bool strict,
                         const std::vector<std::string>& reset) {
   for (const std::string& layer : reset) {
+    auto of_layer = [&](const auto& e) { return e.name.starts_with(layer + "."); };
     const bool known =
-        std::any_of(params.entries().begin(), params.entries().end(),
-                    [&](const ParamEntry& e) { return e.name.starts_with(layer + "."); });
-    if (!known) fail("reset: the model has no layer named {} with parameters", quoted_input(layer));
+        std::any_of(params.entries().begin(), params.entries().end(), of_layer) ||
+        std::any_of(params.buffer_entries().begin(), params.buffer_entries().end(), of_layer);
+    if (!known)
+      fail("reset: the model has no layer named {} with parameters or buffers",
+           quoted_input(layer));
   }
   const SafetensorsFile f = load_safetensors(path);
   LoadReport report;
@@ -296,14 +324,35 @@ LoadReport load_weights(const std::string& path, Parameters& params, bool strict
     std::copy(values.begin(), values.end(), host.begin() + static_cast<ptrdiff_t>(e.offset));
     report.loaded.push_back(e.name);
   }
+  std::vector<std::byte> buffers = params.download_buffers();
+  for (const BufferEntry& e : params.buffer_entries()) {
+    if (is_reset(e.name)) continue;
+    if (!f.contains(e.name)) {
+      report.missing.push_back(e.name);
+      continue;
+    }
+    const SafetensorsTensor t = f.tensor(e.name);
+    const bool i64 = e.type == BufferSpec::Type::i64;
+    if (t.shape != dims(e.shape) ||
+        t.dtype != (i64 ? SafetensorsDtype::I64 : SafetensorsDtype::F32)) {
+      report.mismatched.push_back(fmt::format("{}: checkpoint {} {} vs model {} {}", e.name,
+                                              dtype_name(t.dtype), shape_text(t.shape),
+                                              i64 ? "I64" : "F32", shape_text(dims(e.shape))));
+      continue;
+    }
+    std::copy(t.bytes.begin(), t.bytes.end(), buffers.begin() + static_cast<ptrdiff_t>(e.offset));
+    report.loaded.push_back(e.name);
+  }
   for (const std::string& name : f.names())
-    if (!params.find(name) && !is_reset(name)) report.unexpected.push_back(name);
+    if (!params.find(name) && !params.find_buffer(name) && !is_reset(name))
+      report.unexpected.push_back(name);
   if (strict && !report.complete())
     fail(
         "{}: weights do not match the model:{} load non-strictly to keep what matches, or "
         "reset those layers to initialise them afresh",
         path, report.mismatches());
   params.upload(params.values(), host);
+  params.upload_buffers(buffers);
   return report;
 }
 

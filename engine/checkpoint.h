@@ -1,10 +1,10 @@
-// Checkpoints in the safetensors format. The weights file holds the parameters under
-// PyTorch's names and layouts, so `safetensors.torch.load_file` + `load_state_dict` work
-// on it, plus metadata (format "pt", the model JSON, epoch, step, training config). What
-// only a resume needs (Adam moments, optimizer step, data cursor) goes to a sibling file,
-// "<name>.optim.safetensors", tied to the weights by a shared tag: the run's id and a
-// digest of the weights saved with it. Every metadata value is checked on reading, with the
-// field named in the error.
+// Checkpoints in the safetensors format. The weights file holds the parameters and the
+// layers' buffers (running statistics) under PyTorch's names, layouts and dtypes, so
+// `safetensors.torch.load_file` + `load_state_dict` work on it, plus metadata (format "pt", the
+// model JSON, epoch, step, training config). What only a resume needs (Adam moments, optimizer
+// step, data cursor) goes to a sibling file, "<name>.optim.safetensors", tied to the weights by
+// a shared tag: the run's id and a digest of the weights (buffers included) saved with it.
+// Every metadata value is checked on reading, with the field named in the error.
 #pragma once
 
 #include <map>
@@ -50,10 +50,10 @@ struct LoadReport {
   std::string mismatches() const;
 };
 
-// Copies the tensors whose names and shapes match into params. strict: any missing,
-// unexpected or mismatched tensor is an error (except names listed in `reset`, which
-// stay freshly initialised). A `reset` name that is no layer with parameters is an error
-// ("reset: ..."), as a freeze of an unknown layer is.
+// Copies the tensors (parameters and buffers) whose names, shapes and dtypes match into
+// params. strict: any missing, unexpected or mismatched tensor is an error (except those of
+// layers listed in `reset`, which stay freshly initialised). A `reset` name that is no layer
+// with parameters or buffers is an error ("reset: ..."), as a freeze of an unknown layer is.
 LoadReport load_weights(const std::string& path, Parameters& params, bool strict,
                         const std::vector<std::string>& reset = {});
 

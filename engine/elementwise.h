@@ -132,6 +132,35 @@ PLINTH_HD void optimizer_element(const OptimizerSpec& s, const AdamCorrection& c
   }
 }
 
+// Batch normalisation (backend.h's batchnorm ops). A running estimate's step towards this
+// batch's value, as PyTorch's BatchNorm takes it.
+template <typename T>
+PLINTH_HD T running_average(T running, double batch, float momentum) {
+  return static_cast<T>((1.0 - momentum) * running + momentum * batch);
+}
+
+// The unbiased variance of m values from their biased one (PyTorch's running_var).
+PLINTH_HD double unbiased_variance(double biased, size_t m) {
+  return m > 1 ? biased * static_cast<double>(m) / static_cast<double>(m - 1) : biased;
+}
+
+// dL/dx of batch normalisation, per channel: dx = a * dz + b * (x - mean) + c with dz =
+// dy * act'(y). In training a = weight * invstd, b = -a * invstd * mean(dz * xhat) and
+// c = -a * mean(dz), xhat = (x - mean) * invstd; in evaluation the statistics are
+// constants, so only a remains. One form for every element, so loops vectorise.
+template <typename T>
+struct BatchNormInputGrad {
+  T a, b, c;
+};
+
+template <typename T>
+PLINTH_HD BatchNormInputGrad<T> batchnorm_input_grad(bool training, T weight, T invstd, T mean_dz,
+                                                     T mean_dz_xhat) {
+  const T a = weight * invstd;
+  if (!training) return {a, T(0), T(0)};
+  return {a, -a * invstd * mean_dz_xhat, -a * mean_dz};
+}
+
 inline constexpr float kBceEpsilon = 1e-7f;
 
 // Binary cross-entropy of one element and its gradient with respect to p.

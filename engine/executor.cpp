@@ -1,6 +1,8 @@
 #include "engine/executor.h"
 #include "engine/error.h"
 
+#include <algorithm>
+
 #include "engine/memory_budget.h"
 #include "engine/rng.h"
 
@@ -14,10 +16,11 @@ class ArenaPlan {
  public:
   size_t add(size_t bytes, const std::string& owner) {
     const size_t at = need_.bytes;
-    need_.add(owner, (bytes + 255) / 256 * 256);
+    need_.add(owner, aligned(bytes));
     need_.fixed_bytes += 256;  // every buffer but the stats grows with the batch, + rounding
     return at;
   }
+  static size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
   size_t size() const { return need_.bytes; }
   MemoryNeed& need() { return need_; }
 
@@ -28,6 +31,105 @@ class ArenaPlan {
 template <typename T>
 T* at(const DeviceBuffer& arena, size_t offset) {
   return reinterpret_cast<T*>(arena.as<char>() + offset);
+}
+
+// Whether node i's output needs a gradient: it has parameters to train, or an input that
+// needs one. (Every node reaches the output: the model file allows no other.)
+std::vector<bool> gradient_needs(const Model& model, const Parameters& params,
+                                 const std::vector<bool>& frozen, bool training) {
+  const size_t n = model.nodes.size();
+  std::vector<bool> trainable(n, false), needs(n, false);
+  for (const ParamEntry& e : params.entries())
+    trainable[e.node] =
+        trainable[e.node] || !(static_cast<size_t>(e.node) < frozen.size() && frozen[e.node]);
+  for (size_t i = 0; training && i < n; ++i) {
+    needs[i] = trainable[i];
+    for (int in : model.nodes[i].inputs) needs[i] = needs[i] || (in != kModelInput && needs[in]);
+  }
+  return needs;
+}
+
+// How one input's gradient reaches its producer's gradient.
+enum class Route { none, direct, accumulated };
+
+// For each node and input, in the order backward() runs (nodes last to first, a node's
+// inputs in order): the first route to each producer writes its gradient directly, every
+// later one writes a temporary that is then accumulated into it.
+std::vector<std::vector<Route>> gradient_routes(const Model& model,
+                                                const std::vector<bool>& needs) {
+  const size_t n = model.nodes.size();
+  std::vector<std::vector<Route>> routes(n);
+  std::vector<bool> written(n, false);
+  for (size_t i = n; i-- > 0;) {
+    const std::vector<int>& inputs = model.nodes[i].inputs;
+    routes[i].assign(inputs.size(), Route::none);
+    for (size_t k = 0; needs[i] && k < inputs.size(); ++k) {
+      const int p = inputs[k];
+      if (p == kModelInput || !needs[p]) continue;
+      routes[i][k] = written[p] ? Route::accumulated : Route::direct;
+      written[p] = true;
+    }
+  }
+  return routes;
+}
+
+// Where every buffer lives in the arena: offsets, decided before the one allocation.
+struct Layout {
+  size_t input = 0, labels = 0, probs = 0, stats = 0;
+  std::vector<size_t> y, dy, scratch;  // per node; y and dy unused for a view
+  std::vector<bool> own_dy;            // has node i a gradient buffer of its own?
+  // Per node and input: the temporary an accumulated route writes (0 for other routes).
+  std::vector<std::vector<size_t>> temporaries;
+  MemoryNeed need;  // the whole plan, by owner
+};
+
+// A node's temporaries are needed only from its backward to the accumulations right after
+// it, so every node's share one region; a reshape-only node's cannot (they are its own
+// gradient, written by its consumers before its turn).
+Layout plan_layout(const Model& model, const std::vector<NodeShapes>& shapes,
+                   const std::vector<std::vector<Route>>& routes,
+                   const std::vector<bool>& needs_grad, int batch, bool training) {
+  const size_t n = model.nodes.size();
+  auto bytes = [](const Shape& s) { return s.numel() * sizeof(float); };
+  ArenaPlan plan;
+  Layout l;
+  l.input = plan.add(bytes(shapes.front().inputs.front()), "input");
+  l.labels = plan.add(batch * sizeof(int32_t), "labels");
+  l.probs = plan.add(bytes(shapes.back().output), "output probabilities");
+  l.stats = plan.add(kStatsSize * sizeof(float), "stats");
+  size_t shared = 0;
+  for (size_t i = 0; i < n; ++i) {
+    size_t node_temporaries = 0;
+    for (size_t k = 0; k < routes[i].size(); ++k)
+      if (routes[i][k] == Route::accumulated)
+        node_temporaries += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
+    if (!model.nodes[i].layer->reshape_only()) shared = std::max(shared, node_temporaries);
+  }
+  const size_t shared_at = plan.add(shared, "gradient temporaries");
+  for (size_t i = 0; i < n; ++i) {
+    const Layer& layer = *model.nodes[i].layer;
+    const bool view = layer.reshape_only();
+    // The last node's gradient is the loss's to write, even when nothing reads it.
+    const bool own_dy = !view && training && (needs_grad[i] || i + 1 == n);
+    l.own_dy.push_back(own_dy);
+    l.y.push_back(view ? 0 : plan.add(bytes(shapes[i].output), layer.name()));
+    l.dy.push_back(own_dy ? plan.add(bytes(shapes[i].output), layer.name()) : 0);
+    l.scratch.push_back(plan.add(layer.scratch_bytes(shapes[i].inputs), layer.name()));
+    l.temporaries.emplace_back();
+    size_t next_shared = shared_at;
+    for (size_t k = 0; k < routes[i].size(); ++k) {
+      size_t offset = 0;
+      if (routes[i][k] == Route::accumulated && view) {
+        offset = plan.add(bytes(shapes[i].inputs[k]), layer.name());
+      } else if (routes[i][k] == Route::accumulated) {
+        offset = next_shared;
+        next_shared += ArenaPlan::aligned(bytes(shapes[i].inputs[k]));
+      }
+      l.temporaries[i].push_back(offset);
+    }
+  }
+  l.need = plan.need();
+  return l;
 }
 
 }  // namespace
@@ -43,88 +145,77 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
   if (batch < 1) fail("batch size must be at least 1, got {}", batch);
   const size_t n = model.nodes.size();
   const std::vector<NodeShapes> shapes = model.shapes(batch);
-  std::vector<int> consumers(n, 0);
-  std::vector<bool> needs_grad(n, false);  // is the gradient of node i's output needed?
+  const std::vector<bool> needs_grad = gradient_needs(model, params, frozen, training);
+  const std::vector<std::vector<Route>> routes = gradient_routes(model, needs_grad);
+  Layout layout = plan_layout(model, shapes, routes, needs_grad, batch, training);
+  // The whole plan against what the device has, before any of it is allocated.
+  layout.need.what = fmt::format("model '{}' at batch {} ({})", model.name, batch,
+                                 training ? "training" : "inference");
+  layout.need.batch = batch;
+  require_memory(backend, layout.need);
+  arena_ = DeviceBuffer(backend, layout.need.bytes);
+
+  input_ = {shapes.front().inputs.front(), at<float>(arena_, layout.input)};
+  labels_ = at<int32_t>(arena_, layout.labels);
+  probs_ = at<float>(arena_, layout.probs);
+  stats_ = at<float>(arena_, layout.stats);
   nodes_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const Node& node = model.nodes[i];
-    nodes_[i].frozen = i < frozen.size() && frozen[i];
-    bool trainable = false;
-    for (const ParamEntry& e : params.entries())
-      trainable = trainable || (e.node == static_cast<int>(i) && !nodes_[i].frozen);
-    needs_grad[i] = training && (trainable || (node.input >= 0 && needs_grad[node.input]));
-    if (node.input >= 0) ++consumers[node.input];
-  }
-  for (size_t i = 0; i < n; ++i)
-    if (needs_grad[i] && consumers[i] > 1)
-      fail("{}: layer {} feeds {} layers; gradient accumulation over fan-out is not supported yet",
-           model.source, model.nodes[i].layer->name(), consumers[i]);
-
-  // Plan the arena.
-  ArenaPlan plan;
-  const Shape& input_shape = shapes.front().input;
-  const size_t input_at = plan.add(input_shape.numel() * sizeof(float), "input");
-  const size_t labels_at = plan.add(batch * sizeof(int32_t), "labels");
-  const size_t classes = shapes.back().output.per_sample();
-  const size_t probs_at = plan.add(batch * classes * sizeof(float), "output probabilities");
-  const size_t stats_at = plan.add(kStatsSize * sizeof(float), "stats");
-  std::vector<size_t> y_at(n), dy_at(n), scratch_at(n);
-  for (size_t i = 0; i < n; ++i) {
-    const Layer& layer = *model.nodes[i].layer;
-    const size_t output_bytes = shapes[i].output.numel() * sizeof(float);
-    const bool alias = layer.reshape_only();
-    y_at[i] = alias ? 0 : plan.add(output_bytes, layer.name());
-    dy_at[i] = (alias || !training) ? 0 : plan.add(output_bytes, layer.name());
-    scratch_at[i] = plan.add(layer.scratch_bytes(shapes[i].input), layer.name());
-  }
-  // The whole plan against what the device has, before any of it is allocated.
-  plan.need().what = fmt::format("model '{}' at batch {} ({})", model.name, batch,
-                                 training ? "training" : "inference");
-  plan.need().batch = batch;
-  require_memory(backend, plan.need());
-  arena_ = DeviceBuffer(backend, plan.size());
-
-  input_ = {input_shape, at<float>(arena_, input_at)};
-  labels_ = at<int32_t>(arena_, labels_at);
-  probs_ = at<float>(arena_, probs_at);
-  stats_ = at<float>(arena_, stats_at);
-  for (size_t i = 0; i < n; ++i) {
-    const Node& node = model.nodes[i];
     NodeBuffers& b = nodes_[i];
-    b.x = node.input < 0 ? input_ : nodes_[node.input].y;
-    if (node.input >= 0 && needs_grad[node.input]) b.dx = nodes_[node.input].dy;
-    b.x.shape = shapes[i].input;
-    b.dx.shape = b.x.shape;
-    if (node.layer->reshape_only()) {
-      b.y = {shapes[i].output, b.x.data};
-      b.dy = {shapes[i].output, b.dx.data};
-    } else {
-      b.y = {shapes[i].output, at<float>(arena_, y_at[i])};
-      b.dy = {shapes[i].output, training ? at<float>(arena_, dy_at[i]) : nullptr};
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const int p = node.inputs[k];
+      const Shape& shape = shapes[i].inputs[k];
+      b.xs.push_back({shape, p == kModelInput ? input_.data : nodes_[p].y.data});
+      Tensor dx{shape, nullptr};
+      if (routes[i][k] == Route::direct) dx.data = nodes_[p].dy.data;
+      if (routes[i][k] == Route::accumulated) {
+        dx.data = at<float>(arena_, layout.temporaries[i][k]);
+        b.accumulations.push_back({dx.data, nodes_[p].dy.data, shape.numel()});
+      }
+      b.dxs.push_back(dx);
     }
-    b.scratch = at<char>(arena_, scratch_at[i]);
+    const Shape& out = shapes[i].output;
+    if (node.layer->reshape_only()) {
+      b.y = {out, b.xs[0].data};
+      b.dy = {out, b.dxs[0].data};
+    } else {
+      b.y = {out, at<float>(arena_, layout.y[i])};
+      b.dy = {out, layout.own_dy[i] ? at<float>(arena_, layout.dy[i]) : nullptr};
+    }
+    b.scratch = at<char>(arena_, layout.scratch[i]);
+    b.frozen = i < frozen.size() && frozen[i];
     b.needs_grad = needs_grad[i];
     for (const ParamEntry& e : params.entries()) {
       if (e.node != static_cast<int>(i)) continue;
       b.params.push_back({e.shape, params.values() + e.offset});
       if (training && !b.frozen) b.grads.push_back({e.shape, params.grads() + e.offset});
     }
-    node.layer->prepare(backend, b.x.shape);
+    for (const BufferEntry& e : params.buffer_entries())
+      if (e.node == static_cast<int>(i)) b.buffers.push_back(params.buffer(e));
+    node.layer->prepare(backend, shapes[i].inputs);
   }
-  if (training) plan_backward_fusion(consumers, needs_grad);
+  if (training) plan_backward_fusion(needs_grad);
   backend.fill(input_.data, input_.numel(), 0.0f);
   backend.fill(reinterpret_cast<float*>(labels_), batch, 0.0f);  // int 0 and float 0.0 share bits
   reset_stats();
 }
 
-// A layer that takes its input's ReLU backward (a max pool) and alone consumes a ReLU
-// layer's output does that layer's ReLU backward and bias gradient in its own pass
-// (LayerIO). The pass runs only where the ReLU layer's output gradient is needed.
-void Executor::plan_backward_fusion(const std::vector<int>& consumers,
-                                    const std::vector<bool>& needs_grad) {
+// A layer with one input that takes its input's ReLU backward (a max pool) and is the only
+// consumer of a ReLU layer's output does that layer's ReLU backward and bias gradient in
+// its own pass (LayerIO). Only then: an output that fans out or feeds a merge gets its
+// gradient summed from several consumers, and the ReLU backward must see the sum. The
+// pass runs only where the ReLU layer's output gradient is needed.
+void Executor::plan_backward_fusion(const std::vector<bool>& needs_grad) {
+  std::vector<int> uses(nodes_.size(), 0);  // how often each node's output is read
+  for (const Node& node : model_.nodes)
+    for (int in : node.inputs)
+      if (in != kModelInput) ++uses[in];
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    const int j = model_.nodes[i].input;
-    if (j < 0 || !needs_grad[j] || consumers[j] != 1) continue;
+    const std::vector<int>& inputs = model_.nodes[i].inputs;
+    if (inputs.size() != 1 || inputs[0] == kModelInput) continue;
+    const int j = inputs[0];
+    if (!needs_grad[j] || uses[j] != 1) continue;
     const Layer& producer = *model_.nodes[j].layer;
     if (!model_.nodes[i].layer->takes_input_relu_backward() || !producer.relu_output()) continue;
     nodes_[i].input_relu_backward = true;
@@ -138,13 +229,22 @@ void Executor::plan_backward_fusion(const std::vector<int>& consumers,
 
 LayerIO Executor::io(size_t i, bool training) {
   NodeBuffers& b = nodes_[i];
-  LayerIO io{backend_,      b.x,     b.y,       b.dx,     b.dy,
-             b.params,      b.grads, b.scratch, training, hash_combine(seed_, i),
-             params_.step()};
-  io.input_relu_backward = b.input_relu_backward;
-  io.input_bias_grad = b.input_bias_grad;
-  io.activation_backward_done = b.activation_backward_done;
-  return io;
+  return LayerIO{.backend = backend_,
+                 .xs = b.xs,
+                 .y = b.y,
+                 .dxs = b.dxs,
+                 .dy = b.dy,
+                 .params = b.params,
+                 .grads = b.grads,
+                 .buffers = b.buffers,
+                 .scratch = b.scratch,
+                 .training = training,
+                 .frozen = b.frozen,
+                 .seed = hash_combine(seed_, i),
+                 .step = params_.step(),
+                 .input_relu_backward = b.input_relu_backward,
+                 .input_bias_grad = b.input_bias_grad,
+                 .activation_backward_done = b.activation_backward_done};
 }
 
 void Executor::forward(bool training) {
@@ -157,10 +257,11 @@ void Executor::forward_node(size_t i, bool training) {
 }
 
 void Executor::loss(int valid, bool training) {
+  if (training && !training_) fail("loss: this executor was built without gradients");
   const Tensor& out = output();
   const int features = static_cast<int>(out.shape.per_sample());
+  // Null when no layer needs a gradient (all frozen, and a view last).
   float* grad = training ? nodes_.back().dy.data : nullptr;
-  if (training && !grad) fail("loss: this executor was built without gradients");
   switch (model_.loss) {
     case LossKind::categorical_crossentropy:
       backend_.softmax_cross_entropy(out.data, labels_, valid, features, probs_, grad, stats_);
@@ -187,6 +288,7 @@ void Executor::backward_node(size_t i) {
   if (!nodes_[i].needs_grad) return;
   LayerIO layer_io = io(i, true);
   model_.nodes[i].layer->backward(layer_io);
+  for (const Accumulation& a : nodes_[i].accumulations) backend_.accumulate(a.from, a.to, a.n);
 }
 
 void Executor::reset_stats() { backend_.fill(stats_, kStatsSize, 0.0f); }

@@ -2,6 +2,14 @@
 // layer scratch buffer comes from one arena allocated in the constructor, so forward(),
 // loss() and backward() never allocate and make no host-side decision that depends on
 // data (a CUDA backend can capture them as one graph).
+//
+// The model is a graph whose node order is topological: forward() runs the nodes in order,
+// backward() in reverse. A node that feeds several consumers (or one consumer twice) gets
+// its output's gradient summed: the first consumer to run backward writes it (layers
+// overwrite their input gradients), each later one writes into a temporary that is then
+// added to it. A reshape-only node (flatten) is a view of its input, and so is its
+// gradient, unless its input fans out: then its gradient has a buffer of its own, added to
+// its input's after its turn.
 #pragma once
 
 #include <vector>
@@ -13,8 +21,9 @@ namespace plinth {
 
 class Executor {
  public:
-  // frozen[i] (may be empty) marks layers that get no parameter gradients. With
-  // training == false no gradient memory is allocated and backward() is unavailable.
+  // frozen[i] (may be empty) marks layers that get no parameter gradients and hold their
+  // statistics (a BatchNorm in evaluation mode). With training == false no gradient memory
+  // is allocated and backward() is unavailable.
   Executor(const Model& model, Parameters& params, Backend& backend, int batch, bool training,
            const std::vector<bool>& frozen = {}, uint64_t seed = 0);
 
@@ -44,12 +53,20 @@ class Executor {
   bool node_needs_gradient(size_t i) const { return nodes_[i].needs_grad; }
 
  private:
+  // A gradient written into a temporary by a node's backward, to be added to `to` then.
+  struct Accumulation {
+    const float* from;
+    float* to;
+    size_t n;
+  };
   struct NodeBuffers {
-    Tensor x, y, dx, dy;
+    std::vector<Tensor> xs, dxs;  // inputs, and where backward writes their gradients
+    Tensor y, dy;
     void* scratch = nullptr;
     bool frozen = false;
     bool needs_grad = false;  // false: backward() skips this layer entirely
-    std::vector<Tensor> params, grads;
+    std::vector<Tensor> params, grads, buffers;
+    std::vector<Accumulation> accumulations;  // after this node's backward
     // Backward fusion (LayerIO): this node takes its input's ReLU backward and bias
     // gradient, or its own were taken by its consumer.
     bool input_relu_backward = false;
@@ -57,7 +74,7 @@ class Executor {
     bool activation_backward_done = false;
   };
   LayerIO io(size_t i, bool training);
-  void plan_backward_fusion(const std::vector<int>& consumers, const std::vector<bool>& needs_grad);
+  void plan_backward_fusion(const std::vector<bool>& needs_grad);
 
   const Model& model_;
   Parameters& params_;

@@ -25,37 +25,68 @@ class JsonFields;
 struct ParamSpec {
   std::string suffix;  // "weight" or "bias": the full name is "<layer>.<suffix>" as in PyTorch
   Shape shape;
-  float init_limit;  // Glorot-uniform limit sqrt(6 / (fan_in + fan_out)); 0 means zeros
+  float init_limit;      // Glorot-uniform limit sqrt(6 / (fan_in + fan_out)); 0: init_value
+  float init_value = 0;  // every value's start when init_limit is 0 (BatchNorm's weight: 1)
 };
+
+// A layer's state that is not trained (BatchNorm's running statistics): no gradient and no
+// optimizer state, but saved in checkpoints as "<layer>.<suffix>", as PyTorch saves a
+// module's buffers, and loaded and reset with the layer's parameters.
+struct BufferSpec {
+  enum class Type { f32, i64 };
+  std::string suffix;
+  Shape shape;  // rank 0 for a scalar (PyTorch's shape [])
+  Type type = Type::f32;
+  float init = 0;  // every element's starting value
+};
+
+// A layer's input shapes, batch dimension first, one per input in the order the model file
+// names them (LayerType says how many a type takes).
+using InputShapes = std::span<const Shape>;
+// The names of a layer's input tensors in an ONNX graph, in the same order.
+using OnnxNames = std::span<const std::string>;
 
 struct LayerIO {
   Backend& backend;
-  Tensor x, y;                            // input and output activations
-  Tensor dx, dy;                          // their gradients; dx.data is null when no one needs it
+  std::span<const Tensor> xs;   // the input activations
+  Tensor y;                     // the output activation
+  std::span<const Tensor> dxs;  // the inputs' gradients; an entry's data is null if none is needed
+  Tensor dy;                    // the output's gradient
   std::span<const Tensor> params, grads;  // in param_specs() order; grads empty when frozen
-  void* scratch = nullptr;                // scratch_bytes() of layer-private memory (argmax, masks)
-  bool training = false;
-  uint64_t seed = 0;              // per-layer seed for dropout
+  // In buffer_specs() order; an i64 buffer's data points to int64_t (8-byte aligned).
+  std::span<const Tensor> buffers;
+  void* scratch = nullptr;  // scratch_bytes() of layer-private memory (argmax, masks)
+  bool training = false;    // a training step's forward and backward passes
+  bool frozen = false;  // --freeze: no grads, and statistics (BatchNorm's) are used, not updated
+  uint64_t seed = 0;    // per-layer seed for dropout
   const int64_t* step = nullptr;  // device step counter
+
   // Backward fusion, which the executor sets up when a layer that takes its input's ReLU
-  // backward (a max pool) alone consumes the output of a layer ending in a ReLU: the first
-  // also computes that ReLU's backward and the second's bias gradient (maxpool_relu_backward),
-  // and the second's backward skips both. The defaults fuse nothing.
+  // backward (a max pool) is the only consumer of the output of a layer ending in a ReLU:
+  // the first also computes that ReLU's backward and the second's bias gradient
+  // (maxpool_relu_backward), and the second's backward skips both. The defaults fuse nothing.
   bool input_relu_backward = false;       // apply the input's ReLU backward,
   float* input_bias_grad = nullptr;       // and the bias gradient of its layer (may be null)
   bool activation_backward_done = false;  // dy already has this layer's ReLU backward and
                                           // its bias gradient is computed
+
+  // The first input and its gradient: all that a layer with one input has.
+  const Tensor& x() const { return xs[0]; }
+  const Tensor& dx() const { return dxs[0]; }
 };
 
-// How PyTorch computes a layer: `torch.nn.<module>(*args, **kwargs)` (whose parameters
-// have the layer's ParamSpec suffixes), then `torch.nn.<activation>()`. An empty module or
-// activation is the identity. Every member has an initialiser, so a layer names only the
-// ones it needs ({.activation = "ReLU"}).
+// How PyTorch computes a layer: the inputs combined by `merge` (layers with several
+// inputs: "sum", x0 + x1 + ... in order, or "cat", torch.cat(inputs, dim=1)), then
+// `torch.nn.<module>(*args, **kwargs)` (whose parameters and buffers have the layer's
+// ParamSpec and BufferSpec suffixes), then `torch.nn.<activation>()` (an activation, or
+// Flatten). An empty merge, module or activation is the identity. Every member has an
+// initialiser, so a layer names only the ones it needs ({.activation = "ReLU"}).
 struct TorchModule {
   std::string module{};
   nlohmann::json args = nlohmann::json::array();
   nlohmann::json kwargs = nlohmann::json::object();
   std::string activation{};
+  std::string merge{};
 };
 
 // How ONNX (opset 17) computes a layer: one operator node, e.g. {"Conv", {x, "conv1.weight",
@@ -78,30 +109,32 @@ class Layer {
   // The layer's model-file object: "type", "name" and every field of its LayerType.
   virtual nlohmann::json to_json() const = 0;
 
-  // Shapes include the batch dimension. Throws plinth::Error for an input it cannot take.
-  virtual Shape output_shape(const Shape& input) const = 0;
-  virtual std::vector<ParamSpec> param_specs(const Shape& input) const { return {}; }
-  virtual size_t scratch_bytes(const Shape& input) const { return 0; }
-  // The PyTorch equivalent for this input shape; a softmax output layer describes its
-  // logits (softmax_output() says the softmax follows).
-  virtual TorchModule torch_module(const Shape& input) const = 0;
-  // The ONNX nodes that compute this layer from the tensor named x into the one named y
-  // (further tensors are named "<layer>.<what>"); like torch_module, a softmax output layer
-  // describes its logits. plinth export writes them (cli/onnx_export.cpp).
-  virtual std::vector<OnnxNode> onnx_nodes(const Shape& input, const std::string& x,
+  // Throws plinth::Error naming the layer for inputs it cannot take.
+  virtual Shape output_shape(InputShapes inputs) const = 0;
+  virtual std::vector<ParamSpec> param_specs(InputShapes inputs) const { return {}; }
+  virtual std::vector<BufferSpec> buffer_specs(InputShapes inputs) const { return {}; }
+  virtual size_t scratch_bytes(InputShapes inputs) const { return 0; }
+  // The PyTorch equivalent for these inputs; a softmax output layer describes its logits
+  // (softmax_output() says the softmax follows).
+  virtual TorchModule torch_module(InputShapes inputs) const = 0;
+  // The ONNX nodes that compute this layer from the tensors named xs (one per input, in
+  // order) into the one named y (further tensors are named "<layer>.<what>"); like
+  // torch_module, a softmax output layer describes its logits. plinth export writes them
+  // (cli/onnx_export.cpp).
+  virtual std::vector<OnnxNode> onnx_nodes(InputShapes inputs, OnnxNames xs,
                                            const std::string& y) const = 0;
   // Called once when the executor is built for a batch shape.
-  virtual void prepare(Backend& backend, const Shape& input) {}
+  virtual void prepare(Backend& backend, InputShapes inputs) {}
 
   virtual void forward(LayerIO& io) = 0;
-  // Computes io.dx (if non-null) and io.grads (if present) from io.dy, overwriting them.
-  // May overwrite dy.
+  // Computes every io.dxs entry whose data is non-null and io.grads (if present) from
+  // io.dy, overwriting them. May overwrite dy.
   virtual void backward(LayerIO& io) = 0;
   // True when the layer's declared activation is softmax: its output is then logits and
   // the softmax is fused into the categorical cross-entropy loss (or applied at predict).
   virtual bool softmax_output() const { return false; }
-  // True for layers that only reinterpret the shape (flatten): the executor lets the
-  // output and its gradient share the input's memory, so they cost no copy.
+  // True for layers with one input that only reinterpret its shape (flatten): the executor
+  // lets the output and its gradient share the input's memory, so they cost no copy.
   virtual bool reshape_only() const { return false; }
   // Backward fusion (see LayerIO): the layer's output is a ReLU's (its bias, if any, being
   // its parameter "bias"), and its backward honours activation_backward_done.
@@ -133,10 +166,14 @@ struct LayerType {
   // bare_first the first is just <name_prefix> (flatten, then flatten2).
   std::string name_prefix;
   bool bare_first = false;
+  // How many inputs a layer of this type takes ("input": one name, or a list of them).
+  int min_inputs = 1, max_inputs = 1;
   std::vector<LayerField> fields{};  // besides "type", "name" and "input", which every layer has
   // Reads the fields; layer_from_json has already refused any field not listed.
   LayerFactory make;
 };
+
+inline constexpr int kAnyNumberOfInputs = 1 << 20;  // LayerType::max_inputs without a limit
 
 // The built-in types in the docs' order (engine/layers/layer_registry.cpp lists them).
 const std::vector<const LayerType*>& layer_types();

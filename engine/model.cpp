@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <algorithm>
 #include <climits>
 #include <set>
 
@@ -95,6 +96,83 @@ Schedule parse_schedule(const nlohmann::json& j, const std::string& where) {
   return s;
 }
 
+namespace {
+
+// The input names of layer i: its "input" (one name or a list of them), by default the
+// layer before it or, for the first, the model's input.
+std::vector<std::string> input_names(const nlohmann::json& layer, size_t i, const Model& m,
+                                     const std::string& at) {
+  if (!layer.contains("input")) return {i == 0 ? "input" : m.nodes[i - 1].layer->name()};
+  const nlohmann::json& in = layer["input"];
+  if (in.is_string()) return {in.get<std::string>()};
+  std::vector<std::string> names;
+  if (in.is_array())
+    for (const auto& name : in)
+      if (name.is_string()) names.push_back(name.get<std::string>());
+  if (!in.is_array() || in.empty() || names.size() != in.size())
+    fail("{}.input: expected a layer name or a non-empty list of them", at);
+  return names;
+}
+
+// Where layer `consumer` (at index i) finds the node named `name`. Inputs must come earlier
+// in the file: so the file's order is a topological order and no cycle can be written.
+int resolve_input(const std::string& name, size_t i, const Model& m, const std::string& at) {
+  if (name == "input") return kModelInput;
+  const int found = m.find(name);
+  const std::string& consumer = m.nodes[i].layer->name();
+  if (found < 0)
+    fail("{}.input: layer '{}' names {}, but no layer has that name", at, consumer,
+         quoted_input(name));
+  if (found == static_cast<int>(i))
+    fail("{}.input: layer '{}' names itself; a layer cannot consume its own output", at, consumer);
+  if (found > static_cast<int>(i))
+    fail(
+        "{}.input: layer '{}' names {}, which comes later (layers[{}]); a layer must come after "
+        "its inputs, which also rules out cycles",
+        at, consumer, quoted_input(name), found);
+  return found;
+}
+
+// Every layer of the file, and the nodes each consumes.
+void read_graph(const nlohmann::json& layers, const std::string& where, Model& m) {
+  std::set<std::string> names;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string at = fmt::format("{}.layers[{}]", where, i);
+    Node node{layer_from_json(layers[i], at, fmt::format("layer{}", i + 1)), {}};
+    const std::string& name = node.layer->name();
+    if (name == "input") fail("{}.name: 'input' names the model's input; choose another", at);
+    if (!names.insert(name).second) fail("{}.name: duplicate layer name '{}'", at, name);
+    m.nodes.push_back(std::move(node));
+  }
+  std::vector<int> consumers(m.nodes.size(), 0);
+  for (size_t i = 0; i < m.nodes.size(); ++i) {
+    const std::string at = fmt::format("{}.layers[{}]", where, i);
+    Node& node = m.nodes[i];
+    for (const std::string& name : input_names(layers[i], i, m, at))
+      node.inputs.push_back(resolve_input(name, i, m, at));
+    const LayerType& type = *find_layer_type(node.layer->type());
+    const int count = static_cast<int>(node.inputs.size());
+    if (count < type.min_inputs || count > type.max_inputs)
+      fail("{}.input: layer '{}' ({}) takes {}, got {}", at, node.layer->name(), type.name,
+           type.max_inputs == type.min_inputs
+               ? fmt::format("{} input{}", type.min_inputs, type.min_inputs == 1 ? "" : "s")
+               : fmt::format("{} or more inputs", type.min_inputs),
+           count);
+    for (int in : node.inputs)
+      if (in != kModelInput) ++consumers[in];
+  }
+  // A layer whose output reaches nothing would be computed for nothing and get no gradient:
+  // most likely a wrong name in an "input".
+  for (size_t i = 0; i + 1 < m.nodes.size(); ++i)
+    if (consumers[i] == 0)
+      fail(
+          "{}.layers[{}]: no layer consumes the output of layer '{}', and only the last layer's "
+          "output is the model's; name it in a later layer's \"input\", or remove it",
+          where, i, m.nodes[i].layer->name());
+}
+
+}  // namespace
+
 Model parse_model(const nlohmann::json& j, const std::string& where) {
   const JsonFields f(j, where);
   f.only({"name", "description", "input", "layers", "loss", "optimizer", "training"});
@@ -109,22 +187,7 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
         static_cast<int>(json_integer(input[i], fmt::format("{}.input[{}]", where, i), 1, 65536));
   const auto& layers = f.raw().contains("layers") ? f.raw()["layers"] : nlohmann::json();
   if (!layers.is_array() || layers.empty()) fail("{}.layers: expected a non-empty array", where);
-  std::set<std::string> names;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const std::string at = fmt::format("{}.layers[{}]", where, i);
-    Node node{layer_from_json(layers[i], at, fmt::format("layer{}", i + 1)),
-              static_cast<int>(i) - 1};
-    if (!names.insert(node.layer->name()).second)
-      fail("{}.name: duplicate layer name {}", at, quoted_input(node.layer->name()));
-    if (layers[i].contains("input")) {
-      const JsonFields lf(layers[i], at);
-      const std::string in = lf.str("input");
-      node.input = in == "input" ? -1 : m.find(in);
-      if (in != "input" && node.input < 0)
-        fail("{}.input: no earlier layer named {}", at, quoted_input(in));
-    }
-    m.nodes.push_back(std::move(node));
-  }
+  read_graph(layers, where, m);
   for (size_t i = 0; i + 1 < m.nodes.size(); ++i)
     if (m.nodes[i].layer->softmax_output())
       fail("{}.layers[{}]: softmax is only supported on the last layer", where, i);
@@ -176,16 +239,33 @@ int Model::find(const std::string& layer_name) const {
   return -1;
 }
 
+std::string Model::input_name(int node) const {
+  return node == kModelInput ? "input" : nodes[node].layer->name();
+}
+
 std::vector<NodeShapes> Model::shapes(int batch) const {
   std::vector<NodeShapes> out;
   out.reserve(nodes.size());
   for (const Node& n : nodes) {
-    const Shape in = n.input < 0 ? Shape{batch, input[0], input[1], input[2]} : out[n.input].output;
-    const Shape y = n.layer->output_shape(in);
+    NodeShapes s;
+    for (int in : n.inputs)
+      s.inputs.push_back(in == kModelInput ? Shape{batch, input[0], input[1], input[2]}
+                                           : out[in].output);
+    try {
+      s.output = n.layer->output_shape(s.inputs);
+    } catch (const Error& e) {
+      if (n.inputs.size() < 2) throw;
+      std::string names;
+      for (int in : n.inputs) names += (names.empty() ? "" : ", ") + input_name(in);
+      fail("{} (inputs: {})", e.what(), names);
+    }
     // Shapes hold ints: a larger sample would wrap (flatten) or overflow further on.
-    if (in.per_sample() > INT_MAX || y.per_sample() > INT_MAX)
+    for (const Shape& in : s.inputs)
+      if (in.per_sample() > INT_MAX)
+        fail("layer {}: more than 2^31 - 1 values per sample", n.layer->name());
+    if (s.output.per_sample() > INT_MAX)
       fail("layer {}: more than 2^31 - 1 values per sample", n.layer->name());
-    out.push_back({in, y});
+    out.push_back(std::move(s));
   }
   return out;
 }
@@ -194,41 +274,74 @@ size_t Model::parameter_count() const {
   const std::vector<NodeShapes> shapes = this->shapes(1);
   size_t total = 0;
   for (size_t i = 0; i < nodes.size(); ++i)
-    for (const ParamSpec& p : nodes[i].layer->param_specs(shapes[i].input))
+    for (const ParamSpec& p : nodes[i].layer->param_specs(shapes[i].inputs))
       total += p.shape.numel();
   return total;
 }
 
+std::string Model::layer_table(const std::vector<std::string>& frozen) const {
+  const std::vector<NodeShapes> shapes = this->shapes(1);
+  std::string out = fmt::format("{:<28}{:<18}{:>10}{:<11}{}\n", "Layer (type)", "Output shape",
+                                "Params", "", "Inputs");
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Layer& layer = *nodes[i].layer;
+    size_t count = 0;
+    for (const ParamSpec& p : layer.param_specs(shapes[i].inputs)) count += p.shape.numel();
+    Shape out_shape;  // per sample: without the batch dimension
+    for (int d = 1; d < shapes[i].output.rank; ++d)
+      out_shape.dims[out_shape.rank++] = shapes[i].output.dims[d];
+    std::string inputs;
+    for (int in : nodes[i].inputs) inputs += (inputs.empty() ? "" : ", ") + input_name(in);
+    const bool is_frozen = std::find(frozen.begin(), frozen.end(), layer.name()) != frozen.end();
+    out += fmt::format("{:<28}{:<18}{:>10}{:<11}{}\n", layer.name() + " (" + layer.type() + ")",
+                       out_shape.str(), count, is_frozen ? " (frozen)" : "", inputs);
+  }
+  return out;
+}
+
 nlohmann::json Model::describe() const {
   const std::vector<NodeShapes> shapes = this->shapes(1);
-  auto per_sample = [](const Shape& s) {
-    return std::vector<int>(s.dims.begin() + 1, s.dims.begin() + s.rank);
+  auto dims = [](const Shape& s, int from) {
+    return std::vector<int>(s.dims.begin() + from, s.dims.begin() + s.rank);
+  };
+  auto null_if_empty = [](const std::string& s) {
+    return s.empty() ? nlohmann::json() : nlohmann::json(s);
   };
   nlohmann::json described = nlohmann::json::array();
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node& n = nodes[i];
-    const Shape& in = shapes[i].input;
-    nlohmann::json params = nlohmann::json::array();
+    const InputShapes in = shapes[i].inputs;
+    nlohmann::json inputs = nlohmann::json::array(), input_shapes = nlohmann::json::array();
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      inputs.push_back(input_name(n.inputs[k]));
+      input_shapes.push_back(dims(in[k], 1));
+    }
+    nlohmann::json params = nlohmann::json::array(), buffers = nlohmann::json::array();
     for (const ParamSpec& p : n.layer->param_specs(in))
-      params.push_back(
-          {{"name", n.layer->name() + "." + p.suffix},
-           {"shape", std::vector<int>(p.shape.dims.begin(), p.shape.dims.begin() + p.shape.rank)},
-           {"init_limit", p.init_limit}});
+      params.push_back({{"name", n.layer->name() + "." + p.suffix},
+                        {"shape", dims(p.shape, 0)},
+                        {"init_limit", p.init_limit},
+                        {"init_value", p.init_value}});
+    for (const BufferSpec& b : n.layer->buffer_specs(in))
+      buffers.push_back({{"name", n.layer->name() + "." + b.suffix},
+                         {"shape", dims(b.shape, 0)},
+                         {"dtype", b.type == BufferSpec::Type::i64 ? "int64" : "float32"},
+                         {"init", b.init}});
     const TorchModule torch = n.layer->torch_module(in);
-    described.push_back(
-        {{"name", n.layer->name()},
-         {"type", n.layer->type()},
-         {"inputs", {n.input < 0 ? "input" : nodes[n.input].layer->name()}},
-         {"input_shapes", {per_sample(in)}},
-         {"output_shape", per_sample(shapes[i].output)},
-         {"parameters", params},
-         {"softmax_output", n.layer->softmax_output()},
-         {"torch",
-          {{"module", torch.module.empty() ? nlohmann::json() : nlohmann::json(torch.module)},
-           {"args", torch.args},
-           {"kwargs", torch.kwargs},
-           {"activation",
-            torch.activation.empty() ? nlohmann::json() : nlohmann::json(torch.activation)}}}});
+    described.push_back({{"name", n.layer->name()},
+                         {"type", n.layer->type()},
+                         {"inputs", inputs},
+                         {"input_shapes", input_shapes},
+                         {"output_shape", dims(shapes[i].output, 1)},
+                         {"parameters", params},
+                         {"buffers", buffers},
+                         {"softmax_output", n.layer->softmax_output()},
+                         {"torch",
+                          {{"merge", null_if_empty(torch.merge)},
+                           {"module", null_if_empty(torch.module)},
+                           {"args", torch.args},
+                           {"kwargs", torch.kwargs},
+                           {"activation", null_if_empty(torch.activation)}}}});
   }
   return {{"name", name},
           {"input", {input[0], input[1], input[2]}},
@@ -299,10 +412,13 @@ nlohmann::json training_to_json(const TrainingRecipe& t) {
 
 nlohmann::json Model::to_json() const {
   nlohmann::json layers = nlohmann::json::array();
-  for (const Node& n : nodes) {
-    nlohmann::json l = n.layer->to_json();
-    if (n.input >= 0 && &n != &nodes[n.input + 1]) l["input"] = nodes[n.input].layer->name();
-    if (n.input < 0 && &n != &nodes[0]) l["input"] = "input";
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const std::vector<int>& inputs = nodes[i].inputs;
+    nlohmann::json l = nodes[i].layer->to_json();
+    const int previous = static_cast<int>(i) - 1;  // the default input (kModelInput for i = 0)
+    if (inputs.size() == 1 && inputs[0] != previous) l["input"] = input_name(inputs[0]);
+    if (inputs.size() > 1)
+      for (int in : inputs) l["input"].push_back(input_name(in));
     layers.push_back(l);
   }
   return {{"name", name},

@@ -1,5 +1,7 @@
-// A model definition: a graph of named layers (each consumes one earlier node or the
-// input), the loss, the optimizer and the training recipe, read from a JSON model file.
+// A model definition: a graph of named layers, the loss, the optimizer and the training
+// recipe, read from a JSON model file. Each layer consumes one or more earlier layers (or
+// the model's input) and may feed several later ones; the file's order is a topological
+// order, and the last layer's output is the model's.
 #pragma once
 
 #include <array>
@@ -27,12 +29,16 @@ struct TrainingRecipe {
 
 struct Node {
   std::unique_ptr<Layer> layer;
-  int input = -1;  // index of the node it consumes; -1 is the model input
+  // The nodes it consumes, in the order its layer takes them: indices of earlier nodes, or
+  // kModelInput.
+  std::vector<int> inputs;
 };
+inline constexpr int kModelInput = -1;
 
 // A node's input and output shapes, batch dimension first.
 struct NodeShapes {
-  Shape input, output;
+  std::vector<Shape> inputs;  // one per input
+  Shape output;
 };
 
 struct Model {
@@ -45,15 +51,21 @@ struct Model {
   TrainingRecipe training;
 
   int find(const std::string& layer_name) const;  // -1 if absent
+  // "input" for kModelInput, else the node's layer name.
+  std::string input_name(int node) const;
   // Every node's shapes for a batch size, in node order: the one walk of the graph that
   // the executor, the parameters and the summaries share. Throws plinth::Error naming the
-  // layer that cannot take its input or would hold more than 2^31 - 1 values per sample.
+  // layer that cannot take its inputs (and, for several, naming them) or would hold more
+  // than 2^31 - 1 values per sample.
   std::vector<NodeShapes> shapes(int batch) const;
   nlohmann::json to_json() const;
   size_t parameter_count() const;
+  // The table Keras' model.summary() prints, a line per layer: name (type), output shape,
+  // parameters (marked "(frozen)" for the layers named in frozen) and the nodes it consumes.
+  std::string layer_table(const std::vector<std::string>& frozen = {}) const;
   // Each node resolved, for `plinth layers --model` and scripts/pytorch_interop.py: name,
-  // type, input names, per-sample input and output shapes, parameters and the PyTorch
-  // module (Layer::torch_module).
+  // type, input names, per-sample input and output shapes, parameters, buffers and the
+  // PyTorch module (Layer::torch_module).
   nlohmann::json describe() const;
 };
 

@@ -32,6 +32,11 @@ std::string describe(const PoolShape& s) {
                      s.stride);
 }
 
+std::string describe(const BatchNormShape& s) {
+  return fmt::format("{} samples of {} channels x {} values, eps {}, momentum {}", s.n, s.c,
+                     s.spatial, s.eps, s.momentum);
+}
+
 template <typename Shape>
 [[noreturn]] void refuse(std::string_view who, const std::string& problem, const Shape& s) {
   fail("{}: {} ({})", who, problem, describe(s));
@@ -81,6 +86,15 @@ void check_pool_shape(const PoolShape& s, std::string_view who) {
   // argmax holds an int32 index within a plane; the sample bounds the plane.
   if (!within_sample_limit({s.c, s.h, s.w}))
     refuse(who, "one sample's input has more than 2^31 - 1 elements", s);
+}
+
+void check_batchnorm_shape(const BatchNormShape& s, std::string_view who) {
+  if (s.n < 1 || s.c < 1 || s.spatial < 1) refuse(who, "every size must be at least 1", s);
+  if (!within_sample_limit({s.c, s.spatial}))
+    refuse(who, "one sample has more than 2^31 - 1 elements", s);
+  // Written as !(in range) so that NaN is refused too.
+  if (!(s.eps > 0) || !(s.momentum >= 0 && s.momentum <= 1))
+    refuse(who, "eps must be positive and momentum in [0, 1]", s);
 }
 
 }  // namespace plinth

@@ -1,5 +1,5 @@
-// Which convolution and pooling geometries plinth runs, decided in one place with one
-// wording. Both backends check the shapes their ops receive, and the conv2d and maxpool2d
+// Which convolution, pooling and batch-normalisation geometries plinth runs, decided in one place
+// with one wording. Both backends check the shapes their ops receive, and the conv2d and maxpool2d
 // layers check the shapes they build (so a model file with an impossible layer fails when
 // it is read, naming the layer). Out_h() = (h + 2 pad - r) / stride + 1 rounds down, so a
 // window larger than its input can still "produce" one output; these checks refuse it.
@@ -22,5 +22,6 @@ inline constexpr int64_t kMaxElementsPerSample = INT32_MAX;
 // run shape. who is the op ("conv2d_forward") or the layer ("layer conv1") asking.
 void check_conv_shape(const ConvShape& shape, std::string_view who);
 void check_pool_shape(const PoolShape& shape, std::string_view who);
+void check_batchnorm_shape(const BatchNormShape& shape, std::string_view who);
 
 }  // namespace plinth

@@ -2,6 +2,7 @@
 #include "engine/error.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "engine/memory_budget.h"
 #include "engine/rng.h"
@@ -10,7 +11,12 @@ namespace plinth {
 
 namespace {
 constexpr size_t kAlignFloats = 16;  // 64 bytes: each tensor starts on a cache line
+constexpr size_t kAlignBytes = 64;
+
+bool wanted(const std::vector<std::string>& only, const std::string& name) {
+  return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
 }
+}  // namespace
 
 uint64_t hash_name(const std::string& s) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
@@ -20,18 +26,28 @@ uint64_t hash_name(const std::string& s) {
 
 Parameters::Parameters(const Model& model, Backend& backend) : backend_(backend) {
   const std::vector<NodeShapes> shapes = model.shapes(1);
-  // Four arenas of the same layout: values, gradients and the optimizer's two moments.
+  // Four arenas of the same layout: values, gradients and the optimizer's two moments; and
+  // the layers' buffers (running statistics).
   MemoryNeed need;
   need.what = fmt::format("model '{}', for its parameters (values, gradients, optimizer moments),",
                           model.name);
   for (size_t i = 0; i < model.nodes.size(); ++i) {
     const Layer& layer = *model.nodes[i].layer;
-    for (const ParamSpec& p : layer.param_specs(shapes[i].input)) {
+    const int node = static_cast<int>(i);
+    for (const ParamSpec& p : layer.param_specs(shapes[i].inputs)) {
       entries_.push_back(
-          {layer.name() + "." + p.suffix, static_cast<int>(i), p.shape, size_, p.init_limit});
+          {layer.name() + "." + p.suffix, node, p.shape, size_, p.init_limit, p.init_value});
       const size_t floats = (p.shape.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
       size_ += floats;
       need.add(layer.name(), 4 * floats * sizeof(float));
+    }
+    for (const BufferSpec& b : layer.buffer_specs(shapes[i].inputs)) {
+      buffer_entries_.push_back(
+          {layer.name() + "." + b.suffix, node, b.shape, b.type, buffer_bytes_, b.init});
+      const size_t aligned =
+          (buffer_entries_.back().bytes() + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
+      buffer_bytes_ += aligned;
+      need.add(layer.name(), aligned);
     }
   }
   require_memory(backend, need);
@@ -41,9 +57,11 @@ Parameters::Parameters(const Model& model, Backend& backend) : backend_(backend)
   m_ = DeviceBuffer(backend, bytes);
   v_ = DeviceBuffer(backend, bytes);
   step_ = DeviceBuffer(backend, sizeof(int64_t));
+  buffers_ = DeviceBuffer(backend, std::max<size_t>(buffer_bytes_, kAlignBytes));
   // Padding between tensors stays zero in every arena, so updating a whole range is exact.
   backend.fill(values(), size_, 0.0f);
   backend.fill(grads(), size_, 0.0f);
+  backend.fill(reinterpret_cast<float*>(buffers()), buffer_bytes_ / sizeof(float), 0.0f);
   zero_optimizer_state();
 }
 
@@ -51,6 +69,16 @@ const ParamEntry* Parameters::find(const std::string& name) const {
   for (const ParamEntry& e : entries_)
     if (e.name == name) return &e;
   return nullptr;
+}
+
+const BufferEntry* Parameters::find_buffer(const std::string& name) const {
+  for (const BufferEntry& e : buffer_entries_)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+Tensor Parameters::buffer(const BufferEntry& e) const {
+  return {e.shape, reinterpret_cast<float*>(buffers() + e.offset)};
 }
 
 size_t Parameters::count() const {
@@ -62,13 +90,27 @@ size_t Parameters::count() const {
 void Parameters::initialize(uint64_t seed, const std::vector<std::string>& only) {
   std::vector<float> host = download(values());
   for (const ParamEntry& e : entries_) {
-    if (!only.empty() && std::find(only.begin(), only.end(), e.name) == only.end()) continue;
+    if (!wanted(only, e.name)) continue;
     const uint64_t key = hash_combine(seed, hash_name(e.name));
     for (size_t i = 0; i < e.shape.numel(); ++i)
       host[e.offset + i] =
-          e.init_limit == 0 ? 0.0f : (2.0f * uniform01(key, i) - 1.0f) * e.init_limit;
+          e.init_limit == 0 ? e.init_value : (2.0f * uniform01(key, i) - 1.0f) * e.init_limit;
   }
   upload(values(), host);
+  std::vector<std::byte> buffers = download_buffers();
+  for (const BufferEntry& e : buffer_entries_) {
+    if (!wanted(only, e.name)) continue;
+    std::byte* at = buffers.data() + e.offset;
+    for (size_t i = 0; i < e.shape.numel(); ++i) {
+      if (e.type == BufferSpec::Type::i64) {
+        const int64_t v = static_cast<int64_t>(e.init);
+        std::memcpy(at + i * sizeof v, &v, sizeof v);
+      } else {
+        std::memcpy(at + i * sizeof e.init, &e.init, sizeof e.init);
+      }
+    }
+  }
+  upload_buffers(buffers);
 }
 
 std::vector<float> Parameters::download(const float* arena) const {
@@ -79,6 +121,16 @@ std::vector<float> Parameters::download(const float* arena) const {
 
 void Parameters::upload(float* arena, const std::vector<float>& host) const {
   backend_.upload(arena, host.data(), size_ * sizeof(float));
+}
+
+std::vector<std::byte> Parameters::download_buffers() const {
+  std::vector<std::byte> host(buffer_bytes_);
+  backend_.download(host.data(), buffers(), buffer_bytes_);
+  return host;
+}
+
+void Parameters::upload_buffers(const std::vector<std::byte>& host) const {
+  backend_.upload(buffers(), host.data(), buffer_bytes_);
 }
 
 int64_t Parameters::download_step() const {

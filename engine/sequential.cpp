@@ -24,7 +24,8 @@ struct Sequential::Compiled {
 
 namespace {
 
-// Layers whose name and shape did not change keep their weights across a recompile.
+// Layers whose name and shape did not change keep their weights (and buffers) across a
+// recompile.
 void copy_matching_weights(const Parameters& from, Parameters& to) {
   const std::vector<float> src = from.download(from.values());
   std::vector<float> dst = to.download(to.values());
@@ -35,6 +36,15 @@ void copy_matching_weights(const Parameters& from, Parameters& to) {
                   dst.begin() + static_cast<ptrdiff_t>(e.offset));
   }
   to.upload(to.values(), dst);
+  const std::vector<std::byte> src_buffers = from.download_buffers();
+  std::vector<std::byte> dst_buffers = to.download_buffers();
+  for (const BufferEntry& e : to.buffer_entries()) {
+    const BufferEntry* old = from.find_buffer(e.name);
+    if (old && old->shape == e.shape && old->type == e.type)
+      std::copy_n(src_buffers.begin() + static_cast<ptrdiff_t>(old->offset), e.bytes(),
+                  dst_buffers.begin() + static_cast<ptrdiff_t>(e.offset));
+  }
+  to.upload_buffers(dst_buffers);
 }
 
 // The names the CLI's model files use: conv1, pool1, flatten, fc1, ...; the k-th layer
@@ -56,12 +66,6 @@ std::string automatic_name(const std::vector<nlohmann::json>& layers, const std:
 
 // How errors name the model.
 std::string who(const std::string& name) { return fmt::format("Sequential '{}'", name); }
-
-std::string per_sample(const Shape& s) {
-  Shape out;
-  for (int i = 1; i < s.rank; ++i) out.dims[out.rank++] = s.dims[i];
-  return out.str();
-}
 
 }  // namespace
 
@@ -101,6 +105,24 @@ LayerSpec flatten() { return layer("flatten"); }
 LayerSpec dropout(double rate) { return layer("dropout", {{"rate", rate}}); }
 LayerSpec activation(const std::string& name) {
   return layer("activation", {{"activation", name}});
+}
+LayerSpec batchnorm2d(const std::string& activation) {
+  return layer("batchnorm2d", {{"activation", activation}});
+}
+LayerSpec batchnorm1d(const std::string& activation) {
+  return layer("batchnorm1d", {{"activation", activation}});
+}
+LayerSpec avgpool2d(int size, int stride) {
+  LayerSpec s = layer("avgpool2d", {{"size", size}});
+  if (stride != 0) s.json["stride"] = stride;
+  return s;
+}
+LayerSpec global_avgpool() { return layer("global_avgpool"); }
+LayerSpec merge(const std::string& type, const std::vector<std::string>& inputs,
+                const std::string& activation) {
+  LayerSpec s = layer(type, {{"input", inputs}});
+  if (activation != "linear") s.json["activation"] = activation;
+  return s;
 }
 
 OptimizerSpec sgd(float lr, float momentum, bool nesterov) {
@@ -294,16 +316,8 @@ size_t Sequential::parameter_count() const {
 std::string Sequential::summary() const {
   const Compiled& c = require_compiled("summary");
   const Model& m = c.model;
-  std::string out = fmt::format("Model: {} on {}\n{:<28}{:<18}{:>10}\n", m.name,
-                                c.backend->description(), "Layer (type)", "Output shape", "Params");
-  const std::vector<NodeShapes> shapes = m.shapes(1);
-  for (size_t i = 0; i < m.nodes.size(); ++i) {
-    const Layer& layer = *m.nodes[i].layer;
-    size_t params = 0;
-    for (const ParamSpec& p : layer.param_specs(shapes[i].input)) params += p.shape.numel();
-    out += fmt::format("{:<28}{:<18}{:>10}\n", layer.name() + " (" + layer.type() + ")",
-                       per_sample(shapes[i].output), params);
-  }
+  const std::string out =
+      fmt::format("Model: {} on {}\n", m.name, c.backend->description()) + m.layer_table();
   return out + fmt::format("Total parameters: {}, loss {}, optimizer {} (lr {})\n",
                            c.params->count(), loss_name(m.loss), optimizer_name(m.optimizer.kind),
                            m.optimizer.lr);

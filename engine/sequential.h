@@ -38,7 +38,8 @@ struct LayerSpec {
 };
 
 // Any registered layer type (`plinth layers` lists them) with its model-file fields:
-// layer("conv2d", {{"filters", 32}, {"kernel", 3}}). The helpers below are shorthands.
+// layer("conv2d", {{"filters", 32}, {"kernel", 3}}), or with "input" a graph's branches.
+// The helpers below are shorthands.
 LayerSpec layer(const std::string& type, const nlohmann::json& fields = nlohmann::json::object());
 
 // activation: "linear" (none), "relu", "sigmoid", "tanh"; "softmax" only on the last
@@ -50,6 +51,16 @@ LayerSpec dense(int units, const std::string& activation = "linear");
 LayerSpec flatten();
 LayerSpec dropout(double rate);
 LayerSpec activation(const std::string& name);
+LayerSpec batchnorm2d(const std::string& activation = "linear");
+LayerSpec batchnorm1d(const std::string& activation = "linear");
+LayerSpec avgpool2d(int size = 2, int stride = 0);  // stride 0: the window size
+LayerSpec global_avgpool();
+// Layers that merge branches name their inputs: the names of earlier layers (automatic
+// ones included), or "input". A residual connection:
+//   model.add(conv2d(8, 3, "relu", 1, "same")).add(conv2d(8, 3, "linear", 1, "same"))
+//        .add(merge("add", {"conv1", "conv2"}, "relu"));
+LayerSpec merge(const std::string& type, const std::vector<std::string>& inputs,
+                const std::string& activation = "linear");
 
 // Optimizers with Keras' defaults.
 OptimizerSpec sgd(float lr = 0.01f, float momentum = 0, bool nesterov = false);
@@ -110,7 +121,8 @@ class Sequential {
   ~Sequential();
 
   // Appends a layer, named by its type's prefix (conv<k>, pool<k>, fc<k>, dropout<k>,
-  // act<k>, or flatten then flatten<k>) unless it has a name. Checks the layer's own
+  // act<k>, bn<k>, add<k>, ..., or flatten then flatten<k>) unless it has a name. It
+  // consumes the layer before it unless its "input" names others. Checks the layer's own
   // fields now; shapes are checked by compile().
   Sequential& add(const LayerSpec& layer);
 

@@ -33,8 +33,9 @@ struct TrainOptions {
   // must not fail, or swap, in its evaluation).
   int eval_batch_size = 0;
   uint64_t seed = 1;
-  int64_t max_steps = -1;           // stop after this many optimizer steps in total (smoke runs)
-  std::vector<std::string> freeze;  // layer names
+  int64_t max_steps = -1;  // stop after this many optimizer steps in total (smoke runs)
+  // Layer names: no parameter updates; a frozen BatchNorm also keeps its running statistics.
+  std::vector<std::string> freeze;
   std::map<std::string, float> lr_multiplier;  // layer name -> factor on the lr
   float clip_norm = 0;                         // global-norm clipping; 0 is off
   OnNan on_nan = OnNan::stop;

@@ -110,6 +110,9 @@ class Trainer::Run {
   DeviceDataset& data_;
   const bool augment_;
   DeviceBuffer staging_;  // with augment_: the gathered batch, before augmentation
+  // With on_nan = skip_step: the layers' buffers (running statistics) before the step, which
+  // a skipped step's forward pass must not have moved.
+  DeviceBuffer buffers_before_;
   float* grad_sq_;        // device scalars: the gradients' sum of squares,
   float* clip_;           // the clipping scale,
   float* checks_;         // and the step checks' counts (kStatsSize floats)
@@ -146,6 +149,8 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       augment_(trainer.model_.training.augment.enabled()),
       staging_(augment_ ? DeviceBuffer(backend_, exec_.input().numel() * sizeof(float))
                         : DeviceBuffer()),
+      buffers_before_(skip_bad_steps_ ? DeviceBuffer(backend_, trainer.params_.buffer_bytes())
+                                      : DeviceBuffer()),
       grad_sq_(trainer.scalars_.as<float>()),
       clip_(grad_sq_ + 1),
       checks_(grad_sq_ + 2),
@@ -232,7 +237,11 @@ void Trainer::Run::set_batch_index(int64_t batch) {
 // within the epoch, so that once a step is bad no later update happens either: the
 // weights stay as they were before it until the host looks.
 void Trainer::Run::queue_step(int64_t b) {
-  if (skip_bad_steps_) backend_.fill(checks_, kStatsSize, 0.0f);
+  if (skip_bad_steps_) {
+    backend_.fill(checks_, kStatsSize, 0.0f);
+    if (buffers_before_.bytes())
+      backend_.copy(buffers_before_.as<void>(), t_.params_.buffers(), buffers_before_.bytes());
+  }
   queue_gradients(b);
   const float* scale = queue_clip_scale();
   backend_.count_nonfinite(t_.params_.grads(), t_.params_.size(), checks_);
@@ -305,6 +314,8 @@ bool Trainer::Run::look_at_checks(int epoch, int64_t b) {
   const SkippedStep skipped{epoch + 1, b + 1, t_.diagnose_nonfinite(exec_)};
   for (TrainHook* h : hooks_) h->on_step_skipped(skipped);
   backend_.upload(exec_.stats(), last_good_, sizeof(last_good_));  // keep the epoch's loss finite
+  if (buffers_before_.bytes())  // and the running statistics as they were before the step
+    backend_.copy(t_.params_.buffers(), buffers_before_.as<void>(), buffers_before_.bytes());
   return false;
 }
 

@@ -90,7 +90,9 @@ inline void check_model(Numbers& in) {
   }
   const std::vector<NodeShapes> one = m.shapes(1), many = m.shapes(batch);
   for (size_t i = 0; i < one.size(); ++i) {
-    for (const Shape* s : {&one[i].input, &one[i].output}) {
+    std::vector<const Shape*> shapes{&one[i].output};
+    for (const Shape& s : one[i].inputs) shapes.push_back(&s);
+    for (const Shape* s : shapes) {
       for (int d = 0; d < s->rank; ++d) require(s->dims[d] >= 1, "a dimension below 1");
       require(s->per_sample() <= INT32_MAX, "a sample over 2^31 - 1 values");
     }

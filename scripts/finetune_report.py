@@ -2,6 +2,7 @@
 """Summarises a scripts/finetune_workflow.sh run: benchmarks/results/finetune-<date>.{json,md}.
 
   finetune_report.py RUN_DIR [--out-dir benchmarks/results] [--settings TEXT]
+      [--name finetune] [--model models/seed_cnn.json] [--plinth build/plinth]
 
 RUN_DIR holds runs.jsonl (one line per plinth command: name, variant, seed, command, log,
 history) with the logs and histories it names. The report holds every run's test accuracy,
@@ -114,27 +115,51 @@ def add_gains(rows, baseline):
                            "wins": sum(d > 0 for d in diffs), "seeds": len(diffs)}
 
 
-def check_loads(runs):
+def model_tensors(plinth, model):
+    """The model's parameters and buffers by layer, from `plinth layers --json --model`."""
+    out = subprocess.run([plinth, "layers", "--json", "--model", model], capture_output=True, text=True)
+    if out.returncode != 0:
+        fail(f"{plinth} layers --model {model}: {out.stderr.strip()}")
+    return {n["name"]: [t["name"] for t in n["parameters"] + n.get("buffers", [])]
+            for n in json.loads(out.stdout)["nodes"]}
+
+
+def option(run, name):
+    command = run["command"]
+    return command[command.index(name) + 1] if name in command else None
+
+
+def check_loads(runs, tensors):
     """Each run that starts from a checkpoint must report that it loaded exactly the
     tensors it should, and (a)'s weights loaded into a fresh run must reproduce (a)."""
     conv = [f"conv{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")]
     fc = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
-    want = {"supervised": (conv + fc[:2], ["fc2"]), "autoencoder": (conv, fc)}
     checks = []
     for run in runs:
         source = run["variant"].split("-")[-1]
-        if run["variant"].startswith(("finetune-", "frozen-")) and source in want:
-            loaded, initialised = want[source]
-            load = run["load"] or {}
-            ok = (sorted(load.get("loaded", [])) == sorted(loaded) and
-                  sorted(load.get("initialised", [])) == sorted(initialised))
-            checks.append({"check": f"{run['name']}: loaded {', '.join(loaded)}; initialised {', '.join(initialised)}",
-                           "ok": ok, "observed": load})
+        if not run["variant"].startswith(("finetune-", "frozen-")):
+            continue
+        if source == "supervised":  # everything but the layers reset (the head)
+            reset = (option(run, "--reset") or "").split(",")
+            loaded = [t for layer, names in tensors.items() if layer not in reset for t in names]
+            want = (loaded, [r for r in reset if r])
+        elif source == "autoencoder":  # the seed CNN's conv1..conv3 from the autoencoder
+            want = (conv, fc)
+        else:
+            continue
+        loaded, initialised = want
+        load = run["load"] or {}
+        ok = (sorted(load.get("loaded", [])) == sorted(loaded) and
+              sorted(load.get("initialised", [])) == sorted(initialised))
+        names = (", ".join(loaded) if len(loaded) <= 10 else
+                 f"the {len(loaded)} tensors of every layer but {', '.join(initialised)}")
+        checks.append({"check": f"{run['name']}: loaded {names}; initialised {', '.join(initialised)}",
+                       "ok": ok, "observed": load})
     pretrained = [r for r in runs if r["variant"] == "pretrain-supervised"]
     for run in runs:
         if run["variant"] == "check-load" and pretrained:
             expected = pretrained[0]["test_accuracy"]
-            checks.append({"check": f"{run['name']}: (a)'s checkpoint loaded into a fresh run (one step at lr 0) "
+            checks.append({"check": f"{run['name']}: (a)'s checkpoint loaded into a fresh run (one step, every layer frozen) "
                                     f"gives (a)'s test accuracy on classes 0-4, {expected:.4f}",
                            "ok": run["test_accuracy"] == expected, "observed": run["test_accuracy"]})
     return checks
@@ -172,7 +197,7 @@ def table(rows, labels, seeds):
 def markdown(report):
     ft = report["finetune"]
     seeds = ft["seeds"]
-    out = [f"# Pretrain, then fine-tune: {report['date']}", "",
+    out = [f"# Pretrain, then fine-tune {os.path.basename(report['model'])}: {report['date']}", "",
            f"Commit `{report['commit']}`{' (with uncommitted changes)' if report['dirty'] else ''}, "
            f"device: {report['device']}. Produced by `scripts/finetune_workflow.sh`.", "",
            f"## Test accuracy on classes 5-9 ({ft['test_images']} test images), trained on "
@@ -181,12 +206,12 @@ def markdown(report):
            "The seed picks the labelled images (the same for every row) and initialises the new "
            "layers. std: sample standard deviation over the seeds; gain in points.", ""]
     out += table(ft["variants"], FINETUNE_VARIANTS, seeds)
-    out += ["", "### The features alone: conv1-conv3 frozen, only fc1 and fc2 trained", ""]
+    out += ["", f"### The features alone: {report['features']} frozen, only the rest trained", ""]
     out += table(ft["frozen"], FROZEN_VARIANTS, seeds)
     for run in report["runs"]:
         if run["variant"] == "all-labels":
             out += ["", f"For scale: all {run['train_images']} labels of classes 5-9, from scratch, "
-                        f"{run['epochs']} epochs of the seed CNN's recipe: test accuracy {run['test_accuracy']:.4f}."]
+                        f"{run['epochs']} epochs of the model's recipe: test accuracy {run['test_accuracy']:.4f}."]
     out += ["", "## Pretraining", "",
             "| run | training images | epochs | final train loss | test |", "|---|---:|---:|---:|---|"]
     for run in report["runs"]:
@@ -207,7 +232,12 @@ def main():
     p.add_argument("run_dir", help="the workflow's output folder (runs/finetune)")
     p.add_argument("--out-dir", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--settings", default="", help="the fine-tune settings, in words")
+    p.add_argument("--name", default="finetune", help="the report's file name before the date")
+    p.add_argument("--model", default=os.path.join(ROOT, "models", "seed_cnn.json"),
+                   help="the model fine-tuned (for the tensors a load must report)")
+    p.add_argument("--plinth", default=os.path.join(ROOT, "build", "plinth"))
     args = p.parse_args()
+    tensors = model_tensors(args.plinth, args.model)
 
     runs = read_runs(args.run_dir)
     finetunes = [r for r in runs if r["variant"] in FINETUNE_VARIANTS]
@@ -233,11 +263,13 @@ def main():
             "variants": variants,
             "frozen": frozen,
         },
-        "checks": check_loads(runs),
+        "model": args.model,
+        "features": next((option(r, "--freeze") for r in runs if r["variant"] == "frozen-random"), "?"),
+        "checks": check_loads(runs, tensors),
         "runs": runs,
     }
     os.makedirs(args.out_dir, exist_ok=True)
-    stem = os.path.join(args.out_dir, f"finetune-{date}")
+    stem = os.path.join(args.out_dir, f"{args.name}-{date}")
     with open(stem + ".json", "w") as f:
         json.dump(report, f, indent=2)
         f.write("\n")

@@ -1,6 +1,6 @@
 // A gradient checker for one Layer (after Caffe's GradientChecker): the layer, built from
-// its model-file object, runs forward and backward on the CPU backend with random input
-// and parameters, and its input gradient and every parameter gradient must match finite
+// its model-file object, runs forward and backward on the CPU backend with random inputs
+// and parameters, and each input gradient and every parameter gradient must match finite
 // differences of the scalar loss L = sum_i g_i * y_i with fixed random g (so dL/dy = g).
 //
 // Layers run through the float Backend interface, so the check is in float: L is summed in
@@ -43,13 +43,14 @@
 namespace plinth::test {
 
 struct LayerGradientCase {
-  nlohmann::json layer;  // its model-file object
-  Shape input;           // batch included
+  nlohmann::json layer;       // its model-file object
+  std::vector<Shape> inputs;  // batch included, one per input
+  bool training = true;       // false: the evaluation passes (BatchNorm's running statistics)
 };
 
 // The worst direction found for one tensor.
 struct GradientError {
-  std::string tensor;  // "input" or a parameter's suffix
+  std::string tensor;  // "input" ("input 2" of several) or a parameter's suffix
   double error = 0;    // |numeric - analytic| / max(|numeric|, |analytic|, typical)
   double numeric = 0, analytic = 0;
 };
@@ -90,33 +91,49 @@ struct Probe {
 
 }  // namespace layer_gradcheck
 
-// Runs the layer forward and backward and returns the worst error of the input gradient
+// Runs the layer forward and backward and returns the worst error of each input gradient
 // and of every parameter gradient. CHECKs on the way that backward overwrites its outputs,
-// gives the same parameter gradients without dx (a first layer) and the same dx without
-// parameter gradients (a frozen layer).
-inline std::vector<GradientError> layer_gradient_errors(Layer& layer, const Shape& in,
-                                                        uint64_t seed) {
+// gives the same parameter gradients without any dx (a first layer), the same dx without
+// parameter gradients (a frozen layer) and, with several inputs, the same dx of each input
+// when it is the only one needed. Buffers (running statistics) start at random positive
+// values, restored before every forward pass; training false runs the evaluation passes.
+inline std::vector<GradientError> layer_gradient_errors(Layer& layer, InputShapes in, uint64_t seed,
+                                                        bool training = true) {
   using namespace layer_gradcheck;
   auto be = make_cpu_backend(1);
   const Shape out = layer.output_shape(in);
   const std::vector<ParamSpec> specs = layer.param_specs(in);
+  const std::vector<BufferSpec> buffer_specs = layer.buffer_specs(in);
   const bool view = layer.reshape_only();
+  const size_t inputs = in.size();
 
-  // values[0] is the input, then the parameters (biases random too, so that they matter).
-  std::vector<std::string> names{"input"};
-  std::vector<std::vector<double>> values{distinct_values(in.numel(), seed)};
-  std::vector<double> gaps{2.0 / static_cast<double>(in.numel())};  // of distinct_values
+  // values[0, inputs) are the inputs, then the parameters (biases random too, so that
+  // they matter).
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> values;
+  std::vector<double> gaps;
+  for (size_t k = 0; k < inputs; ++k) {
+    names.push_back(inputs == 1 ? "input" : "input " + std::to_string(k + 1));
+    values.push_back(distinct_values(in[k].numel(), seed + 50 * k));
+    gaps.push_back(2.0 / static_cast<double>(in[k].numel()));  // of distinct_values
+  }
   for (size_t k = 0; k < specs.size(); ++k) {
     names.push_back(specs[k].suffix);
     values.push_back(random_values(specs[k].shape.numel(), seed + 1 + k, -0.5, 0.5));
     gaps.push_back(std::numeric_limits<double>::infinity());  // no order to keep
   }
 
-  DeviceTensor x = device_tensor(*be, in), dx = device_tensor(*be, in);
-  DeviceTensor y = view ? DeviceTensor{{}, {out, x.tensor.data}} : device_tensor(*be, out);
-  DeviceTensor dy = view ? DeviceTensor{{}, {out, dx.tensor.data}} : device_tensor(*be, out);
-  std::vector<DeviceTensor> params, grads;
-  std::vector<Tensor> tensors{x.tensor}, param_views, grad_views;
+  std::vector<DeviceTensor> xs, dxs, params, grads, buffers;
+  std::vector<Tensor> tensors, x_views, dx_views, param_views, grad_views, buffer_views;
+  for (const Shape& shape : in) {
+    xs.push_back(device_tensor(*be, shape));
+    dxs.push_back(device_tensor(*be, shape));
+    x_views.push_back(xs.back().tensor);
+    dx_views.push_back(dxs.back().tensor);
+    tensors.push_back(xs.back().tensor);
+  }
+  DeviceTensor y = view ? DeviceTensor{{}, {out, xs[0].tensor.data}} : device_tensor(*be, out);
+  DeviceTensor dy = view ? DeviceTensor{{}, {out, dxs[0].tensor.data}} : device_tensor(*be, out);
   for (const ParamSpec& s : specs) {
     params.push_back(device_tensor(*be, s.shape));
     grads.push_back(device_tensor(*be, s.shape));
@@ -124,18 +141,40 @@ inline std::vector<GradientError> layer_gradient_errors(Layer& layer, const Shap
     grad_views.push_back(grads.back().tensor);
     tensors.push_back(params.back().tensor);
   }
+  std::vector<std::vector<float>> buffer_values;
+  for (size_t k = 0; k < buffer_specs.size(); ++k) {
+    // Room for an i64 buffer too: two floats per element, zero.
+    const BufferSpec& b = buffer_specs[k];
+    const bool i64 = b.type == BufferSpec::Type::i64;
+    const std::vector<double> v = random_values(b.shape.numel(), seed + 300 + k, 0.5, 1.5);
+    buffer_values.push_back(i64 ? std::vector<float>(2 * b.shape.numel(), 0.0f)
+                                : std::vector<float>(v.begin(), v.end()));
+    buffers.push_back(device_tensor(*be, {static_cast<int>(buffer_values.back().size())}));
+    buffer_views.push_back({b.shape, buffers.back().tensor.data});
+  }
   DeviceBuffer scratch(*be, layer.scratch_bytes(in)), step(*be, sizeof(int64_t));
   const int64_t step_value = 3;
   be->upload(step.as<int64_t>(), &step_value, sizeof step_value);
   layer.prepare(*be, in);
-  LayerIO io{*be,        x.tensor,           y.tensor, dx.tensor, dy.tensor,         param_views,
-             grad_views, scratch.as<void>(), true,     seed,      step.as<int64_t>()};
+  LayerIO io{.backend = *be,
+             .xs = x_views,
+             .y = y.tensor,
+             .dxs = dx_views,
+             .dy = dy.tensor,
+             .params = param_views,
+             .grads = grad_views,
+             .buffers = buffer_views,
+             .scratch = scratch.as<void>(),
+             .training = training,
+             .seed = seed,
+             .step = step.as<int64_t>()};
 
   // The forward pass with tensor k at `moved` (null: every tensor at its value).
   auto outputs = [&](size_t k, const std::vector<float>* moved) {
     for (size_t j = 0; j < tensors.size(); ++j)
       upload(*be, tensors[j],
              j == k && moved ? *moved : std::vector<float>(values[j].begin(), values[j].end()));
+    for (size_t j = 0; j < buffers.size(); ++j) upload(*be, buffers[j].tensor, buffer_values[j]);
     layer.forward(io);
     return download(*be, y.tensor);
   };
@@ -175,29 +214,42 @@ inline std::vector<GradientError> layer_gradient_errors(Layer& layer, const Shap
   INFO(kinks << " of " << g.size() << " outputs at a kink");
   CHECK(kinks * 10 <= g.size());  // more is a layer that jumps, not bad luck
 
-  // The analytic gradients. NaN in dx and the grads first: a backward that accumulates
-  // instead of overwriting fails.
+  // The analytic gradients. NaN in the dxs and the grads first: a backward that
+  // accumulates instead of overwriting fails.
   const float nan = std::numeric_limits<float>::quiet_NaN();
   auto backward = [&](LayerIO& call) {
-    if (call.dx.data) be->fill(call.dx.data, in.numel(), nan);
+    for (const Tensor& dx : call.dxs)
+      if (dx.data) be->fill(dx.data, dx.numel(), nan);
     for (const Tensor& t : call.grads) be->fill(t.data, t.numel(), nan);
     upload(*be, dy.tensor, std::vector<float>(g.begin(), g.end()));  // after dx: a view's dy is dx
     layer.backward(call);
   };
-  outputs(0, nullptr);  // the forward state (argmax, mask) at the values
+  outputs(0, nullptr);  // the forward state (argmax, mask, statistics) at the values
   backward(io);
-  std::vector<std::vector<float>> analytic{download(*be, dx.tensor)};
+  std::vector<std::vector<float>> analytic;
+  for (const Tensor& dx : dx_views) analytic.push_back(download(*be, dx));
   for (const Tensor& t : grad_views) analytic.push_back(download(*be, t));
   if (!view) {
+    std::vector<Tensor> no_dx = dx_views;
+    for (Tensor& t : no_dx) t.data = nullptr;
     LayerIO first_layer = io;
-    first_layer.dx.data = nullptr;
+    first_layer.dxs = no_dx;
     backward(first_layer);
     for (size_t k = 0; k < grad_views.size(); ++k)
-      CHECK(download(*be, grad_views[k]) == analytic[k + 1]);
+      CHECK(download(*be, grad_views[k]) == analytic[inputs + k]);
     LayerIO frozen = io;
     frozen.grads = {};
     backward(frozen);
-    CHECK(download(*be, dx.tensor) == analytic[0]);
+    for (size_t k = 0; k < inputs; ++k) CHECK(download(*be, dx_views[k]) == analytic[k]);
+    for (size_t k = 0; inputs > 1 && k < inputs; ++k) {
+      std::vector<Tensor> only_k = no_dx;
+      only_k[k].data = dx_views[k].data;
+      LayerIO one_input = io;
+      one_input.dxs = only_k;
+      backward(one_input);
+      INFO("only the gradient of input " << k + 1 << " needed");
+      CHECK(download(*be, dx_views[k]) == analytic[k]);
+    }
   }
 
   std::vector<GradientError> errors;
@@ -227,9 +279,11 @@ inline std::vector<GradientError> layer_gradient_errors(Layer& layer, const Shap
 
 // Builds the case's layer and checks every gradient within the tolerance.
 inline void check_layer_gradients(const LayerGradientCase& c, uint64_t seed) {
-  INFO("layer " << c.layer.dump() << " on input " << c.input.str());
+  std::string shapes;
+  for (const Shape& s : c.inputs) shapes += (shapes.empty() ? "" : ", ") + s.str();
+  INFO("layer " << c.layer.dump() << " on inputs " << shapes << (c.training ? "" : ", evaluation"));
   const auto layer = layer_from_json(c.layer, "gradient check", "layer");
-  for (const GradientError& e : layer_gradient_errors(*layer, c.input, seed)) {
+  for (const GradientError& e : layer_gradient_errors(*layer, c.inputs, seed, c.training)) {
     INFO("tensor " << e.tensor << ": worst direction numeric " << e.numeric << ", analytic "
                    << e.analytic);
     CHECK(e.error <= layer_gradcheck::kTolerance);

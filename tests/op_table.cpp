@@ -1,7 +1,7 @@
 // The op table: one struct per op of engine/backend.h, each followed by the sizes it is
-// tested at, in three files (this one, op_table_layers.cpp, op_table_training.cpp) in the
-// order of backend.h's families. A new op is one struct and one line in its family's add
-// function.
+// tested at, in four files (this one, op_table_layers.cpp, op_table_training.cpp,
+// op_table_graph.cpp), each in the order of backend.h's families. A new op is one struct
+// and one line in its family's add function.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -47,6 +47,7 @@ std::vector<std::unique_ptr<OpTest>> op_table() {
   t.push_back(std::make_unique<MemoryTest>());
   add_layer_ops(t);
   add_training_ops(t);
+  add_graph_ops(t);
   return t;
 }
 

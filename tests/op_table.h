@@ -44,5 +44,8 @@ void add_layer_ops(OpList& t);
 // The ops around them in a training step (op_table_training.cpp): losses, dropout, the
 // optimizer, reductions, batch assembly.
 void add_training_ops(OpList& t);
+// The ops of graphs and their layers (op_table_graph.cpp): average pooling, batch
+// normalisation, merging branches.
+void add_graph_ops(OpList& t);
 
 }  // namespace plinth::test

@@ -29,6 +29,9 @@ std::string describe(const ConvShape& s) {
 std::string describe(const PoolShape& s) {
   return fmt::format("pool[{} {} {} {} {} {}]", s.n, s.c, s.h, s.w, s.size, s.stride);
 }
+std::string describe(const BatchNormShape& s) {
+  return fmt::format("batchnorm[{} {} {} {} {}]", s.n, s.c, s.spatial, s.eps, s.momentum);
+}
 std::string describe(const OptimizerSpec& s) {
   return fmt::format("optimizer[{} {} {} {} {} {} {} {}]", static_cast<int>(s.kind), s.lr,
                      s.momentum, s.nesterov, s.beta1, s.beta2, s.eps, s.weight_decay);
@@ -179,6 +182,43 @@ void RecordingBackend::maxpool_relu_backward(const PoolShape& shape, const float
                                              const int32_t* argmax, const float* y, float* dx,
                                              float* db) {
   PLINTH_RECORD(maxpool_relu_backward, shape, dy, argmax, y, dx, db);
+}
+void RecordingBackend::avgpool_forward(const PoolShape& shape, const float* x, float* y) {
+  PLINTH_RECORD(avgpool_forward, shape, x, y);
+}
+void RecordingBackend::avgpool_backward(const PoolShape& shape, const float* dy, float* dx) {
+  PLINTH_RECORD(avgpool_backward, shape, dy, dx);
+}
+void RecordingBackend::global_avgpool_forward(const float* x, float* y, size_t planes,
+                                              int spatial) {
+  PLINTH_RECORD(global_avgpool_forward, x, y, planes, spatial);
+}
+void RecordingBackend::global_avgpool_backward(const float* dy, float* dx, size_t planes,
+                                               int spatial) {
+  PLINTH_RECORD(global_avgpool_backward, dy, dx, planes, spatial);
+}
+void RecordingBackend::batchnorm_forward(const BatchNormShape& shape, bool training, const float* x,
+                                         const float* weight, const float* bias,
+                                         float* running_mean, float* running_var, float* saved_mean,
+                                         float* saved_invstd, float* y, Activation act) {
+  PLINTH_RECORD(batchnorm_forward, shape, training, x, weight, bias, running_mean, running_var,
+                saved_mean, saved_invstd, y, act);
+}
+void RecordingBackend::batchnorm_backward(const BatchNormShape& shape, bool training,
+                                          Activation act, const float* x, const float* y,
+                                          const float* dy, const float* weight,
+                                          const float* saved_mean, const float* saved_invstd,
+                                          float* dx, float* dweight, float* dbias) {
+  PLINTH_RECORD(batchnorm_backward, shape, training, act, x, y, dy, weight, saved_mean,
+                saved_invstd, dx, dweight, dbias);
+}
+void RecordingBackend::add_forward(const float* a, const float* b, float* y, size_t n,
+                                   Activation act) {
+  PLINTH_RECORD(add_forward, a, b, y, n, act);
+}
+void RecordingBackend::copy_rows(float* dst, size_t dst_stride, const float* src, size_t src_stride,
+                                 size_t width, size_t rows) {
+  PLINTH_RECORD(copy_rows, dst, dst_stride, src, src_stride, width, rows);
 }
 void RecordingBackend::softmax_cross_entropy(const float* logits, const int32_t* labels, int n,
                                              int classes, float* probs, float* grad, float* stats) {

@@ -6,6 +6,8 @@
 // trainer uses its GPU habits (it looks at the step checks only every few steps).
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,7 +24,11 @@ class RecordingBackend final : public Backend {
 
   DeviceKind kind() const override { return kind_; }
   std::string description() const override { return "recording " + inner_.description(); }
-  size_t available_memory() const override { return inner_.available_memory(); }
+  size_t available_memory() const override {
+    return std::min(inner_.available_memory(), memory_limit_);
+  }
+  // Reports at most `bytes` available from now on (tests of the memory budget).
+  void limit_memory(size_t bytes) { memory_limit_ = bytes; }
 
   // One line per op called ("gather_batch(p:0x..., ...)"), per mark() and per capture
   // ("capture {", the captured ops, "}") and replay ("replay").
@@ -48,6 +54,7 @@ class RecordingBackend final : public Backend {
 
   Backend& inner_;
   DeviceKind kind_;
+  size_t memory_limit_ = SIZE_MAX;
   std::vector<std::string> log_;
   Graph* capturing_ = nullptr;
   int captures_ = 0;

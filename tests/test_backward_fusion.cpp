@@ -2,6 +2,8 @@
 // output takes that ReLU's backward and the convolution's bias gradient into one op
 // (maxpool_relu_backward). On the CPU the fused gradients are the unfused ones bit for bit:
 // the same network with the ReLU as a layer of its own (which nothing fuses) gives them.
+// Where the ReLU's output also feeds another layer, its gradient is a sum that the ReLU
+// must see whole: nothing fuses there.
 #include <catch2/catch.hpp>
 
 #include <random>
@@ -40,6 +42,37 @@ Model network(bool separate_relu, bool conv1_bias) {
   layers.push_back({{"type", "flatten"}, {"name", "flatten"}});
   layers.push_back({{"type", "dense"}, {"name", "fc"}, {"units", 7}, {"activation", "softmax"}});
   return parse_model({{"name", "fusion"},
+                      {"input", {2, 14, 14}},
+                      {"layers", layers},
+                      {"loss", "categorical_crossentropy"}},
+                     "fusion test");
+}
+
+// conv1's output fans out: to a max pool and to an average pool, concatenated after; conv2
+// alone feeds its pool.
+Model fan_out_network(bool separate_relu) {
+  const std::string conv1_out = separate_relu ? "act" : "conv1";
+  nlohmann::json layers = nlohmann::json::array();
+  layers.push_back({{"type", "conv2d"},
+                    {"name", "conv1"},
+                    {"filters", 4},
+                    {"kernel", 3},
+                    {"padding", 1},
+                    {"activation", separate_relu ? "linear" : "relu"}});
+  if (separate_relu)
+    layers.push_back({{"type", "activation"}, {"name", "act"}, {"activation", "relu"}});
+  layers.push_back({{"type", "maxpool2d"}, {"name", "max1"}, {"size", 2}, {"input", conv1_out}});
+  layers.push_back({{"type", "avgpool2d"}, {"name", "avg1"}, {"size", 2}, {"input", conv1_out}});
+  layers.push_back({{"type", "concat"}, {"name", "cat"}, {"input", {"max1", "avg1"}}});
+  layers.push_back({{"type", "conv2d"},
+                    {"name", "conv2"},
+                    {"filters", 4},
+                    {"kernel", 3},
+                    {"activation", "relu"}});
+  layers.push_back({{"type", "maxpool2d"}, {"name", "pool2"}, {"size", 2}});
+  layers.push_back({{"type", "flatten"}, {"name", "flatten"}});
+  layers.push_back({{"type", "dense"}, {"name", "fc"}, {"units", 7}, {"activation", "softmax"}});
+  return parse_model({{"name", "fan-out fusion"},
                       {"input", {2, 14, 14}},
                       {"layers", layers},
                       {"loss", "categorical_crossentropy"}},
@@ -101,6 +134,16 @@ TEST_CASE("backward fusion: a frozen ReLU convolution still gets its ReLU backwa
   const Gradients separate = gradients(network(true, true), {"conv2"});
   CHECK(fused.grads == separate.grads);
   CHECK(count_calls(fused.log, "maxpool_relu_backward") == 2);
+}
+
+TEST_CASE("backward fusion: a ReLU convolution whose output fans out keeps its own backward",
+          "[engine][cpu][graph]") {
+  const Gradients graph = gradients(fan_out_network(false));
+  const Gradients separate = gradients(fan_out_network(true));
+  CHECK(graph.grads == separate.grads);
+  CHECK(count_calls(graph.log, "maxpool_relu_backward") == 1);     // pool2 only
+  CHECK(count_calls(graph.log, "maxpool_backward") == 1);          // max1
+  CHECK(count_calls(graph.log, "bias_activation_backward") == 1);  // conv1's own
 }
 
 TEST_CASE("cpu maxpool_relu_backward: equals the pool's backward then the ReLU's, bit for bit",

@@ -10,6 +10,7 @@
 
 #include "cli/common.h"
 #include "engine/device.h"
+#include "engine/safetensors.h"
 #include "engine_fixtures.h"
 #include "robustness_fixtures.h"
 
@@ -340,11 +341,57 @@ TEST_CASE("cli: train --verbose prints the layer table", "[cli]") {
                                 dir, test::tiny_cnn_file(dir)));
   INFO(r.output);
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10} (frozen)\n",
+  CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10} (frozen)  input\n",
                                                    "conv1 (conv2d)", "[4, 26, 26]", 40)));
-  CHECK_THAT(r.output,
-             Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10}\n", "fc1 (dense)", "[10]", 6770)));
+  CHECK_THAT(r.output, Catch::Contains(fmt::format("\n{:<28}{:<18}{:>10}{:11}drop1\n",
+                                                   "fc1 (dense)", "[10]", 6770, "")));
   CHECK_THAT(r.output, Catch::Contains("\nTotal parameters: 6810\n"));
+}
+
+TEST_CASE("cli: --init-from, --reset and --freeze work by layer name on a graph", "[cli][graph]") {
+  if (!test::fashion_available()) {
+    WARN("SKIPPED: Fashion-MNIST is not installed");
+    return;
+  }
+  const std::string dir = test::small_fashion_dir("cli-graph-finetune", 600, 200);
+  std::ofstream(dir + "/residual.json") << R"({
+    "name": "residual", "input": [1, 28, 28],
+    "layers": [
+      {"type": "conv2d", "name": "stem", "filters": 4, "kernel": 3, "stride": 2, "use_bias": false},
+      {"type": "batchnorm2d", "name": "stem_bn", "activation": "relu"},
+      {"type": "conv2d", "name": "c1", "filters": 4, "kernel": 3, "padding": 1, "use_bias": false},
+      {"type": "batchnorm2d", "name": "bn1"},
+      {"type": "add", "name": "add1", "input": ["bn1", "stem_bn"], "activation": "relu"},
+      {"type": "global_avgpool", "name": "pool"},
+      {"type": "dense", "name": "fc", "units": 10, "activation": "softmax"}],
+    "loss": "categorical_crossentropy", "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9}
+  })";
+  const std::string run = fmt::format(
+      "train --device cpu --threads 2 --data {} --model {}/residual.json "
+      "--epochs 1 --batch-size 16 ",
+      dir, dir);
+  const std::string source = dir + "/source.safetensors", tuned = dir + "/tuned.safetensors";
+  REQUIRE(test::run_cli(run + "--max-steps 10 --quiet --save " + source).status == 0);
+  const auto r =
+      test::run_cli(run + "--max-steps 5 --verbose --init-from " + source +
+                    " --reset fc --freeze stem,stem_bn,c1,bn1,add1,pool --save " + tuned);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  // --verbose shows each node's inputs: the merge names both branches.
+  CHECK_THAT(r.output, Catch::Contains("add1 (add)") && Catch::Contains("bn1, stem_bn"));
+  CHECK_THAT(r.output, Catch::Contains("loaded      bn1.running_var") &&
+                           Catch::Contains("initialised fc (--reset)"));
+  const SafetensorsFile before = load_safetensors(source), after = load_safetensors(tuned);
+  // The frozen layers, their BatchNorms' statistics included, are the source's; the head is
+  // trained from a fresh start.
+  for (const char* name :
+       {"stem.weight", "c1.weight", "bn1.weight", "stem_bn.running_mean", "bn1.running_var"}) {
+    INFO(name);
+    CHECK(after.float_tensor(name) == before.float_tensor(name));
+  }
+  CHECK(after.int64_tensor("bn1.num_batches_tracked") ==
+        before.int64_tensor("bn1.num_batches_tracked"));
+  CHECK(after.float_tensor("fc.weight") != before.float_tensor("fc.weight"));
 }
 
 TEST_CASE("cli: library errors about a setting are reported under the option that set it",

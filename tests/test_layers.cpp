@@ -85,12 +85,15 @@ Json with_examples(const LayerType& type) {
   return j;
 }
 
-// An input the layer takes: images, or features for layers that need a flatten before.
-Shape input_for(const Layer& layer) {
+// Inputs the layer takes, as many as its type needs: images, or features for layers that
+// need a flatten before.
+std::vector<Shape> inputs_for(const Layer& layer) {
+  const LayerType& type = *find_layer_type(layer.type());
   for (const Shape& in : {Shape{2, 3, 8, 8}, Shape{2, 12}}) {
+    const std::vector<Shape> inputs(type.min_inputs, in);
     try {
-      layer.output_shape(in);
-      return in;
+      layer.output_shape(inputs);
+      return inputs;
     } catch (const Error&) {
     }
   }
@@ -135,29 +138,39 @@ TEST_CASE("layers: every registered type has every part", "[layers]") {
       CHECK_THROWS_WITH(layer_from_json(missing, "m", "x"), Catch::Contains(f.name));
     }
 
-    // It has a PyTorch equivalent for an input it takes.
-    const Shape in = input_for(*layer);
-    const TorchModule torch = layer->torch_module(in);
-    CHECK((!torch.module.empty() || !torch.activation.empty()));
+    // It takes one input, or several; and has a PyTorch equivalent for inputs it takes.
+    CHECK(type->min_inputs >= 1);
+    CHECK(type->max_inputs >= type->min_inputs);
+    const std::vector<Shape> inputs = inputs_for(*layer);
+    const Shape& in = inputs.front();
+    const TorchModule torch = layer->torch_module(inputs);
+    CHECK((!torch.module.empty() || !torch.activation.empty() || !torch.merge.empty()));
+    CHECK(torch.merge.empty() == (type->max_inputs == 1));  // how several inputs combine
     CHECK(torch.args.is_array());
     CHECK(torch.kwargs.is_object());
 
-    // It describes its ONNX nodes: a chain from x to y through its own parameters and
-    // tensors (plinth export writes them; test_onnx_export checks them with ONNX's checker).
-    const std::vector<OnnxNode> nodes = layer->onnx_nodes(in, "x", "y");
+    // It describes its ONNX nodes: a chain from its inputs to y through its own parameters,
+    // buffers and tensors, reading every input (plinth export writes them; the test
+    // `cli graph: plinth export ...` checks them with ONNX's checker).
+    std::vector<std::string> xs;
+    for (size_t k = 0; k < inputs.size(); ++k) xs.push_back("x" + std::to_string(k));
+    const std::vector<OnnxNode> nodes = layer->onnx_nodes(inputs, xs, "y");
     REQUIRE(!nodes.empty());
-    std::set<std::string> known{"x"};
-    for (const ParamSpec& p : layer->param_specs(in)) known.insert("example." + p.suffix);
+    std::set<std::string> known(xs.begin(), xs.end()), read;
+    for (const ParamSpec& p : layer->param_specs(inputs)) known.insert("example." + p.suffix);
+    for (const BufferSpec& b : layer->buffer_specs(inputs)) known.insert("example." + b.suffix);
     for (const OnnxNode& node : nodes) {
       CHECK(!node.op_type.empty());
       CHECK(node.attributes.is_object());
       for (const std::string& input : node.inputs) CHECK(known.count(input));
+      read.insert(node.inputs.begin(), node.inputs.end());
       for (const std::string& output : node.outputs) {
         CHECK((output == "y" || output.starts_with("example.")));
         known.insert(output);
       }
     }
     CHECK(nodes.back().outputs == std::vector<std::string>{"y"});
+    for (const std::string& x : xs) CHECK(read.count(x));
 
     // README's table lists it with every field; the fuzzer knows its tokens.
     std::set<std::string> documented;
@@ -246,10 +259,12 @@ TEST_CASE("layers: plinth layers --model resolves each node, as Parameters lays 
   CHECK(conv1["inputs"] == Json{"input"});
   CHECK(conv1["input_shapes"] == Json{{1, 28, 28}});
   CHECK(conv1["output_shape"] == Json{32, 26, 26});
-  CHECK(conv1["torch"] == Json{{"module", "Conv2d"},
+  CHECK(conv1["torch"] == Json{{"merge", nullptr},
+                               {"module", "Conv2d"},
                                {"args", {1, 32, 3}},
                                {"kwargs", {{"stride", 1}, {"padding", 0}, {"bias", true}}},
                                {"activation", "ReLU"}});
+  CHECK(conv1["buffers"] == Json::array());
   const Json& fc2 = d["nodes"].back();
   CHECK(fc2["inputs"] == Json{"fc1"});
   CHECK(fc2["softmax_output"] == true);
@@ -265,11 +280,17 @@ TEST_CASE("layers: plinth layers --model resolves each node, as Parameters lays 
         e.name, std::vector<int>(e.shape.dims.begin(), e.shape.dims.begin() + e.shape.rank));
   CHECK(described == laid_out);
 
-  // A node that consumes an earlier node other than the one before it names it.
+  // A node that consumes an earlier node other than the one before it names it, and one
+  // with several inputs names them all.
   const Model branch = test::model_from(R"({"input": [1, 4, 4], "loss": "mse", "layers": [
-      {"type": "flatten", "name": "flat"}, {"type": "dense", "name": "a", "units": 3},
-      {"type": "dense", "name": "b", "units": 16, "input": "flat"}]})");
-  CHECK(branch.describe()["nodes"][2]["inputs"] == Json{"flat"});
+      {"type": "flatten", "name": "flat"}, {"type": "dense", "name": "a", "units": 16},
+      {"type": "dense", "name": "b", "units": 16, "input": "flat"},
+      {"type": "add", "name": "sum", "input": ["a", "b"]}]})");
+  const Json nodes = branch.describe()["nodes"];
+  CHECK(nodes[2]["inputs"] == Json{"flat"});
+  CHECK(nodes[3]["inputs"] == Json{"a", "b"});
+  CHECK(nodes[3]["input_shapes"] == Json{{16}, {16}});
+  CHECK(nodes[3]["torch"]["merge"] == "sum");
   CHECK(test::run_cli("layers --model /nonexistent.json").status == 1);
 }
 

@@ -13,6 +13,7 @@
 #include "engine/trainer.h"
 #include "engine_fixtures.h"
 #include "robustness_fixtures.h"
+#include "tests/recording_backend.h"
 
 using namespace plinth;
 using Catch::Contains;
@@ -94,11 +95,12 @@ TEST_CASE("host memory: MemAvailable and cgroup limits, v1 and v2, page cache re
 TEST_CASE("memory budget: the executor refuses a plan the device cannot hold, before allocating",
           "[memory]") {
   // 2^26 floats (256 MiB) an activation per sample; in training the input, the
-  // probabilities and each layer's output and gradient: 1.5 GiB a sample.
+  // probabilities, each layer's output and the gradient of a2's (the loss writes it; a1's
+  // is needed by nothing, as nothing here trains): 1.25 GiB a sample.
   const Model m = test::model_from(R"({"input": [64, 1024, 1024], "loss": "mse", "layers": [
       {"type": "activation", "name": "a1", "activation": "relu"},
       {"type": "activation", "name": "a2", "activation": "relu"}]})");
-  const size_t per_sample = size_t{6} << 28;
+  const size_t per_sample = size_t{5} << 28;
   auto be = make_cpu_backend(1);
   Parameters params(m, *be);
   const size_t available = be->available_memory();
@@ -109,12 +111,30 @@ TEST_CASE("memory budget: the executor refuses a plan the device cannot hold, be
   } catch (const MemoryError& e) {
     CHECK_THAT(std::string(e.what()),
                Contains("model 'model' at batch " + std::to_string(batch) + " (training) needs ") &&
-                   Contains(" is available on cpu (") && Contains("(largest: a1 ") &&
+                   Contains(" is available on cpu (") && Contains("(largest: a2 ") &&
                    Contains("would fit"));
     CHECK(e.fitting_batch() < batch);
     CHECK(static_cast<double>(e.fitting_batch()) * per_sample <= static_cast<double>(available));
     CHECK(static_cast<double>(e.fitting_batch() + 2) * per_sample > static_cast<double>(available));
   }
+}
+
+TEST_CASE("memory budget: the parameters' plan counts the layers' buffers", "[memory][graph]") {
+  // A BatchNorm's running statistics take as much as its weight and bias.
+  const Model m = test::model_from(R"({"input": [4096, 1, 1], "loss": "mse", "layers": [
+      {"type": "batchnorm2d", "name": "bn"}]})");
+  auto cpu = make_cpu_backend(1);
+  const Parameters unlimited(m, *cpu);
+  REQUIRE(unlimited.buffer_bytes() >= 2 * 4096 * sizeof(float));
+  const size_t whole = 4 * unlimited.size() * sizeof(float) + unlimited.buffer_bytes();
+  test::RecordingBackend limited(*cpu);
+  auto allocate = [&] { const Parameters p(m, limited); };
+  limited.limit_memory(whole);
+  CHECK_NOTHROW(allocate());
+  limited.limit_memory(whole - 1);
+  CHECK_THROWS_WITH(allocate(),
+                    Contains("for its parameters (values, gradients, optimizer moments)") &&
+                        Contains("(largest: bn "));
 }
 
 TEST_CASE("evaluation: runs at the training batch size, not a fixed 500", "[memory][engine]") {

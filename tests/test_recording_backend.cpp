@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
@@ -75,6 +76,27 @@ std::vector<Feature> features() {
       m["training"]["schedule"] = {{"type", type}};
     };
   };
+  // BatchNorms (their running statistics), add, concat, both average poolings, a ReLU
+  // convolution whose pool takes its backward and one whose output fans out.
+  auto graph_layers = [](nlohmann::json& m, TrainOptions&) {
+    m["layers"] = nlohmann::json::parse(R"([
+      {"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3, "padding": 1,
+       "use_bias": false},
+      {"type": "batchnorm2d", "name": "bn1", "activation": "relu"},
+      {"type": "conv2d", "name": "conv2", "filters": 4, "kernel": 3, "padding": 1},
+      {"type": "batchnorm2d", "name": "bn2"},
+      {"type": "add", "name": "add", "input": ["bn2", "bn1"], "activation": "relu"},
+      {"type": "conv2d", "name": "conv3", "filters": 4, "kernel": 3, "padding": 1,
+       "activation": "relu"},
+      {"type": "maxpool2d", "name": "pool3", "size": 2},
+      {"type": "conv2d", "name": "conv4", "filters": 4, "kernel": 1, "activation": "relu"},
+      {"type": "maxpool2d", "name": "max4", "size": 2},
+      {"type": "avgpool2d", "name": "avg4", "size": 2, "input": "conv4"},
+      {"type": "concat", "name": "cat", "input": ["max4", "avg4"]},
+      {"type": "global_avgpool", "name": "gap"},
+      {"type": "batchnorm1d", "name": "bn3"},
+      {"type": "dense", "name": "fc", "units": 10, "activation": "softmax"}])");
+  };
   return {
       {"no dropout",
        [](nlohmann::json& m, TrainOptions&) { m["layers"].erase(m["layers"].begin() + 5); }},
@@ -101,6 +123,12 @@ std::vector<Feature> features() {
          m["optimizer"] = {{"type", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}};
        }},
       {"skipping bad steps", [](nlohmann::json&, TrainOptions& o) { o.on_nan = OnNan::skip_step; }},
+      {"a graph of every merging and normalising layer", graph_layers},
+      {"a graph skipping bad steps",
+       [graph_layers](nlohmann::json& m, TrainOptions& o) {
+         graph_layers(m, o);
+         o.on_nan = OnNan::skip_step;
+       }},
       {"reconstruction loss",
        [](nlohmann::json& m, TrainOptions&) {
          m["layers"] = nlohmann::json::parse(R"([
@@ -143,7 +171,8 @@ struct OnBatchEnd : TrainHook {
   void on_batch_end(const BatchEnd& b) override { call(b); }
 };
 
-// Trains from the seed's weights and returns them.
+// Trains from the seed's weights and returns them, followed by the layers' buffers (running
+// statistics) bit for bit.
 std::vector<float> train(Backend& backend, const Run& run, std::vector<TrainHook*> hooks = {},
                          TrainState start = {}, const std::vector<float>* from = nullptr) {
   Parameters p(run.model, backend);
@@ -151,7 +180,12 @@ std::vector<float> train(Backend& backend, const Run& run, std::vector<TrainHook
   if (from) p.upload(p.values(), *from);
   Trainer t(run.model, backend, p, run.options);
   t.fit(train_set(), Dataset{}, std::move(start), hooks);
-  return p.download(p.values());
+  std::vector<float> state = p.download(p.values());
+  const std::vector<std::byte> buffers = p.download_buffers();
+  state.resize(state.size() + buffers.size() / sizeof(float));
+  std::memcpy(state.data() + state.size() - buffers.size() / sizeof(float), buffers.data(),
+              buffers.size() / sizeof(float) * sizeof(float));
+  return state;
 }
 
 // The log between one "batch end" and the next, per epoch: a step's calls and the host's

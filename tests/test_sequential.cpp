@@ -186,3 +186,31 @@ TEST_CASE("api sequential: save and load round-trip weights, normalisation and r
   fresh.load_weights(path);
   CHECK(values(fresh) == values(model));
 }
+
+TEST_CASE("api sequential: a residual graph with BatchNorm trains, saves and loads", "[api]") {
+  Sequential model({1, 4, 4}, "residual");
+  model.add(conv2d(4, 3, "linear", 1, "same"))
+      .add(batchnorm2d("relu"))
+      .add(conv2d(4, 3, "linear", 1, "same"))
+      .add(batchnorm2d())
+      .add(merge("add", {"bn1", "bn2"}, "relu"))
+      .add(merge("concat", {"add1", "input"}))
+      .add(global_avgpool())
+      .add(dense(2, "softmax"));
+  model.compile(sgd(0.1f, 0.9f), "categorical_crossentropy", kCpu);
+  const nlohmann::json layers = model.to_json()["layers"];
+  CHECK(layers[4]["name"] == "add1");
+  CHECK(layers[4]["input"] == nlohmann::json{"bn1", "bn2"});
+  CHECK(layers[6]["name"] == "gap1");
+  CHECK_THAT(model.summary(), Catch::Contains("add1, input"));
+  const Dataset data = synthetic(256, 3);
+  const History h = model.fit(data, {.epochs = 3, .batch_size = 16, .verbosity = Verbosity::quiet});
+  CHECK(h.epochs.back().loss < h.epochs.front().loss);
+
+  const std::string path = test::temp_dir("api-residual") + "/residual.safetensors";
+  model.save(path);
+  Sequential loaded = Sequential::load(path, kCpu);
+  CHECK(loaded.to_json() == model.to_json());
+  CHECK(loaded.parameters().download_buffers() == model.parameters().download_buffers());
+  CHECK(loaded.predict(data) == model.predict(data));
+}

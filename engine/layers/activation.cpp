@@ -13,20 +13,19 @@ class ActivationLayer final : public Layer {
   nlohmann::json to_json() const override {
     return {{"type", "activation"}, {"name", name()}, {"activation", activation_name(act_)}};
   }
-  Shape output_shape(const Shape& in) const override { return in; }
-  TorchModule torch_module(const Shape&) const override {
+  Shape output_shape(InputShapes in) const override { return in[0]; }
+  TorchModule torch_module(InputShapes) const override {
     return {.activation = torch_activation(act_)};
   }
-  std::vector<OnnxNode> onnx_nodes(const Shape&, const std::string& x,
-                                   const std::string& y) const override {
-    return with_onnx_activation({"Identity", {x}, {}}, act_, name(), y);
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return with_onnx_activation({"Identity", {xs[0]}, {}}, act_, name(), y);
   }
   void forward(LayerIO& io) override {
-    io.backend.activation_forward(act_, io.x.data, io.y.data, io.x.numel());
+    io.backend.activation_forward(act_, io.x().data, io.y.data, io.x().numel());
   }
   void backward(LayerIO& io) override {
-    if (io.dx.data)
-      io.backend.activation_backward(act_, io.y.data, io.dy.data, io.dx.data, io.dy.numel());
+    if (io.dx().data)
+      io.backend.activation_backward(act_, io.y.data, io.dy.data, io.dx().data, io.dy.numel());
   }
 
  private:

@@ -40,30 +40,30 @@ class Conv2d final : public Layer {
   }
   // Checked where every shape of this layer is first derived: with batch 1 when a model
   // file is read (so an impossible layer is named), and per batch size by the executor.
-  Shape output_shape(const Shape& in) const override {
-    const ConvShape c = conv_shape(in);
+  Shape output_shape(InputShapes in) const override {
+    const ConvShape c = conv_shape(in[0]);
     check_conv_shape(c, "layer " + name());
     return {c.n, c.k, c.out_h(), c.out_w()};
   }
-  std::vector<ParamSpec> param_specs(const Shape& in) const override {
+  std::vector<ParamSpec> param_specs(InputShapes in) const override {
+    const int channels = in[0][1];
     // double: no int overflow for huge files
     const double rs = static_cast<double>(kernel_) * kernel_;
     const float limit =
-        static_cast<float>(std::sqrt(6.0 / ((static_cast<double>(in[1]) + filters_) * rs)));
-    std::vector<ParamSpec> p{{"weight", {filters_, in[1], kernel_, kernel_}, limit}};
+        static_cast<float>(std::sqrt(6.0 / ((static_cast<double>(channels) + filters_) * rs)));
+    std::vector<ParamSpec> p{{"weight", {filters_, channels, kernel_, kernel_}, limit}};
     if (bias_) p.push_back({"bias", {filters_}, 0.0f});
     return p;
   }
-  TorchModule torch_module(const Shape& in) const override {
+  TorchModule torch_module(InputShapes in) const override {
     return {"Conv2d",
-            {in[1], filters_, kernel_},
+            {in[0][1], filters_, kernel_},
             {{"stride", stride_}, {"padding", pad_}, {"bias", bias_}},
             torch_activation(act_)};
   }
-  std::vector<OnnxNode> onnx_nodes(const Shape&, const std::string& x,
-                                   const std::string& y) const override {
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
     OnnxNode conv{"Conv",
-                  {x, name() + ".weight"},
+                  {xs[0], name() + ".weight"},
                   {},
                   {{"kernel_shape", {kernel_, kernel_}},
                    {"strides", {stride_, stride_}},
@@ -71,20 +71,20 @@ class Conv2d final : public Layer {
     if (bias_) conv.inputs.push_back(name() + ".bias");
     return with_onnx_activation(conv, act_, name(), y);
   }
-  void prepare(Backend& backend, const Shape& in) override {
-    backend.conv2d_prepare(conv_shape(in));
+  void prepare(Backend& backend, InputShapes in) override {
+    backend.conv2d_prepare(conv_shape(in[0]));
   }
 
   // Layers keep no per-executor state (one model serves executors of several batch
   // sizes), so the shape is derived from the tensors on every call.
   void forward(LayerIO& io) override {
-    io.backend.conv2d_forward(conv_shape(io.x.shape), io.x.data, io.params[0].data,
+    io.backend.conv2d_forward(conv_shape(io.x().shape), io.x().data, io.params[0].data,
                               bias_ ? io.params[1].data : nullptr, io.y.data, act_);
   }
   bool relu_output() const override { return act_ == Activation::relu; }
   void backward(LayerIO& io) override {
     Backend& be = io.backend;
-    const ConvShape shape = conv_shape(io.x.shape);
+    const ConvShape shape = conv_shape(io.x().shape);
     const bool bias_grad = bias_ && !io.grads.empty();
     if (io.activation_backward_done)
       ;  // the pool after this layer took the ReLU's backward and the bias gradient
@@ -94,8 +94,8 @@ class Conv2d final : public Layer {
     else if (act_ != Activation::none)
       be.activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.dy.numel());
     if (!io.grads.empty())
-      be.conv2d_backward_filter(shape, io.x.data, io.dy.data, io.grads[0].data);
-    if (io.dx.data) be.conv2d_backward_data(shape, io.dy.data, io.params[0].data, io.dx.data);
+      be.conv2d_backward_filter(shape, io.x().data, io.dy.data, io.grads[0].data);
+    if (io.dx().data) be.conv2d_backward_data(shape, io.dy.data, io.params[0].data, io.dx().data);
   }
 
  private:

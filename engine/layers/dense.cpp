@@ -24,32 +24,33 @@ class Dense final : public Layer {
   }
   bool softmax_output() const override { return softmax_; }
 
-  Shape output_shape(const Shape& in) const override {
-    if (in.rank != 2)
+  Shape output_shape(InputShapes in) const override {
+    if (in[0].rank != 2)
       fail("layer {}: dense needs an [N, features] input (add a flatten layer), got {}", name(),
-           in.str());
-    return {in[0], units_};
+           in[0].str());
+    return {in[0][0], units_};
   }
-  std::vector<ParamSpec> param_specs(const Shape& in) const override {
-    const float limit = static_cast<float>(std::sqrt(6.0 / (static_cast<double>(in[1]) + units_)));
-    std::vector<ParamSpec> p{{"weight", {units_, in[1]}, limit}};
+  std::vector<ParamSpec> param_specs(InputShapes in) const override {
+    const int features = in[0][1];
+    const float limit =
+        static_cast<float>(std::sqrt(6.0 / (static_cast<double>(features) + units_)));
+    std::vector<ParamSpec> p{{"weight", {units_, features}, limit}};
     if (bias_) p.push_back({"bias", {units_}, 0.0f});
     return p;
   }
-  TorchModule torch_module(const Shape& in) const override {
-    return {"Linear", {in[1], units_}, {{"bias", bias_}}, torch_activation(act_)};
+  TorchModule torch_module(InputShapes in) const override {
+    return {"Linear", {in[0][1], units_}, {{"bias", bias_}}, torch_activation(act_)};
   }
   // Gemm computes x * weight^T (+ bias) with the weight in PyTorch's [out, in] layout.
-  std::vector<OnnxNode> onnx_nodes(const Shape&, const std::string& x,
-                                   const std::string& y) const override {
-    OnnxNode gemm{"Gemm", {x, name() + ".weight"}, {}, {{"transB", 1}}};
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    OnnxNode gemm{"Gemm", {xs[0], name() + ".weight"}, {}, {{"transB", 1}}};
     if (bias_) gemm.inputs.push_back(name() + ".bias");
     return with_onnx_activation(gemm, act_, name(), y);
   }
 
   void forward(LayerIO& io) override {
-    const int n = io.x.shape[0], in = io.x.shape[1];
-    io.backend.gemm(false, true, n, units_, in, 1.0f, io.x.data, in, io.params[0].data, in, 0.0f,
+    const int n = io.x().shape[0], in = io.x().shape[1];
+    io.backend.gemm(false, true, n, units_, in, 1.0f, io.x().data, in, io.params[0].data, in, 0.0f,
                     io.y.data, units_);
     if (bias_ || act_ != Activation::none)
       io.backend.bias_activation_forward(io.y.data, bias_ ? io.params[1].data : nullptr, n, units_,
@@ -57,17 +58,17 @@ class Dense final : public Layer {
   }
   void backward(LayerIO& io) override {
     Backend& be = io.backend;
-    const int n = io.x.shape[0], in = io.x.shape[1];
+    const int n = io.x().shape[0], in = io.x().shape[1];
     if (act_ != Activation::none)
       be.activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.dy.numel());
     if (!io.grads.empty()) {
-      be.gemm(true, false, units_, in, n, 1.0f, io.dy.data, units_, io.x.data, in, 0.0f,
+      be.gemm(true, false, units_, in, n, 1.0f, io.dy.data, units_, io.x().data, in, 0.0f,
               io.grads[0].data, in);
       if (bias_) be.bias_backward(io.dy.data, io.grads[1].data, n, units_, 1);
     }
-    if (io.dx.data)
+    if (io.dx().data)
       be.gemm(false, false, n, in, units_, 1.0f, io.dy.data, units_, io.params[0].data, in, 0.0f,
-              io.dx.data, in);
+              io.dx().data, in);
   }
 
  private:

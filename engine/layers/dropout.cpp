@@ -14,26 +14,25 @@ class Dropout final : public Layer {
   nlohmann::json to_json() const override {
     return {{"type", "dropout"}, {"name", name()}, {"rate", rate_}};
   }
-  Shape output_shape(const Shape& in) const override { return in; }
-  size_t scratch_bytes(const Shape& in) const override { return in.numel() * sizeof(float); }
-  TorchModule torch_module(const Shape&) const override { return {"Dropout", {rate_}}; }
+  Shape output_shape(InputShapes in) const override { return in[0]; }
+  size_t scratch_bytes(InputShapes in) const override { return in[0].numel() * sizeof(float); }
+  TorchModule torch_module(InputShapes) const override { return {"Dropout", {rate_}}; }
   // An exported model only infers, where dropout is the identity.
-  std::vector<OnnxNode> onnx_nodes(const Shape&, const std::string& x,
-                                   const std::string& y) const override {
-    return {{"Identity", {x}, {y}}};
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return {{"Identity", {xs[0]}, {y}}};
   }
 
   void forward(LayerIO& io) override {
-    const size_t n = io.x.numel();
+    const size_t n = io.x().numel();
     if (io.training)
-      io.backend.dropout_forward(io.x.data, io.y.data, static_cast<float*>(io.scratch), n, rate_,
+      io.backend.dropout_forward(io.x().data, io.y.data, static_cast<float*>(io.scratch), n, rate_,
                                  io.seed, io.step);
     else
-      io.backend.copy(io.y.data, io.x.data, n * sizeof(float));
+      io.backend.copy(io.y.data, io.x().data, n * sizeof(float));
   }
   void backward(LayerIO& io) override {
-    if (io.dx.data)
-      io.backend.dropout_backward(io.dy.data, static_cast<const float*>(io.scratch), io.dx.data,
+    if (io.dx().data)
+      io.backend.dropout_backward(io.dy.data, static_cast<const float*>(io.scratch), io.dx().data,
                                   io.dy.numel());
   }
 

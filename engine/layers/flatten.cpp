@@ -12,13 +12,12 @@ class Flatten final : public Layer {
   using Layer::Layer;
   std::string type() const override { return "flatten"; }
   nlohmann::json to_json() const override { return {{"type", "flatten"}, {"name", name()}}; }
-  Shape output_shape(const Shape& in) const override {
-    return {in[0], static_cast<int>(in.per_sample())};
+  Shape output_shape(InputShapes in) const override {
+    return {in[0][0], static_cast<int>(in[0].per_sample())};
   }
-  TorchModule torch_module(const Shape&) const override { return {"Flatten"}; }
-  std::vector<OnnxNode> onnx_nodes(const Shape&, const std::string& x,
-                                   const std::string& y) const override {
-    return {{"Flatten", {x}, {y}, {{"axis", 1}}}};
+  TorchModule torch_module(InputShapes) const override { return {"Flatten"}; }
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return {{"Flatten", {xs[0]}, {y}, {{"axis", 1}}}};
   }
   bool reshape_only() const override { return true; }
   void forward(LayerIO&) override {}

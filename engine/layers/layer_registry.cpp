@@ -10,10 +10,16 @@ namespace plinth {
 #define PLINTH_LAYER_TYPES(X) \
   X(conv2d)                   \
   X(maxpool2d)                \
+  X(avgpool2d)                \
+  X(global_avgpool)           \
+  X(batchnorm2d)              \
+  X(batchnorm1d)              \
   X(dense)                    \
   X(flatten)                  \
   X(activation)               \
-  X(dropout)
+  X(dropout)                  \
+  X(add)                      \
+  X(concat)
 
 #define PLINTH_DECLARE_LAYER_TYPE(type) const LayerType& type##_layer_type();
 PLINTH_LAYER_TYPES(PLINTH_DECLARE_LAYER_TYPE)
@@ -42,11 +48,15 @@ nlohmann::json layer_catalog() {
                                                             : nlohmann::json(f.default_value)},
                         {"doc", f.doc},
                         {"example", f.example}});
-    types.push_back({{"type", t->name},
-                     {"summary", t->summary},
-                     {"name_prefix", t->name_prefix},
-                     {"bare_first", t->bare_first},
-                     {"fields", fields}});
+    types.push_back(
+        {{"type", t->name},
+         {"summary", t->summary},
+         {"name_prefix", t->name_prefix},
+         {"bare_first", t->bare_first},
+         {"min_inputs", t->min_inputs},
+         {"max_inputs",
+          t->max_inputs == kAnyNumberOfInputs ? nlohmann::json() : nlohmann::json(t->max_inputs)},
+         {"fields", fields}});
   }
   return {{"layers", types}};
 }

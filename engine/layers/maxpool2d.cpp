@@ -24,34 +24,35 @@ class MaxPool2d final : public Layer {
   }
   // Checked where every shape of this layer is first derived: with batch 1 when a model
   // file is read (so an impossible layer is named), and per batch size by the executor.
-  Shape output_shape(const Shape& in) const override {
-    const PoolShape p = pool_shape(in);
+  Shape output_shape(InputShapes in) const override {
+    const PoolShape p = pool_shape(in[0]);
     check_pool_shape(p, "layer " + name());
     return {p.n, p.c, p.out_h(), p.out_w()};
   }
-  size_t scratch_bytes(const Shape& in) const override {
+  size_t scratch_bytes(InputShapes in) const override {
     return output_shape(in).numel() * sizeof(int32_t);
   }
-  TorchModule torch_module(const Shape&) const override { return {"MaxPool2d", {size_, stride_}}; }
-  std::vector<OnnxNode> onnx_nodes(const Shape&, const std::string& x,
-                                   const std::string& y) const override {
-    return {
-        {"MaxPool", {x}, {y}, {{"kernel_shape", {size_, size_}}, {"strides", {stride_, stride_}}}}};
+  TorchModule torch_module(InputShapes) const override { return {"MaxPool2d", {size_, stride_}}; }
+  std::vector<OnnxNode> onnx_nodes(InputShapes, OnnxNames xs, const std::string& y) const override {
+    return {{"MaxPool",
+             {xs[0]},
+             {y},
+             {{"kernel_shape", {size_, size_}}, {"strides", {stride_, stride_}}}}};
   }
 
   void forward(LayerIO& io) override {
-    io.backend.maxpool_forward(pool_shape(io.x.shape), io.x.data, io.y.data,
+    io.backend.maxpool_forward(pool_shape(io.x().shape), io.x().data, io.y.data,
                                static_cast<int32_t*>(io.scratch));
   }
   bool takes_input_relu_backward() const override { return true; }
   void backward(LayerIO& io) override {
-    if (!io.dx.data) return;
+    if (!io.dx().data) return;
     const auto* argmax = static_cast<const int32_t*>(io.scratch);
     if (io.input_relu_backward)
-      io.backend.maxpool_relu_backward(pool_shape(io.x.shape), io.dy.data, argmax, io.y.data,
-                                       io.dx.data, io.input_bias_grad);
+      io.backend.maxpool_relu_backward(pool_shape(io.x().shape), io.dy.data, argmax, io.y.data,
+                                       io.dx().data, io.input_bias_grad);
     else
-      io.backend.maxpool_backward(pool_shape(io.x.shape), io.dy.data, argmax, io.dx.data);
+      io.backend.maxpool_backward(pool_shape(io.x().shape), io.dy.data, argmax, io.dx().data);
   }
 
  private:
