@@ -7,17 +7,21 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "cli/distributed.h"
 #include "engine/error.h"
 
 namespace plinth::cli {
 
 namespace {
 bool g_quiet = false;
+bool g_silent = false;
 }  // namespace
 
 void set_quiet(bool quiet) { g_quiet = quiet; }
+void set_silent(bool silent) { g_silent = silent; }
 
 void notice(const std::string& line) {
+  if (g_silent) return;
   std::fflush(stdout);  // keep the order of stdout and stderr lines when both go to one pipe
   std::fprintf(stderr, "plinth: %s\n", line.c_str());
   std::fflush(stderr);
@@ -61,7 +65,7 @@ void add_device_options(Args& args) {
       .flag("deterministic", "GPU: only deterministic cuDNN algorithms");
 }
 
-DeviceChoice open_device_from(const Args& args) {
+DeviceChoice open_device_from(const Args& args, const Communicator* ranks) {
   CudaOptions cuda;
   const std::string impl = args.str("conv-impl");
   if (impl != "cudnn" && impl != "native")
@@ -69,7 +73,10 @@ DeviceChoice open_device_from(const Args& args) {
   cuda.native_conv = impl == "native";
   cuda.allow_tf32 = args.on("tf32");
   cuda.deterministic = args.on("deterministic");
-  DeviceChoice choice = open_device_option(args.str("device"), args.integer("threads"), cuda);
+  std::string spec = args.str("device");
+  int threads = args.integer("threads");
+  if (ranks) place_rank(*ranks, spec, threads);
+  DeviceChoice choice = open_device_option(spec, threads, cuda);
   if (!choice.note.empty()) notice(choice.note.substr(choice.note.find(' ') + 1));
   status("device: " + choice.backend->description());
   return choice;

@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "datasets/data_source.h"
 #include "datasets/dataset.h"
+#include "engine/communicator.h"
 #include "engine/device_select.h"
 #include "engine/error.h"
 #include "engine/model.h"
@@ -35,7 +36,8 @@ decltype(auto) naming_options(OptionNames names, Call&& call) {
 }
 
 void add_device_options(Args& args);
-DeviceChoice open_device_from(const Args& args);
+// --device and --threads; a data-parallel rank takes its share of the host (place_rank).
+DeviceChoice open_device_from(const Args& args, const Communicator* ranks = nullptr);
 // open_device() with its errors under --device.
 DeviceChoice open_device_option(const std::string& spec, int threads, const CudaOptions& cuda);
 
@@ -82,5 +84,7 @@ std::string find_model_file(const std::string& path);
 void status(const std::string& line);
 void notice(const std::string& line);
 void set_quiet(bool quiet);
+// Hides notice() lines too: the ranks of a data-parallel job other than 0 print only errors.
+void set_silent(bool silent);
 
 }  // namespace plinth::cli

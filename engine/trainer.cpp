@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/communicator.h"
 #include "engine/device_dataset.h"
 
 namespace plinth {
@@ -15,6 +16,11 @@ NonFiniteError::NonFiniteError(const std::string& finding)
 
 Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, TrainOptions options)
     : model_(model), backend_(backend), params_(params), options_(std::move(options)) {
+  if (options_.batch_size % ranks() != 0)
+    fail(
+        "batch_size: the global batch of {} does not divide among {} ranks (give a multiple of "
+        "{})",
+        options_.batch_size, ranks(), ranks());
   frozen_.assign(model.nodes.size(), false);
   for (const std::string& name : options_.freeze) {
     const int i = model.find(name);
@@ -133,14 +139,24 @@ std::string Trainer::diagnose_nonfinite(const Executor& exec) const {
   return "in the loss";
 }
 
+int Trainer::ranks() const { return options_.communicator ? options_.communicator->size() : 1; }
+
+int Trainer::rank() const { return options_.communicator ? options_.communicator->rank() : 0; }
+
 // Runs the evaluation executor over the first `count` samples of `data` in order, `batch`
-// at a time (the last batch padded); after each batch's forward pass and loss,
-// visit(exec, start, valid) reads what it needs of that batch.
+// at a time (the last batch padded), or with `sharded` over this rank's contiguous share
+// of those batches; after each batch's forward pass and loss, visit(exec, start, valid)
+// reads what it needs of that batch.
 template <typename Visit>
-void Trainer::forward_batches(DeviceDataset& data, int count, int batch, Visit&& visit) {
+void Trainer::forward_batches(DeviceDataset& data, int count, int batch, Visit&& visit,
+                              bool sharded) {
   Executor& exec = eval_executor(batch);
   exec.reset_stats();
-  for (int start = 0; start < count; start += batch) {
+  const int64_t batches = (count + batch - 1) / batch;
+  const int n = sharded ? ranks() : 1, r = sharded ? rank() : 0;
+  const int first = static_cast<int>(batches * r / n),
+            last = static_cast<int>(batches * (r + 1) / n);
+  for (int start = first * batch; start < last * batch; start += batch) {
     const int valid = std::min(batch, count - start);
     gather(data, start, batch, exec.input().data, exec.labels());
     exec.forward(false);
@@ -162,7 +178,8 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
     r.confusion.assign(classes, std::vector<int64_t>(classes, 0));
   std::vector<float> probs;
   forward_batches(
-      device_data(data, batch), data.count, batch, [&](const Executor& exec, int start, int valid) {
+      device_data(data, batch), data.count, batch,
+      [&](const Executor& exec, int start, int valid) {
         if (r.confusion.empty()) return;
         probs.resize(static_cast<size_t>(valid) * classes);
         backend_.download(probs.data(), exec.probabilities(), probs.size() * sizeof(float));
@@ -172,12 +189,25 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
           const int truth = data.labels[start + i];
           if (truth >= 0 && truth < classes) ++r.confusion[truth][predicted];
         }
-      });
+      },
+      /*sharded=*/true);
   float s[kStatsSize];
   backend_.download(s, eval_executor(batch).stats(), sizeof(s));
+  double sums[kStatsSize];
+  std::copy(s, s + kStatsSize, sums);
+  if (Communicator* c = options_.communicator) {
+    c->sum(sums, kStatsSize, "the evaluation's sums");
+    for (std::vector<int64_t>& row : r.confusion) {
+      std::vector<double> counts(row.begin(), row.end());
+      c->sum(counts.data(), counts.size(), "the confusion matrix's sums");
+      std::copy(counts.begin(), counts.end(), row.begin());
+    }
+  }
   r.count = data.count;
-  r.loss = s[kStatLossSum] / std::max(1.0f, s[kStatCount]);
-  r.accuracy = s[kStatCorrect] / std::max(1.0f, s[kStatCount]);
+  // In float, as one process always computed them.
+  const float count = std::max(1.0f, static_cast<float>(sums[kStatCount]));
+  r.loss = static_cast<float>(sums[kStatLossSum]) / count;
+  r.accuracy = static_cast<float>(sums[kStatCorrect]) / count;
   return r;
 }
 

@@ -19,6 +19,7 @@
 namespace plinth {
 
 struct DeviceDataset;
+class Communicator;
 
 enum class OnNan { stop, skip_step };
 
@@ -36,6 +37,12 @@ struct TrainOptions {
   // one streams through a chunk of this size (engine/device_dataset.h), with the same
   // batches either way.
   int64_t data_memory = int64_t{4} << 30;
+  // Data-parallel ranks (engine/communicator.h), or null for this process alone. Every rank
+  // draws the same order and trains on its shard of each batch: batch_size is the global
+  // batch, which must divide by the ranks, so a run equals one process's with that batch.
+  // Every rank calls fit() and evaluate(), which are then collectives; evaluate() takes
+  // each rank's share of the batches and reduces the sums.
+  Communicator* communicator = nullptr;
 };
 
 struct EvalResult {
@@ -87,7 +94,10 @@ class Trainer {
     float lr_multiplier;
   };
   template <typename Visit>
-  void forward_batches(DeviceDataset& data, int count, int batch, Visit&& visit);
+  void forward_batches(DeviceDataset& data, int count, int batch, Visit&& visit,
+                       bool sharded = false);
+  int ranks() const;
+  int rank() const;
   DeviceDataset& device_data(const Dataset& data, int batch);
   Executor& eval_executor(int batch);
   std::string diagnose_nonfinite(const Executor& exec) const;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "engine/communicator.h"
 #include "engine/device_dataset.h"
 #include "engine/rng.h"
 
@@ -65,10 +66,12 @@ class Trainer::Run {
   TrainState fit();
 
  private:
+  void start_from_rank0();
   bool train_epoch(int epoch);
   void begin_epoch(int epoch);
   void train_step(int epoch, int64_t batch);
   void gather_batch(int64_t batch);
+  void average_gradients();
   bool step_is_finite(int epoch, int64_t batch);
   const float* clip_scale();
   void update_weights(const float* scale);
@@ -77,6 +80,7 @@ class Trainer::Run {
   bool finish_epoch(int epoch);
   EpochRecord epoch_record(int epoch);
   double epoch_seconds() const;
+  void sum_over_ranks(const float (&stats)[kStatsSize], double (&sums)[kStatsSize]);
 
   Trainer& t_;
   Backend& backend_;
@@ -85,8 +89,10 @@ class Trainer::Run {
   const Dataset* test_;
   const std::vector<TrainHook*>& hooks_;
   TrainState state_;
-  const int batch_;
-  const int64_t batches_;      // per epoch
+  Communicator* const ranks_;  // null for one process
+  const int global_batch_;     // options' batch_size
+  const int batch_;            // this rank's shard of each global batch
+  const int64_t batches_;      // global batches per epoch
   const int64_t check_every_;  // steps between checks for non-finite values
   Executor exec_;
   DeviceDataset& data_;
@@ -113,15 +119,19 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       test_(test),
       hooks_(hooks),
       state_(std::move(start)),
-      batch_(trainer.options_.batch_size),
-      batches_(checked_batches_per_epoch(trainer.model_, train, batch_, state_)),
+      ranks_(trainer.options_.communicator),
+      global_batch_(trainer.options_.batch_size),
+      batch_(global_batch_ / trainer.ranks()),  // the constructor checked that it divides
+      batches_(checked_batches_per_epoch(trainer.model_, train, global_batch_, state_)),
       // On the CPU a per-step check costs nothing; on a GPU it would stall the stream, so
       // it runs every 50 steps unless skipping bad steps needs it each step.
       check_every_(backend_.kind() == DeviceKind::cpu || trainer.options_.on_nan == OnNan::skip_step
                        ? 1
                        : 50),
+      // Rank 0 keeps the seed of one process; the others draw their own dropout masks.
       exec_(trainer.model_, trainer.params_, backend_, batch_, true, trainer.frozen_,
-            trainer.options_.seed),
+            trainer.rank() == 0 ? trainer.options_.seed
+                                : hash_combine(trainer.options_.seed, trainer.rank())),
       data_(trainer.device_data(train, batch_)),
       augment_(trainer.model_.training.augment.enabled()),
       staging_(augment_ ? DeviceBuffer(backend_, exec_.input().numel() * sizeof(float))
@@ -131,12 +141,25 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       checks_(grad_sq_ + 2) {}
 
 TrainState Trainer::Run::fit() {
-  const TrainBegin begin{t_.options_.epochs, batches_, batch_, val_.count > 0, test_ != nullptr};
+  const TrainBegin begin{t_.options_.epochs, batches_, global_batch_, val_.count > 0,
+                         test_ != nullptr};
   for (TrainHook* h : hooks_) h->on_train_begin(begin);
+  start_from_rank0();
   for (int epoch = state_.epoch; epoch < t_.options_.epochs; ++epoch)
     if (!train_epoch(epoch) || !finish_epoch(epoch)) break;
   for (TrainHook* h : hooks_) h->on_train_end(state_);
   return state_;
+}
+
+// Every rank starts from rank 0's weights and optimizer state, whatever each read or drew.
+void Trainer::Run::start_from_rank0() {
+  if (!ranks_) return;
+  const Parameters& p = t_.params_;
+  for (float* arena : {p.values(), p.moment1(), p.moment2()})
+    ranks_->broadcast(backend_, arena, p.size(), "the broadcast of rank 0's weights");
+  int64_t step = p.download_step();
+  ranks_->broadcast(&step, sizeof(step), 0, "the broadcast of rank 0's step");
+  p.upload_step(step);
 }
 
 // Trains the epoch's batches, from where a stopped run left it if it did; false when the
@@ -165,7 +188,8 @@ void Trainer::Run::begin_epoch(int epoch) {
   augment_seed_ = hash_combine(t_.options_.seed ^ kAugmentStream, epoch);
   exec_.reset_stats();
   first_batch_ = state_.batch_in_epoch;
-  if (first_batch_ > 0) {
+  // The saved sums are the ranks' total: rank 0 carries them on, the others start at zero.
+  if (first_batch_ > 0 && t_.rank() == 0) {
     float partial[kStatsSize];
     for (int i = 0; i < kStatsSize; ++i) partial[i] = static_cast<float>(state_.partial_stats[i]);
     backend_.upload(exec_.stats(), partial, sizeof(partial));
@@ -182,6 +206,7 @@ void Trainer::Run::train_step(int epoch, int64_t batch) {
   exec_.forward(true);
   exec_.loss(batch_, true);
   exec_.backward();
+  average_gradients();
   const float* scale = clip_scale();
   backend_.count_nonfinite(t_.params_.grads(), t_.params_.size(), checks_);
   const bool finite = step_is_finite(epoch, batch);
@@ -191,16 +216,24 @@ void Trainer::Run::train_step(int epoch, int64_t batch) {
   ++state_.step;
 }
 
-// Batch b of the epoch's order into the executor's input, augmented if the recipe says so.
+// This rank's shard of global batch b of the epoch's order into the executor's input,
+// augmented if the recipe says so.
 void Trainer::Run::gather_batch(int64_t b) {
   const Model& m = t_.model_;
   const int c = m.input[0], h = m.input[1], w = m.input[2];
-  const int32_t* sample_ids =
-      t_.gather(data_, b * batch_, batch_, augment_ ? staging_.as<float>() : exec_.input().data,
-                exec_.labels());
+  const int64_t start = b * global_batch_ + int64_t{t_.rank()} * batch_;
+  const int32_t* sample_ids = t_.gather(
+      data_, start, batch_, augment_ ? staging_.as<float>() : exec_.input().data, exec_.labels());
   if (augment_)  // keyed by each sample's index in the data set, wherever its pixels are
     backend_.augment(m.training.augment, staging_.as<float>(), exec_.input().data, batch_, c, h, w,
                      sample_ids, augment_seed_);
+}
+
+// Each rank's gradients are the mean over its shard; their mean over the ranks is the
+// gradient of the global batch, as one process would compute it. Every rank then takes the
+// same optimizer step.
+void Trainer::Run::average_gradients() {
+  if (ranks_) ranks_->average(backend_, t_.params_.grads(), t_.params_.size());
 }
 
 // Whether the step may update the weights. Non-finite values are counted every step and
@@ -211,7 +244,9 @@ bool Trainer::Run::step_is_finite(int epoch, int64_t b) {
   float bad[kStatsSize], now[kStatsSize];
   backend_.download(bad, checks_, sizeof(bad));
   backend_.download(now, exec_.stats(), sizeof(now));
-  if (bad[kStatNonFinite] == 0 && std::isfinite(now[kStatLossSum])) {
+  bool finite = bad[kStatNonFinite] == 0 && std::isfinite(now[kStatLossSum]);
+  if (ranks_) finite = !ranks_->any(!finite, "the check for non-finite values");
+  if (finite) {
     std::copy(now, now + kStatsSize, last_good_);
     return true;
   }
@@ -256,6 +291,7 @@ bool Trainer::Run::should_stop() {
   for (TrainHook* h : hooks_) stop_ = h->should_stop() || stop_;
   const int64_t max_steps = t_.options_.max_steps;
   stop_ = stop_ || (max_steps >= 0 && state_.step >= max_steps);
+  if (ranks_) stop_ = ranks_->any(stop_, "the agreement to stop");  // e.g. one rank's signal
   return stop_;
 }
 
@@ -264,7 +300,7 @@ void Trainer::Run::stop_inside_epoch(int64_t next_batch) {
   float s[kStatsSize];
   backend_.download(s, exec_.stats(), sizeof(s));
   state_.batch_in_epoch = next_batch;
-  std::copy(s, s + kStatsSize, state_.partial_stats);
+  sum_over_ranks(s, state_.partial_stats);
   state_.partial_seconds = epoch_seconds();
   state_.finished_early = true;
 }
@@ -280,6 +316,7 @@ bool Trainer::Run::finish_epoch(int epoch) {
   std::fill(std::begin(state_.partial_stats), std::end(state_.partial_stats), 0.0);
   bool go_on = true;
   for (TrainHook* h : hooks_) go_on = h->on_epoch_end(record, state_) && go_on;
+  if (ranks_) go_on = !ranks_->any(!go_on, "the agreement to stop");
   if (go_on && !should_stop()) return true;
   state_.finished_early = state_.epoch < t_.options_.epochs;
   return false;
@@ -288,6 +325,9 @@ bool Trainer::Run::finish_epoch(int epoch) {
 EpochRecord Trainer::Run::epoch_record(int epoch) {
   float s[kStatsSize];
   backend_.download(s, exec_.stats(), sizeof(s));
+  double sums[kStatsSize];
+  sum_over_ranks(s, sums);
+  std::copy(sums, sums + kStatsSize, s);
   const RunningMetrics m = running_metrics(s);
   EpochRecord r;
   r.epoch = epoch + 1;
@@ -296,7 +336,7 @@ EpochRecord Trainer::Run::epoch_record(int epoch) {
   r.lr = lr_;
   r.steps = batches_;
   r.seconds = epoch_seconds();
-  r.samples_per_second = static_cast<double>((batches_ - first_batch_) * batch_) /
+  r.samples_per_second = static_cast<double>((batches_ - first_batch_) * global_batch_) /
                          std::max(1e-9, seconds_since(started_));
   if (val_.count > 0) {
     const EvalResult v = t_.evaluate(val_);
@@ -305,6 +345,12 @@ EpochRecord Trainer::Run::epoch_record(int epoch) {
   }
   if (test_) r.test_accuracy = t_.evaluate(*test_).accuracy;
   return r;
+}
+
+// The epoch's sums (loss, correct, count) over the ranks' shards.
+void Trainer::Run::sum_over_ranks(const float (&stats)[kStatsSize], double (&sums)[kStatsSize]) {
+  std::copy(stats, stats + kStatsSize, sums);
+  if (ranks_) ranks_->sum(sums, kStatsSize, "the sums of the epoch's loss and accuracy");
 }
 
 // Seconds spent training this epoch, including those before a stop when it was resumed.

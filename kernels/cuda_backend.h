@@ -28,6 +28,10 @@ class CudaBackend final : public Backend {
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_OVERRIDE_OP)
 
+  // The stream and device, for code beside the ops that queues work on the same stream
+  // (NCCL's gradient allreduce, distributed/nccl_allreduce.cpp).
+  CudaContext& context() const { return *ctx_; }
+
  private:
   CudaOptions options_;
   std::unique_ptr<CudaContext> ctx_;

@@ -117,6 +117,7 @@ case $phase in
     run_step cuda_tests 150 build
     run_step train 120 build
     run_step eval 60 train
+    run_step nccl 90 build
     run_step bench 120 build
     run_step pytorch 150
     run_step memcheck 150 build  # last: under the sanitizer cuDNN's set-up alone may be slow
