@@ -55,6 +55,7 @@ def main():
     p.add_argument("--json", default="")
     args = p.parse_args()
 
+    load_before = os.getloadavg()[0]
     configs = [(0, 1)]  # (ranks, threads); 0 ranks: plain process, no mpirun
     for n in (int(x) for x in args.ranks.split(",")):
         configs += [(0, n * args.threads_per_rank), (n, args.threads_per_rank)]
@@ -73,7 +74,8 @@ def main():
                          "samples_per_second": round(sps, 1), "runs": [round(x, 1) for x in figures],
                          "speedup": round(sps / base, 3),
                          "efficiency": round(sps / base / cores, 3), "command": cmd})
-    print(f"load average before/after: see `uptime`; {os.getloadavg()[0]:.2f} at the end")
+    print(f"load average (1 minute): {load_before:.2f} at the start, "
+          f"{os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} cores")
     print(f"{'ranks':>5} {'threads/rank':>12} {'samples/s':>10} {'speed-up':>9} "
           f"{'efficiency':>10}")
     for r in rows:
@@ -83,7 +85,8 @@ def main():
         print("  " + r["command"])
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump({"load_before": load_before, "load_after": os.getloadavg()[0],
+                       "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
