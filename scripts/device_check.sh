@@ -4,8 +4,10 @@
 #   bash scripts/device_check.sh a         configure against kit/ and the torch venv's cuDNN
 #                                          and cuBLAS, build, plinth info, the libraries the
 #                                          binaries load, every [cuda] test, a 1-epoch GPU run,
-#                                          bench at batch 64 and 1024 with --layers, PyTorch
-#                                          eager and CUDA-graph, compute-sanitizer memcheck
+#                                          a 1-rank NCCL job against the plain GPU run (skipped
+#                                          without MPI, which the bare machine lacks), bench at
+#                                          batch 64 and 1024 with --layers, PyTorch eager and
+#                                          CUDA-graph, compute-sanitizer memcheck
 #   bash scripts/device_check.sh b         the build (again on a fresh machine), the 10-epoch
 #                                          accuracy run in fp32 and TF32, time to 90% and
 #                                          throughput against PyTorch (compare.py), every test
@@ -135,6 +137,7 @@ case $phase in
     run_step memcheck 60 build
     run_step train 300 build
     run_step eval 120 train
+    run_step nccl 60 build
     run_step bench 300 build
     run_step pytorch 300
     run_step accuracy 300 build
