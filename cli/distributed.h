@@ -58,6 +58,7 @@ int as_rank(Communicator* ranks, Command&& command) {
                  e.what());
     ranks->abort(1);
   }
+  return 1;  // not reached: abort() ends the process
 }
 
 }  // namespace plinth::cli
