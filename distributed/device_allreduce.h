@@ -24,7 +24,7 @@ class DeviceAllreduce {
 // An NCCL communicator over the ranks of `ranks` for this CUDA backend's device: rank 0
 // draws NCCL's unique id and `ranks` broadcasts it. Null when this build has no NCCL.
 std::unique_ptr<DeviceAllreduce> make_nccl_allreduce(Backend& backend, Communicator& ranks);
-// e.g. "NCCL 2.27.7", or "" without NCCL.
+// e.g. "NCCL 2.28.9", or "" without NCCL.
 std::string nccl_version();
 
 }  // namespace plinth

@@ -28,7 +28,7 @@ class Communicator {
   // are the host's cores divided by local_size(), and its GPU is number local_rank().
   virtual int local_rank() const = 0;
   virtual int local_size() const = 0;
-  // e.g. "MPI (Open MPI v4.1.4), 2 ranks; gradients over NCCL 2.27.7"
+  // e.g. "Open MPI v4.1.4, 2 ranks; gradients over NCCL 2.28.9"
   virtual std::string description() const = 0;
 
   // Prepares average() for this backend's memory: on a GPU with NCCL, NCCL's communicator
@@ -40,8 +40,8 @@ class Communicator {
   // per bucket of the arena, not per tensor. On a GPU with NCCL it is queued on the
   // backend's stream (and may be captured in a CUDA graph); otherwise it returns when done.
   virtual void average(Backend& backend, float* data, size_t n) = 0;
-  // Host collectives: sums over the ranks in place; the most of a flag; rank root's bytes
-  // to every rank. `what` names the collective in a timeout's message.
+  // Host collectives: sums over the ranks in place; whether any rank's flag is set; rank
+  // root's bytes to every rank. `what` names the collective in a timeout's message.
   virtual void sum(double* data, size_t n, const char* what) = 0;
   virtual bool any(bool flag, const char* what) = 0;
   virtual void broadcast(void* data, size_t bytes, int root, const char* what) = 0;
@@ -53,17 +53,17 @@ class Communicator {
   [[noreturn]] virtual void abort(int status) = 0;
 };
 
-// How the job was launched: the ranks an MPI launcher (mpirun, srun) started this process
-// as, read from its environment; 1 when it was started alone.
+// How the job was launched: the ranks an MPI launcher (Open MPI's mpirun, or one speaking
+// MPICH's PMI) started this process as, read from its environment; 1 when started alone.
 struct LaunchInfo {
   int size = 1, rank = 0, local_size = 1, local_rank = 0;
-  bool by_launcher = false;  // started by mpirun or srun (also as the only rank)
+  bool by_launcher = false;  // started by a launcher (also as the only rank)
 };
 LaunchInfo launch_info();
 
 struct DistributedBuild {
   bool mpi = false, nccl = false;
-  std::string versions;  // e.g. "Open MPI v4.1.4, NCCL 2.27.7", or "" when neither is built
+  std::string versions;  // e.g. "Open MPI v4.1.4, NCCL 2.28.9", or "" when neither is built
 };
 DistributedBuild distributed_build();
 
