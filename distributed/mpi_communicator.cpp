@@ -127,9 +127,14 @@ class MpiCommunicator final : public Communicator {
   }
 
   void broadcast(void* data, size_t bytes, int root, const char* what) override {
-    std::vector<MPI_Request> r(1);
-    MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, comm_, &r[0]);
-    wait(r, what);
+    constexpr size_t kChunk = size_t{1} << 30;  // MPI counts are ints
+    std::vector<MPI_Request> requests;
+    for (size_t at = 0; at < bytes; at += kChunk) {
+      requests.emplace_back();
+      MPI_Ibcast(static_cast<char*>(data) + at, static_cast<int>(std::min(kChunk, bytes - at)),
+                 MPI_BYTE, root, comm_, &requests.back());
+    }
+    wait(requests, what);
   }
   using Communicator::broadcast;
 
