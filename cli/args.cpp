@@ -1,13 +1,14 @@
 #include "cli/args.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "engine/error.h"
+#include "engine/user_text.h"
 
 namespace plinth::cli {
 
@@ -62,6 +63,13 @@ Args& Args::range(int64_t lo, int64_t hi) {
   return *this;
 }
 
+Args& Args::number_range(double lo, double hi) {
+  if (specs_.empty() || specs_.back().is_flag)
+    throw std::logic_error("number_range() needs a valued option before it");
+  specs_.back().number_range = {lo, hi};
+  return *this;
+}
+
 const Args::Spec& Args::spec(const std::string& name) const {
   for (const Spec& s : specs_)
     if (s.name == name) return s;
@@ -88,7 +96,9 @@ bool Args::parse(int argc, char** argv) {
     const Spec* s = nullptr;
     for (const Spec& candidate : specs_)
       if (candidate.name == name) s = &candidate;
-    if (!s) fail("plinth {}: unknown option --{} (see plinth {} --help)", command_, name, command_);
+    if (!s)
+      fail("plinth {}: unknown option --{} (see plinth {} --help)", command_,
+           quoted_input(name, 40), command_);
     if (s->is_flag) {
       if (eq != std::string::npos) fail("plinth {}: --{} takes no value", command_, name);
       values_[name] = "1";
@@ -101,18 +111,17 @@ bool Args::parse(int argc, char** argv) {
       values_[name] = value;
     }
   }
+  // Every number given is checked now, before the command reads or allocates anything.
   for (const Spec& s : specs_) {
-    if (!s.range || !values_.count(s.name)) continue;
-    const auto [lo, hi] = *s.range;
-    const int64_t v = integer64(s.name);
-    if (v < lo || v > hi)
-      fail("plinth {}: --{} expects an integer from {} to {}, got {}", command_, s.name, lo, hi, v);
+    if (!values_.count(s.name)) continue;
+    if (s.range) integer64(s.name);
+    if (s.number_range) number(s.name);
   }
   if (positional_values_.size() > positional_specs_.size() && !positional_specs_.empty() &&
       positional_specs_.back().first.find("...") == std::string::npos)
-    fail("plinth {}: unexpected argument '{}'", command_, positional_values_.back());
+    fail("plinth {}: unexpected argument {}", command_, quoted_input(positional_values_.back()));
   if (positional_specs_.empty() && !positional_values_.empty())
-    fail("plinth {}: unexpected argument '{}'", command_, positional_values_.front());
+    fail("plinth {}: unexpected argument {}", command_, quoted_input(positional_values_.front()));
   return true;
 }
 
@@ -152,46 +161,49 @@ std::string Args::str(const std::string& name) const {
   return it == values_.end() ? s.fallback : it->second;
 }
 
+std::string Args::who(const std::string& name) const {
+  return fmt::format("plinth {}: --{}", command_, name);
+}
+
 int64_t Args::integer64(const std::string& name) const {
-  const std::string v = str(name);
-  int64_t out = 0;
-  const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc() || p != v.data() + v.size())
-    fail("plinth {}: --{} expects an integer, got '{}'", command_, name, v);
-  return out;
+  const Spec& s = spec(name);
+  const auto [lo, hi] = s.range.value_or(
+      std::pair{std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()});
+  return parse_integer(str(name), who(name), lo, hi);
 }
 
 int Args::integer(const std::string& name) const {
-  const int64_t v = integer64(name);
-  if (v < -(int64_t{1} << 31) || v >= (int64_t{1} << 31))
-    fail("plinth {}: --{} is out of range", command_, name);
-  return static_cast<int>(v);
+  const Spec& s = spec(name);
+  const auto [lo, hi] = s.range.value_or(std::pair<int64_t, int64_t>{
+      std::numeric_limits<int>::min(), std::numeric_limits<int>::max()});
+  return static_cast<int>(parse_integer(str(name), who(name),
+                                        std::max<int64_t>(lo, std::numeric_limits<int>::min()),
+                                        std::min<int64_t>(hi, std::numeric_limits<int>::max())));
 }
 
 double Args::number(const std::string& name) const {
-  const std::string v = str(name);
-  try {
-    size_t used = 0;
-    const double d = std::stod(v, &used);
-    if (used == v.size()) return d;
-  } catch (const std::exception&) {
-  }
-  fail("plinth {}: --{} expects a number, got '{}'", command_, name, v);
+  const Spec& s = spec(name);
+  const auto [lo, hi] = s.number_range.value_or(
+      std::pair{-std::numeric_limits<double>::max(), std::numeric_limits<double>::max()});
+  return parse_real(str(name), who(name), lo, hi);
 }
 
 std::vector<std::string> Args::list(const std::string& name) const {
   std::vector<std::string> out;
   const std::string v = str(name);
+  if (v.empty() && !has(name)) return out;
   size_t start = 0;
-  while (start <= v.size() && !v.empty()) {
+  for (;;) {
     const size_t comma = v.find(',', start);
     const std::string item =
         v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
+    if (item.empty())
+      fail("{} expects a comma-separated list without empty items, got {}", who(name),
+           quoted_input(v));
+    out.push_back(item);
+    if (comma == std::string::npos) return out;
     start = comma + 1;
   }
-  return out;
 }
 
 }  // namespace plinth::cli

@@ -1,7 +1,7 @@
 // plinth bench: throughput of the seed CNN on every device in one run, per-layer
 // timing, the BLAS GEMM rate and time to accuracy, as a table and as JSON rows.
 #include <cstdio>
-#include <fstream>
+#include <limits>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +15,7 @@
 #include "engine/progress.h"
 #include "engine/stopping.h"
 #include "engine/trainer.h"
+#include "engine/user_text.h"
 
 namespace plinth::cli {
 
@@ -63,21 +64,33 @@ int bench_command(int argc, char** argv) {
       .option("threads", "N", "CPU threads (0: all cores)", "0")
       .range(0, kMaxThreads)
       .option("repeats", "N", "timed windows per figure (the median is reported)", "5")
+      .range(1, 1000)
       .option("window", "SECONDS", "length of each timed window", "1.0")
+      .number_range(0.001, 3600)
       .option("json", "FILE", "write the rows as a JSON list")
       .flag("layers",
             "also time each layer's forward and backward pass (batch: the first batch size)")
       .option("gemm", "N", "also measure the fp32 GEMM rate on N x N x N products (0: off)", "0")
+      .range(0, 65536)
       .flag("time-to-accuracy",
             "also train until test accuracy reaches --target (wall seconds of training)")
       .option("target", "F", "accuracy for --time-to-accuracy", "0.90")
+      .number_range(0, 1)
       .option("tta-epochs", "N", "at most this many epochs for --time-to-accuracy", "10")
+      .range(1, kMaxEpochs)
       .option("tta-batch", "N", "batch size for --time-to-accuracy", "32")
+      .range(1, std::numeric_limits<int>::max())
       .option("seed", "N", "seed for --time-to-accuracy", "1")
+      .range(0, std::numeric_limits<int64_t>::max())
       .option("conv-impl", "cudnn|native", "GPU convolution", "cudnn")
-      .flag("tf32", "allow TF32 on the GPU")
+      .option("precision", "fp32|tf32|bf16", "GPU math in convolutions and GEMMs", "fp32")
+      .option("cuda-graph", "on|off", "GPU: replay steps from CUDA graphs", "on")
       .option("data", "DIR", "IDX data set directory, or $PLINTH_DATA", default_data_dir());
   if (!a.parse(argc, argv)) return 0;
+  std::vector<int> batches;
+  for (const std::string& b : a.list("batch-sizes"))
+    batches.push_back(static_cast<int>(
+        parse_integer(b, a.who("batch-sizes") + " item", 1, std::numeric_limits<int>::max())));
   const Model model = load_model(find_model_file(a.str("model")));
   std::vector<std::string> modes = a.list("modes");
   if (modes == std::vector<std::string>{"none"}) modes.clear();
@@ -93,27 +106,27 @@ int bench_command(int argc, char** argv) {
   nlohmann::json rows = nlohmann::json::array();
   CudaOptions cuda;
   cuda.native_conv = a.str("conv-impl") == "native";
-  cuda.allow_tf32 = a.on("tf32");
+  cuda.precision = parse_precision(a.str("precision"));
+  const bool graphs = cuda_graphs_from(a);
 
   for (const std::string& device : devices_to_run(a.str("device"))) {
     DeviceChoice choice = open_device_option(device, threads, cuda);
     Backend& be = *choice.backend;
     const std::string kind = be.kind() == DeviceKind::cpu ? "cpu" : "cuda";
     status("bench on " + be.description());
-    std::vector<int> batches;
-    for (const std::string& b : a.list("batch-sizes")) batches.push_back(std::stoi(b));
-    if (batches.empty())
+    if (!a.has("batch-sizes"))
       batches = kind == "cpu" ? std::vector<int>{32, 64, 256, 1024}
                               : std::vector<int>{32, 64, 256, 1024, 4096};
-    std::printf("\n%-6s %-6s %7s %14s %22s %10s %10s\n", "device", "mode", "batch", "samples/s",
-                "spread (min..max)", "device MB", "peak RSS");
+    std::printf("\n%-6s %-6s %7s %14s %22s %10s %10s %9s\n", "device", "mode", "batch", "samples/s",
+                "spread (min..max)", "device MB", "peak RSS", "launches");
     for (const std::string& mode : modes) {
       for (int batch : batches) {
         const Throughput t = measure_throughput(model, be, train, batch, mode == "train",
-                                                a.integer("repeats"), a.number("window"));
-        std::printf("%-6s %-6s %7d %14.0f %10.0f..%-11.0f %10.1f %10.1f\n", kind.c_str(),
+                                                a.integer("repeats"), a.number("window"), graphs);
+        std::printf("%-6s %-6s %7d %14.0f %10.0f..%-11.0f %10.1f %10.1f %9s\n", kind.c_str(),
                     mode.c_str(), batch, t.median, t.min, t.max, t.device_bytes / 1048576.0,
-                    t.peak_rss_mb);
+                    t.peak_rss_mb, t.launches ? std::to_string(t.launches).c_str() : "-");
+        if (!t.launches && kind == "cuda") status("steps ran eagerly: " + t.eager_reason);
         std::fflush(stdout);
         nlohmann::json r = row(kind, be, host_threads);
         r.update({{"mode", mode},
@@ -122,7 +135,10 @@ int bench_command(int argc, char** argv) {
                   {"spread", {{"min", t.min}, {"max", t.max}}},
                   {"peak_rss_mb", t.peak_rss_mb},
                   {"device_mb", t.device_bytes / 1048576.0},
-                  {"repeats", a.integer("repeats")}});
+                  {"repeats", a.integer("repeats")},
+                  {"precision", precision_name(cuda.precision)},
+                  {"cuda_graph", t.launches > 0},
+                  {"launches_per_step", t.launches}});
         rows.push_back(r);
       }
     }
@@ -143,23 +159,30 @@ int bench_command(int argc, char** argv) {
     if (a.on("layers")) {
       const int batch = batches.front();
       const auto timings = measure_layers(model, be, batch, std::max(3, a.integer("repeats")));
-      std::printf("\nper-layer time at batch %d (ms per step)\n%-10s %10s %10s %12s %12s\n", batch,
-                  "layer", "forward", "backward", "fwd GFLOP/s", "of GEMM");
+      std::printf(
+          "\nper-layer time at batch %d (ms per step) and launches (kernels, copies, fills)\n"
+          "%-10s %10s %10s %12s %12s %9s %9s\n",
+          batch, "layer", "forward", "backward", "fwd GFLOP/s", "of GEMM", "fwd", "bwd");
       for (size_t i = 0; i < timings.size(); ++i) {
         const double flops = layer_forward_flops(model, i) * batch;
         const double gflops = timings[i].forward_ms > 0 ? flops / (timings[i].forward_ms * 1e6) : 0;
-        std::printf("%-10s %10.3f %10.3f %12.1f %11s\n", timings[i].name.c_str(),
+        auto count = [](long n) { return n < 0 ? std::string("-") : std::to_string(n); };
+        std::printf("%-10s %10.3f %10.3f %12.1f %11s %9s %9s\n", timings[i].name.c_str(),
                     timings[i].forward_ms, timings[i].backward_ms, gflops,
                     gemm_rate > 0 && flops > 0
                         ? fmt::format("{:.0f}%", 100 * gflops * 1e9 / gemm_rate).c_str()
-                        : "");
+                        : "",
+                    count(timings[i].forward_launches).c_str(),
+                    count(timings[i].backward_launches).c_str());
         nlohmann::json r = row(kind, be, host_threads);
         r.update({{"mode", "layer"},
                   {"batch_size", batch},
                   {"layer", timings[i].name},
                   {"forward_ms", timings[i].forward_ms},
                   {"backward_ms", timings[i].backward_ms},
-                  {"forward_gflops", gflops}});
+                  {"forward_gflops", gflops},
+                  {"forward_launches", timings[i].forward_launches},
+                  {"backward_launches", timings[i].backward_launches}});
         rows.push_back(r);
       }
     }
@@ -168,6 +191,7 @@ int bench_command(int argc, char** argv) {
       Parameters params(model, be);
       params.initialize(static_cast<uint64_t>(a.integer64("seed")));
       TrainOptions o;
+      o.cuda_graphs = graphs;
       o.epochs = a.integer("tta-epochs");
       o.batch_size = a.integer("tta-batch");
       o.seed = static_cast<uint64_t>(a.integer64("seed"));
@@ -199,11 +223,7 @@ int bench_command(int argc, char** argv) {
       rows.push_back(r);
     }
   }
-  if (a.has("json")) {
-    std::ofstream out(a.str("json"));
-    out << rows.dump(2) << "\n";
-    if (!out) fail("{}: cannot write", a.str("json"));
-  }
+  if (a.has("json")) write_text_file(a.str("json"), rows.dump(2) + "\n", false, "JSON rows");
   return 0;
 }
 

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 
 #include "engine/executor.h"
 #include "engine/parameters.h"
+#include "engine/step_graph.h"
+#include "engine/trainer.h"
 
 namespace plinth::cli {
 
@@ -48,19 +51,54 @@ Throughput summarize(std::vector<double> rates) {
 
 }  // namespace
 
-Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
-                              bool train, int repeats, double seconds_per_window) {
-  reset_peak_rss();
+namespace {
+
+// Steps per timed window, from a short timed run of `probe` steps.
+int64_t steps_per_window(double probe_seconds, int64_t probe, double seconds_per_window) {
+  const double per_step = std::max(1e-7, probe_seconds / static_cast<double>(probe));
+  return std::max<int64_t>(3, static_cast<int64_t>(seconds_per_window / per_step));
+}
+
+std::vector<double> rates_of(const std::vector<double>& seconds, int64_t steps, int batch) {
+  std::vector<double> rates;
+  for (double s : seconds) rates.push_back(static_cast<double>(steps) * batch / std::max(1e-9, s));
+  return rates;
+}
+
+Throughput measure_training(const Model& model, Backend& backend, const Dataset& data, int batch,
+                            int repeats, double seconds_per_window, bool cuda_graphs) {
   Parameters params(model, backend);
   params.initialize(1);
-  Executor exec(model, params, backend, batch, train);
-  // A pool of real images on the device, gathered into batches as in training.
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = batch;
+  o.cuda_graphs = cuda_graphs;
+  Trainer trainer(model, backend, params, o);
+  // Warm-up (first touch, algorithm choice, the graph's capture) and the window's length.
+  constexpr int64_t kProbe = 10;
+  const double probe = trainer.time_steps(data, Trainer::kEagerSteps + 3, kProbe, 1).front();
+  const int64_t steps = steps_per_window(probe, kProbe, seconds_per_window);
+  const std::vector<double> seconds =
+      trainer.time_steps(data, Trainer::kEagerSteps + 3, steps, repeats);
+  Throughput t = summarize(rates_of(seconds, steps, batch));
+  const GraphUse& use = trainer.training_graph();
+  t.launches = use.replays > 0 ? use.launches : 0;
+  t.eager_reason = use.eager_reason;
+  t.device_bytes = trainer.training_arena_bytes() + 4 * params.size() * sizeof(float);
+  return t;
+}
+
+// Gather and forward, as evaluation runs them.
+Throughput measure_inference(const Model& model, Backend& backend, const Dataset& data, int batch,
+                             int repeats, double seconds_per_window, bool cuda_graphs) {
+  Parameters params(model, backend);
+  params.initialize(1);
+  Executor exec(model, params, backend, batch, false);
+  // A pool of real images on the device, gathered into batches as in evaluation.
   const int pool = std::min(data.count, std::max(batch * 4, 4096));
   DeviceBuffer images(backend, static_cast<size_t>(pool) * data.image_size());
   backend.upload(images.as<void>(), data.images.data(),
                  static_cast<size_t>(pool) * data.image_size());
-  DeviceBuffer labels(backend, pool * sizeof(int32_t));
-  backend.upload(labels.as<void>(), data.labels.data(), pool * sizeof(int32_t));
   const int batches = pool / batch > 0 ? pool / batch : 1;
   DeviceBuffer indices(backend, static_cast<size_t>(batches) * batch * sizeof(int32_t));
   std::vector<int32_t> order(static_cast<size_t>(batches) * batch);
@@ -71,41 +109,54 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
   std::fill(normalization.begin() + data.channels, normalization.end(), 1.0f);
   DeviceBuffer mean_std(backend, normalization.size() * sizeof(float));
   backend.upload(mean_std.as<void>(), normalization.data(), normalization.size() * sizeof(float));
-
-  int64_t step = 0;
-  auto run_step = [&] {
-    const int32_t* idx = indices.as<int32_t>() + (step++ % batches) * batch;
-    backend.gather_batch(images.as<uint8_t>(), labels.as<int32_t>(), idx, batch, data.channels,
-                         data.height * data.width, mean_std.as<float>(),
-                         mean_std.as<float>() + data.channels, exec.input().data, exec.labels());
-    exec.forward(train);
-    if (!train) return;
-    exec.loss(batch, true);
-    exec.backward();
-    backend.increment(params.step());
-    backend.optimizer_update(model.optimizer, params.values(), params.grads(), params.moment1(),
-                             params.moment2(), params.size(), params.step(), nullptr);
+  DeviceBuffer counter(backend, sizeof(int64_t));
+  int64_t next = 0;  // the batch the device counter points at, mirrored on the host
+  StepGraph graph(backend, cuda_graphs, Trainer::kEagerSteps);
+  auto run_batch = [&] {
+    if (next == batches) {
+      next = 0;
+      backend.upload(counter.as<void>(), &next, sizeof(next));
+    }
+    graph.run([&] {
+      backend.gather_batch(images.as<uint8_t>(), nullptr, indices.as<int32_t>(),
+                           counter.as<int64_t>(), batch, data.channels, data.height * data.width,
+                           mean_std.as<float>(), mean_std.as<float>() + data.channels,
+                           exec.input().data, nullptr);
+      exec.forward(false);
+      backend.increment(counter.as<int64_t>(), nullptr);
+    });
+    ++next;
   };
-  // Warm-up: first-touch of memory, algorithm selection, caches; also sizes the window.
-  auto t0 = clock::now();
-  int warm = 0;
-  do {
-    run_step();
-    ++warm;
-    backend.synchronize();
-  } while (elapsed(t0) < 0.2 * seconds_per_window || warm < 3);
-  const double per_step = elapsed(t0) / warm;
-  const int steps = std::max(3, static_cast<int>(seconds_per_window / per_step));
-  std::vector<double> rates;
-  for (int r = 0; r < repeats; ++r) {
+  backend.upload(counter.as<void>(), &next, sizeof(next));
+  auto timed = [&](int64_t steps) {
     backend.synchronize();
     const auto start = clock::now();
-    for (int s = 0; s < steps; ++s) run_step();
+    for (int64_t s = 0; s < steps; ++s) run_batch();
     backend.synchronize();
-    rates.push_back(static_cast<double>(steps) * batch / elapsed(start));
-  }
-  Throughput t = summarize(rates);
-  t.device_bytes = exec.arena_bytes() + 4 * params.size() * sizeof(float);
+    return elapsed(start);
+  };
+  constexpr int64_t kProbe = 10;
+  timed(Trainer::kEagerSteps + 3);  // warm-up: first touch, algorithm choice, the capture
+  const int64_t steps = steps_per_window(timed(kProbe), kProbe, seconds_per_window);
+  std::vector<double> seconds;
+  for (int r = 0; r < repeats; ++r) seconds.push_back(timed(steps));
+  Throughput t = summarize(rates_of(seconds, steps, batch));
+  t.launches = graph.replaying() ? graph.launches() : 0;
+  t.eager_reason = graph.eager_reason();
+  t.device_bytes = exec.arena_bytes() + params.size() * sizeof(float);
+  return t;
+}
+
+}  // namespace
+
+Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
+                              bool train, int repeats, double seconds_per_window,
+                              bool cuda_graphs) {
+  reset_peak_rss();
+  Throughput t = train ? measure_training(model, backend, data, batch, repeats, seconds_per_window,
+                                          cuda_graphs)
+                       : measure_inference(model, backend, data, batch, repeats, seconds_per_window,
+                                           cuda_graphs);
   t.peak_rss_mb = peak_rss_mb();
   return t;
 }
@@ -129,6 +180,19 @@ void time_one_step(Executor& exec, Backend& backend, int repeats, std::vector<La
     if (exec.node_needs_gradient(i)) t[i].backward_ms += timed([&] { exec.backward_node(i); });
 }
 
+// The launches of each layer's passes, each captured on its own (and not run).
+void count_launches(Executor& exec, Backend& backend, std::vector<LayerTiming>& t) {
+  if (!backend.capture_unavailable().empty()) return;
+  auto launches = [&](const std::function<void()>& pass) {
+    return static_cast<long>(backend.capture(pass)->launches());
+  };
+  for (size_t i = 0; i < t.size(); ++i) {
+    t[i].forward_launches = launches([&] { exec.forward_node(i, true); });
+    t[i].backward_launches =
+        exec.node_needs_gradient(i) ? launches([&] { exec.backward_node(i); }) : 0;
+  }
+}
+
 }  // namespace
 
 std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
@@ -145,6 +209,7 @@ std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, in
   time_one_step(exec, backend, 1, t);  // warm-up: first touch, algorithm choice, caches
   t.assign(model.nodes.size(), {});
   for (int r = 0; r < repeats; ++r) time_one_step(exec, backend, repeats, t);
+  count_launches(exec, backend, t);
   for (size_t i = 0; i < t.size(); ++i) t[i].name = model.nodes[i].layer->name();
   return t;
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
+
 #include "datasets/dataset.h"
 #include "engine/model.h"
 
@@ -15,12 +17,16 @@ struct Throughput {
   double median = 0, min = 0, max = 0;  // samples (or FLOP) per second over the windows
   size_t device_bytes = 0;              // executor arena + parameter arenas
   double peak_rss_mb = 0;               // host peak resident set during the measurement
+  size_t launches = 0;       // per step, counted in its CUDA graph; 0 when steps ran eagerly
+  std::string eager_reason;  // why they did
 };
 
-// mode "train": forward + loss + backward + optimizer step; "infer": forward only.
-// Batches are gathered from `data` (resident on the device) as in training.
+// mode "train": fit()'s training step (Trainer::time_steps: gather, forward, loss,
+// backward, checks, optimizer); "infer": gather and forward. Batches are gathered from
+// `data` (resident on the device) as in training, and both replay CUDA graphs when
+// cuda_graphs is on and the backend can.
 Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
-                              bool train, int repeats, double seconds_per_window);
+                              bool train, int repeats, double seconds_per_window, bool cuda_graphs);
 
 // Forward and backward time of each layer in one training step, milliseconds averaged
 // over `repeats` steps (after one warm-up step). Each layer is timed on its own, with the
@@ -28,6 +34,9 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
 struct LayerTiming {
   std::string name;
   double forward_ms = 0, backward_ms = 0;
+  // Kernel launches, copies and fills each pass queues, counted by capturing it alone;
+  // -1 where the backend cannot capture.
+  long forward_launches = -1, backward_launches = -1;
 };
 std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
                                         int repeats);

@@ -44,4 +44,10 @@ std::string class_name(const CheckpointModel& checkpoint, int classes, int c) {
   return "";
 }
 
+TrainOptions inference_options(const Model& model) {
+  TrainOptions options;
+  options.batch_size = model.training.batch_size;
+  return options;
+}
+
 }  // namespace plinth::cli

@@ -3,12 +3,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "cli/distributed.h"
 #include "engine/error.h"
+#include "engine/user_text.h"
 
 namespace plinth::cli {
 
@@ -31,6 +35,17 @@ void status(const std::string& line) {
   if (!g_quiet) notice(line);
 }
 
+void write_text_file(const std::string& path, std::string_view text, bool append,
+                     std::string_view what) {
+  std::FILE* f = std::fopen(path.c_str(), append ? "ab" : "wb");
+  if (!f) fail("{}: cannot write the {}: {}", path, what, std::strerror(errno));
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const int err = errno;
+  // fclose flushes: a device or a file system may report the failure only there.
+  if (std::fclose(f) != 0 || !written)
+    fail("{}: cannot write the {}: {}", path, what, std::strerror(written ? errno : err));
+}
+
 std::optional<std::string> with_option_name(std::string_view message, OptionNames names) {
   for (const auto& [setting, option] : names) {
     const std::string_view rest = message.substr(std::min(setting.size(), message.size()));
@@ -42,14 +57,15 @@ std::optional<std::string> with_option_name(std::string_view message, OptionName
 
 std::string find_model_file(const std::string& path) {
   namespace fs = std::filesystem;
-  if (fs::exists(path)) return path;
   std::error_code ec;
+  // symlink_status: whatever is at the path (a loop, a FIFO) is load_model's to report.
+  if (fs::exists(fs::symlink_status(path, ec))) return path;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     const fs::path name = fs::path(path).filename();
     for (const fs::path& dir : {exe.parent_path().parent_path() / "models",
                                 exe.parent_path().parent_path() / "share/plinth/models"})
-      if (fs::exists(dir / name)) return (dir / name).string();
+      if (fs::is_regular_file(dir / name, ec)) return (dir / name).string();
   }
   return path;  // load_model reports it missing
 }
@@ -59,20 +75,45 @@ void add_device_options(Args& args) {
               "auto")
       .option("threads", "N", fmt::format("CPU threads, 0 to {} (0: all cores)", kMaxThreads), "0")
       .range(0, kMaxThreads)
-      .option("conv-impl", "cudnn|native", "GPU convolution: cuDNN or plinth's own kernels",
-              "cudnn")
-      .flag("tf32", "allow TF32 tensor cores on the GPU (faster, ~1e-3 relative error)")
-      .flag("deterministic", "GPU: only deterministic cuDNN algorithms");
+      .option("conv-impl", "cudnn|native",
+              "GPU convolution: cuDNN or plinth's own kernels (fp32 at any --precision)", "cudnn")
+      .option("precision", "fp32|tf32|bf16",
+              "GPU math in convolutions and GEMMs: fp32, TF32 or BF16 tensor cores (~1e-3 or "
+              "~1e-2 relative error); tensors and weights stay fp32",
+              "fp32")
+      .flag("deterministic", "GPU: only deterministic cuDNN algorithms")
+      .option("cuda-graph", "on|off",
+              "GPU: replay training steps and evaluation batches from CUDA graphs", "on")
+      .flag("sync-launches",
+            "GPU debugging: wait after every kernel launch so that a fault names its kernel "
+            "(also PLINTH_SYNC_LAUNCHES=1; turns CUDA graphs off)");
 }
 
-DeviceChoice open_device_from(const Args& args, const Communicator* ranks) {
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "tf32") return Precision::tf32;
+  if (name == "bf16") return Precision::bf16;
+  fail("--precision: expected fp32, tf32 or bf16, got '{}'", name);
+}
+
+bool cuda_graphs_from(const Args& args) {
+  const std::string graphs = args.str("cuda-graph");
+  if (graphs != "on" && graphs != "off") fail("--cuda-graph: expected on or off, got '{}'", graphs);
+  return graphs == "on";
+}
+
+DeviceChoice open_device_from(const Args& args, const Communicator* ranks,
+                              std::function<void(const std::string&)> log) {
   CudaOptions cuda;
   const std::string impl = args.str("conv-impl");
   if (impl != "cudnn" && impl != "native")
     fail("--conv-impl: expected cudnn or native, got '{}'", impl);
   cuda.native_conv = impl == "native";
-  cuda.allow_tf32 = args.on("tf32");
+  cuda.precision = parse_precision(args.str("precision"));
   cuda.deterministic = args.on("deterministic");
+  cuda.sync_launches = args.on("sync-launches");
+  cuda.log = std::move(log);
+  cuda_graphs_from(args);  // a bad value fails before the device is opened
   std::string spec = args.str("device");
   int threads = args.integer("threads");
   if (ranks) place_rank(*ranks, spec, threads);
@@ -94,8 +135,9 @@ std::string default_data_dir() {
 std::string data_dir(const Args& args) {
   const std::string dir = args.str("data");
   const char* env = std::getenv("PLINTH_DATA");
-  if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir) &&
-      !std::filesystem::is_regular_file(dir))
+  std::error_code error;
+  if (!args.has("data") && env && *env && !std::filesystem::is_directory(dir, error) &&
+      !std::filesystem::is_regular_file(dir, error))
     fail(
         "PLINTH_DATA={}: no such directory or file (point it at a data set folder or a packed "
         "file, or give --data PATH)",
@@ -131,7 +173,8 @@ DataSource open_data(const Args& args, const Model& model) {
                     {model.input[0], model.input[1], model.input[2], args.on("strict")});
 }
 
-Dataset load_part(const Args& args, const DataSource& source, const Model& model, Split split) {
+Dataset load_part(const Args& args, const DataSource& source, const Model& model, Split split,
+                  const std::vector<int>& classes) {
   std::vector<std::string> skipped;
   Dataset part = source.load(split, &skipped);
   if (!skipped.empty()) {
@@ -139,34 +182,36 @@ Dataset load_part(const Args& args, const DataSource& source, const Model& model
                        skipped.size(), skipped.size() == 1 ? "" : "s"));
     for (const std::string& problem : skipped) notice("  " + problem);
   }
-  const std::vector<int> classes = parse_classes(args);
+  // Labels are checked before a class subset renumbers them, so that an error names the
+  // file's own index; a subset must not have more classes than the model has outputs.
+  if (model.loss == LossKind::categorical_crossentropy) {
+    const int outputs = model_classes(model);
+    if (classes.empty()) check_labels(part, outputs);
+    if (static_cast<int>(classes.size()) > outputs)
+      fail("--classes: {} classes, but the model has {} outputs", classes.size(), outputs);
+  }
   if (!classes.empty() && part.count > 0) part = restrict_classes(part, classes);
-  if (model.loss == LossKind::categorical_crossentropy) check_labels(part, model_classes(model));
   return part;
 }
 
 std::vector<int> parse_classes(const Args& args) {
   std::vector<int> classes;
-  for (const std::string& c : args.list("classes")) {
-    try {
-      classes.push_back(std::stoi(c));
-    } catch (const std::exception&) {
-      fail("--classes: expected a comma-separated list of class numbers, got '{}'",
-           args.str("classes"));
-    }
-  }
+  for (const std::string& c : args.list("classes"))
+    classes.push_back(static_cast<int>(
+        parse_integer(c, args.who("classes") + " item", 0, std::numeric_limits<int>::max() - 1)));
   return classes;
 }
 
 Data load_data(const Args& args, const Model& model, double val_split, uint64_t seed) {
   const DataSource source = open_data(args, model);
+  const std::vector<int> classes = parse_classes(args);
   status(fmt::format("loading {} ({})", source.path(), data_format_name(source.format())));
   Data d;
-  Dataset train = load_part(args, source, model, Split::train);
-  d.test = load_part(args, source, model, Split::test);
+  Dataset train = load_part(args, source, model, Split::train, classes);
+  d.test = load_part(args, source, model, Split::test, classes);
   if (source.has_validation()) {
     d.train = std::move(train);
-    d.val = load_part(args, source, model, Split::val);
+    d.val = load_part(args, source, model, Split::val, classes);
     status(
         fmt::format("validation: the data set's own ({} images); the validation split is not used",
                     d.val.count));

@@ -1,6 +1,7 @@
 // Pieces shared by the subcommands: device options, data options, loading.
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -35,9 +36,18 @@ decltype(auto) naming_options(OptionNames names, Call&& call) {
   }
 }
 
+// --device, --threads, --conv-impl, --precision, --deterministic, --cuda-graph and
+// --sync-launches.
 void add_device_options(Args& args);
-// --device and --threads; a data-parallel rank takes its share of the host (place_rank).
-DeviceChoice open_device_from(const Args& args, const Communicator* ranks = nullptr);
+// The device those options ask for; a data-parallel rank takes its share of the host
+// (place_rank); log (may be empty) hears the GPU's convolution algorithm choices (train
+// --verbose).
+DeviceChoice open_device_from(const Args& args, const Communicator* ranks = nullptr,
+                              std::function<void(const std::string&)> log = {});
+// --cuda-graph on (true) or off.
+bool cuda_graphs_from(const Args& args);
+// --precision's value.
+Precision parse_precision(const std::string& name);
 // open_device() with its errors under --device.
 DeviceChoice open_device_option(const std::string& spec, int threads, const CudaOptions& cuda);
 
@@ -59,9 +69,10 @@ struct Data {
 // --data opened for a model: an image folder's images are fitted to the model's input.
 DataSource open_data(const Args& args, const Model& model);
 // One part of --data, with its labels checked against the model's classes (naming the
-// file and sample of a bad one) and restricted to --classes; images an image folder had
-// to skip are reported by name (or, with --strict, are errors).
-Dataset load_part(const Args& args, const DataSource& source, const Model& model, Split split);
+// file and sample of a bad one) and restricted to `classes` (none: all); images an image
+// folder had to skip are reported by name (or, with --strict, are errors).
+Dataset load_part(const Args& args, const DataSource& source, const Model& model, Split split,
+                  const std::vector<int>& classes);
 // Loads --data's training and test parts as load_part does, takes its own validation
 // part if it has one or else holds out val_split of the training set (of each class for
 // image folders and packed files, which are sorted by class), and keeps
@@ -77,6 +88,11 @@ int model_classes(const Model& model);
 // build directory or installed under share/plinth/models), so `--model seed_cnn.json`
 // works from any directory.
 std::string find_model_file(const std::string& path);
+
+// Writes text to path (appends with `append`) and closes it, checking both, so a full
+// disk or /dev/full is an error naming the file and `what` it holds, not lost rows.
+void write_text_file(const std::string& path, std::string_view text, bool append,
+                     std::string_view what);
 
 // "plinth: " prefixed lines on stderr, so stdout stays clean for --json output. status()
 // lines are progress reports that --quiet hides; notice() lines (warnings, a fallback to

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <limits>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/checkpoint_model.h"
@@ -10,6 +11,7 @@
 #include "engine/error.h"
 #include "engine/metrics.h"
 #include "engine/trainer.h"
+#include "engine/user_text.h"
 
 namespace plinth::cli {
 
@@ -21,10 +23,12 @@ Args eval_args() {
          "and F1 per class with macro and weighted averages, confusion matrix, most confident "
          "mistakes.");
   add_checkpoint_options(a);
-  a.flag("json",
-         "print the result on stdout as one JSON object: loss, accuracy, count, class_names, "
-         "per_class_accuracy, precision, recall, f1, support, macro, weighted, top_k, "
-         "top_k_accuracy, confusion (rows: true class), mistakes")
+  a.flag(
+       "json",
+       "print the result on stdout as one JSON object: loss, accuracy, count, class_names, "
+       "per_class_accuracy, precision, recall, f1, support, macro, weighted, top_k, "
+       "top_k_accuracy, confusion (rows: true class), mistakes; an autoencoder's: loss, loss_name, "
+       "count")
       .option("top-k", "K", "also report how often the true class is among the K most probable",
               "5")
       .range(1, std::numeric_limits<int>::max())
@@ -79,6 +83,28 @@ void print_json(const EvalResult& r, const ClassificationReport& report, const D
   std::printf("%s\n", j.dump().c_str());
 }
 
+// The class subset to evaluate on: --classes, else the one the checkpoint was trained on
+// (its run's "classes"); both given must agree, or the accuracy would be of another task.
+std::vector<int> eval_classes(const Args& a, const CheckpointModel& l) {
+  std::vector<int> saved;
+  const nlohmann::json& config = l.meta.config;
+  if (config.is_object() && config.contains("classes")) {
+    const nlohmann::json& c = config["classes"];
+    if (!c.is_array()) fail("{}: malformed plinth metadata: 'config.classes'", a.str("checkpoint"));
+    for (const nlohmann::json& v : c) {
+      if (!v.is_number_unsigned() || v.get<uint64_t>() >= (uint64_t{1} << 30))
+        fail("{}: malformed plinth metadata: 'config.classes' holds {}", a.str("checkpoint"),
+             quoted_input(v.dump()));
+      saved.push_back(v.get<int>());
+    }
+  }
+  const std::vector<int> asked = parse_classes(a);
+  if (!asked.empty() && !saved.empty() && asked != saved)
+    fail("--classes {} differs from the classes {} was trained on ({}); evaluate on those",
+         quoted_input(a.str("classes")), a.str("checkpoint"), fmt::join(saved, ","));
+  return asked.empty() ? saved : asked;
+}
+
 void print_text(const EvalResult& r, const ClassificationReport& report, const Dataset& test,
                 const std::vector<std::string>& names) {
   std::printf("test loss: %.4f - accuracy: %.4f - top-%d accuracy: %.4f (%d images)\n", r.loss,
@@ -114,24 +140,35 @@ int eval_command(int argc, char** argv) {
   Args a = eval_args();
   if (!a.parse(argc, argv)) return 0;
   const CheckpointModel l = load_checkpoint_model(a);
-  if (l.model.loss != LossKind::categorical_crossentropy)
-    fail("plinth eval: needs a classifier (categorical_crossentropy), '{}' has loss {}",
-         l.model.name, loss_name(l.model.loss));
+  const std::vector<int> classes = eval_classes(a, l);
   DeviceChoice device = open_device_from(a);
   Parameters params(l.model, *device.backend);
   load_weights(a.str("checkpoint"), params, true);
-  const Dataset test = load_part(a, open_data(a, l.model), l.model, Split::test);
-  TrainOptions options;
+  const Dataset test = load_part(a, open_data(a, l.model), l.model, Split::test, classes);
+  TrainOptions options = inference_options(l.model);
   options.data_memory = data_memory(a);
+  options.cuda_graphs = cuda_graphs_from(a);
   Trainer trainer(l.model, *device.backend, params, options);
   trainer.set_normalization(l.meta.normalization);
   const EvalResult r = trainer.evaluate(test);
-  const int classes = model_classes(l.model);
+  if (l.model.loss != LossKind::categorical_crossentropy) {
+    // An autoencoder has no classes: what it has is how well it reconstructs its input.
+    if (a.on("json")) {
+      const nlohmann::json j{
+          {"loss", r.loss}, {"loss_name", loss_name(l.model.loss)}, {"count", r.count}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("test reconstruction loss (%s): %.6f (%d images)\n", loss_name(l.model.loss),
+                  r.loss, r.count);
+    }
+    return 0;
+  }
+  const int outputs = model_classes(l.model);
   const ClassificationReport report =
-      classification_report(trainer.predict(test), test.labels, classes,
-                            std::min(a.integer("top-k"), classes), a.integer("mistakes"));
+      classification_report(trainer.predict(test), test.labels, outputs,
+                            std::min(a.integer("top-k"), outputs), a.integer("mistakes"));
   std::vector<std::string> names;
-  for (int c = 0; c < classes; ++c) names.push_back(class_name(l, classes, c));
+  for (int c = 0; c < outputs; ++c) names.push_back(class_name(l, outputs, c));
   if (a.on("json"))
     print_json(r, report, test, names);
   else

@@ -1,9 +1,8 @@
 #include "cli/logs.h"
 
-#include <fstream>
-
 #include <nlohmann/json.hpp>
 
+#include "cli/common.h"
 #include "cli/tensorboard.h"
 #include "engine/atomic_file.h"
 #include "engine/error.h"
@@ -15,11 +14,10 @@ RunLogs::RunLogs(const Args& args, std::string device, const Model& model)
       model_(model.source),
       history_path_(args.str("history")),
       csv_path_(args.str("csv")) {
-  if (!csv_path_.empty()) {
-    std::ofstream out(csv_path_);
-    if (!out) fail("{}: cannot write the CSV log", csv_path_);
-    out << "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second\n";
-  }
+  if (!csv_path_.empty())
+    write_text_file(csv_path_,
+                    "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second\n",
+                    false, "CSV log");
   if (args.has("tensorboard"))
     tensorboard_ = std::make_unique<TensorBoardWriter>(args.str("tensorboard"));
 }
@@ -28,13 +26,12 @@ RunLogs::~RunLogs() = default;
 
 bool RunLogs::on_epoch_end(const EpochRecord& r, const TrainState&) {
   seen_.push_back(r);
-  if (!csv_path_.empty()) {
-    std::ofstream out(csv_path_, std::ios::app);
-    out << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f},{:.1f}\n", r.epoch, r.loss,
-                       r.accuracy, r.val_loss, r.val_accuracy, r.lr, r.seconds,
-                       r.samples_per_second);
-    if (!out) fail("{}: cannot write the CSV log", csv_path_);
-  }
+  if (!csv_path_.empty())
+    write_text_file(
+        csv_path_,
+        fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f},{:.1f}\n", r.epoch, r.loss,
+                    r.accuracy, r.val_loss, r.val_accuracy, r.lr, r.seconds, r.samples_per_second),
+        true, "CSV log");
   if (tensorboard_) {
     tensorboard_->add_scalar("epoch_loss", static_cast<float>(r.loss), r.epoch);
     tensorboard_->add_scalar("epoch_accuracy", static_cast<float>(r.accuracy), r.epoch);
@@ -56,7 +53,7 @@ void RunLogs::finish(const std::vector<EpochRecord>& history, const EvalResult& 
                              static_cast<int64_t>(history.size()));
     tensorboard_->add_scalar("test_loss", static_cast<float>(test.loss),
                              static_cast<int64_t>(history.size()));
-    tensorboard_->flush();
+    tensorboard_->close();
   }
 }
 

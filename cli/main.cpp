@@ -1,4 +1,5 @@
 // plinth: train, evaluate and benchmark convolutional networks on NVIDIA GPUs or the CPU.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -6,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "engine/error.h"
+#include "engine/user_text.h"
 
 namespace {
 
@@ -39,16 +41,31 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   try {
-    if (command == "train") return train_command(argc - 2, argv + 2);
-    if (command == "eval") return eval_command(argc - 2, argv + 2);
-    if (command == "predict") return predict_command(argc - 2, argv + 2);
-    if (command == "bench") return bench_command(argc - 2, argv + 2);
-    if (command == "info") return info_command(argc - 2, argv + 2);
-    if (command == "layers") return layers_command(argc - 2, argv + 2);
-    if (command == "data") return data_command(argc - 2, argv + 2);
-    if (command == "export") return export_command(argc - 2, argv + 2);
-    std::fprintf(stderr, "plinth: unknown command '%s'\n%s", command.c_str(), kUsage);
-    return 2;
+    int status = 2;
+    if (command == "train")
+      status = train_command(argc - 2, argv + 2);
+    else if (command == "eval")
+      status = eval_command(argc - 2, argv + 2);
+    else if (command == "predict")
+      status = predict_command(argc - 2, argv + 2);
+    else if (command == "bench")
+      status = bench_command(argc - 2, argv + 2);
+    else if (command == "info")
+      status = info_command(argc - 2, argv + 2);
+    else if (command == "layers")
+      status = layers_command(argc - 2, argv + 2);
+    else if (command == "data")
+      status = data_command(argc - 2, argv + 2);
+    else if (command == "export")
+      status = export_command(argc - 2, argv + 2);
+    else
+      std::fprintf(stderr, "plinth: unknown command %s\n%s", plinth::quoted_input(command).c_str(),
+                   kUsage);
+    // Results (eval --json, predict --json) go to stdout: a full disk or a closed pipe
+    // there is an error, not a silent success.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout))
+      plinth::fail("standard output: cannot write the result: {}", std::strerror(errno));
+    return status;
   } catch (const plinth::Error& e) {
     std::fprintf(stderr, "plinth: error: %s\n", e.what());
     return 1;

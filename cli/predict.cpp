@@ -83,6 +83,8 @@ int predict_command(int argc, char** argv) {
     fail("plinth predict: --logits needs --json (logits are printed in the JSON lines)");
   const CheckpointModel l = load_checkpoint_model(a);
   Dataset images;
+  if (a.has("images") && !a.positionals().empty())
+    fail("plinth predict: give --images FILE or image files, not both");
   if (a.has("images")) {
     images = load_idx_images(a.str("images"));
     const int limit = std::min(images.count, std::max(0, a.integer("limit")));
@@ -100,7 +102,7 @@ int predict_command(int argc, char** argv) {
   DeviceChoice device = open_device_from(a);
   Parameters params(l.model, *device.backend);
   load_weights(a.str("checkpoint"), params, true);
-  Trainer trainer(l.model, *device.backend, params, {});
+  Trainer trainer(l.model, *device.backend, params, inference_options(l.model));
   trainer.set_normalization(l.meta.normalization);
   const std::vector<float> probs = trainer.predict(images);
   const std::vector<float> logits =

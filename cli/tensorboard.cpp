@@ -149,4 +149,9 @@ void TensorBoardWriter::flush() {
     fail("tensorboard: cannot write '{}': {}", path_, std::strerror(errno));
 }
 
+void TensorBoardWriter::close() {
+  if (std::fclose(file_.release()) != 0)
+    fail("tensorboard: cannot write '{}': {}", path_, std::strerror(errno));
+}
+
 }  // namespace plinth::cli

@@ -30,6 +30,8 @@ class TensorBoardWriter {
   void add_scalar(std::string_view tag, float value, std::int64_t step);
   // Throws Error if the buffered records cannot be written (disk full, I/O error).
   void flush();
+  // Flushes and closes the file, throwing Error if either fails; nothing may be added after.
+  void close();
 
   const std::string& path() const { return path_; }
 

@@ -1,7 +1,10 @@
 // plinth train: the main job.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -11,11 +14,13 @@
 #include "cli/distributed.h"
 #include "cli/logs.h"
 #include "cli/signals.h"
+#include "engine/atomic_file.h"
 #include "engine/checkpoint.h"
 #include "engine/error.h"
 #include "engine/progress.h"
 #include "engine/stopping.h"
 #include "engine/trainer.h"
+#include "engine/user_text.h"
 
 namespace plinth::cli {
 
@@ -29,11 +34,15 @@ Args train_args() {
            "plinth (e.g. seed_cnn.json)",
            "models/seed_cnn.json")
       .option("epochs", "N", "epochs (default: the model file's, 10)")
+      .range(1, kMaxEpochs)
       .option("batch-size", "N", "batch size (default: the model file's, 32)")
+      .range(1, std::numeric_limits<int>::max())
       .option("lr", "X", "learning rate (default: the model file's)")
+      .number_range(0, 1e6)
       .option("optimizer", "NAME", "sgd, adam, adamw or rmsprop (default: the model file's)")
       .option("weight-decay", "X",
               "L2 (adamw: decoupled) weight decay (default: the model file's, 0)")
+      .number_range(0, 1e6)
       .option(
           "schedule", "NAME",
           "learning-rate schedule with its default settings: constant, step, cosine or one_cycle "
@@ -44,9 +53,12 @@ Args train_args() {
       .option(
           "val-split", "F",
           "fraction of the training set held out for validation (default: the model file's, 0.1)")
+      .number_range(0, 1)
       .option("seed", "N", "seed for initialisation, shuffling, dropout and augmentation", "1")
+      .range(0, std::numeric_limits<int64_t>::max())
       .option("max-steps", "N",
-              "stop after N optimizer steps, e.g. for smoke runs (default: no limit)")
+              "stop after N optimizer steps, N >= 1, e.g. for smoke runs (default: no limit)")
+      .range(1, kMaxSteps)
       .option("history", "FILE", "write the per-epoch history (and the test result) as JSON")
       .option("csv", "FILE", "write one CSV row per epoch")
       .option("tensorboard", "DIR", "write TensorBoard scalar event files")
@@ -70,21 +82,26 @@ Args train_args() {
               "layers that are not trained (comma-separated, e.g. conv1,conv2,conv3)")
       .option("lr-multiplier", "L=F,...", "per-layer learning-rate factors (e.g. conv1=0.1)")
       .option("clip-norm", "X", "clip gradients to this global norm (0: off)", "0")
+      .number_range(0, 1e30)
       .option("on-nan", "stop|skip-step",
               "what a NaN/Inf loss or gradient does: stop with an error, or skip that step with a "
               "warning",
               "stop")
       .option("target-accuracy", "F",
               "stop once val (or with --test-each-epoch, test) accuracy reaches F (default: off)")
+      .number_range(0, 1)
       .option("early-stopping", "PATIENCE",
               "stop once val_loss has not improved for PATIENCE epochs (0: off)", "0")
       .range(0, std::numeric_limits<int>::max())
       .option("early-stopping-min-delta", "X",
               "with --early-stopping: the smallest val_loss decrease that counts", "0")
+      .number_range(0, 1e30)
       .flag("test-each-epoch", "also report test accuracy after every epoch (for time-to-accuracy)")
       .flag("quiet",
             "print only errors, warnings and the final result (no progress or status lines)")
-      .flag("verbose", "also print the model's layers, output shapes and parameter counts");
+      .flag("verbose",
+            "also print the model's layers, output shapes and parameter counts, the GPU's "
+            "convolution algorithms and how the steps ran (CUDA graphs or eagerly)");
   add_device_options(a);
   add_distributed_options(a);
   add_data_options(a);
@@ -92,8 +109,30 @@ Args train_args() {
            "input normalisation per channel: the training set's mean and std, none (pixel / 255), "
            "or given (e.g. 0.49,0.48,0.45/0.25,0.24,0.26) (default: the model file's)");
   a.option("labelled-fraction", "F",
-           "keep a seeded, class-stratified fraction of the training labels", "1");
+           "keep a seeded, class-stratified fraction of the training labels", "1")
+      .number_range(0, 1);
   return a;
+}
+
+// --augment: none, or shift=PX,rotate=DEG,scale=F and flip (a bare word, or flip=1/true
+// and flip=0/false meaning what they say), as the model file's "augment" object.
+nlohmann::json augment_json(const Args& a) {
+  nlohmann::json j = nlohmann::json::object();
+  if (a.str("augment") == "none") return j;
+  for (const std::string& item : a.list("augment")) {
+    const size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq), value = eq == item.npos ? "" : item.substr(eq + 1);
+    if (key == "flip" && (eq == item.npos || value == "1" || value == "true"))
+      j["horizontal_flip"] = true;
+    else if (key == "flip" && (value == "0" || value == "false"))
+      j["horizontal_flip"] = false;
+    else if ((key == "shift" || key == "rotate" || key == "scale") && eq != item.npos)
+      j[key] = parse_real(value, a.who("augment") + " " + key);
+    else
+      fail("{} expects none or shift=PX,rotate=DEG,scale=F,flip[=0|1], got {}", a.who("augment"),
+           quoted_input(item));
+  }
+  return j;
 }
 
 // Applies command-line overrides to the model's recipe and optimizer.
@@ -106,47 +145,35 @@ void apply_overrides(const Args& a, Model& m) {
   if (a.has("lr")) m.optimizer.lr = static_cast<float>(a.number("lr"));
   if (a.has("weight-decay"))
     m.optimizer.weight_decay = static_cast<float>(a.number("weight-decay"));
-  if (a.has("augment")) {
-    const std::string v = a.str("augment");
-    nlohmann::json j = nlohmann::json::object();
-    if (v != "none") {
-      for (const std::string& item : a.list("augment")) {
-        const size_t eq = item.find('=');
-        const std::string key = item.substr(0, eq);
-        if (key == "flip")
-          j["horizontal_flip"] = true;
-        else if (eq == std::string::npos)
-          fail("--augment: expected shift=N,rotate=DEG,scale=F,flip or none, got '{}'", item);
-        else
-          j[key] = std::stod(item.substr(eq + 1));
-      }
-    }
-    m.training.augment = parse_augment(j, "--augment");
-  }
+  if (a.has("augment")) m.training.augment = parse_augment(augment_json(a), "--augment");
   if (a.has("schedule"))
     m.training.schedule = parse_schedule({{"type", a.str("schedule")}}, "--schedule");
-  if (m.training.epochs < 1 || m.training.batch_size < 1)
-    fail("--epochs and --batch-size must be positive");
   if (!(m.optimizer.lr > 0 && m.optimizer.lr < 1e6))
-    fail("--lr: expected a positive learning rate, got {}", m.optimizer.lr);
-  if (!(m.optimizer.weight_decay >= 0)) fail("--weight-decay: expected a number >= 0");
-  if (m.training.val_split < 0 || m.training.val_split >= 1)
-    fail("--val-split: expected a fraction in [0, 1)");
+    fail("--lr: expected a positive learning rate below 1e6, got {}", m.optimizer.lr);
+  if (m.training.val_split >= 1) fail("--val-split: expected a fraction in [0, 1)");
+}
+
+// --lr-multiplier LAYER=F,...: each factor a finite number from 0 to 1e6.
+nlohmann::json lr_multipliers(const Args& a) {
+  nlohmann::json factors = nlohmann::json::object();
+  for (const std::string& item : a.list("lr-multiplier")) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      fail("{} expects LAYER=FACTOR, got {}", a.who("lr-multiplier"), quoted_input(item));
+    const std::string layer = item.substr(0, eq);
+    factors[layer] =
+        parse_real(item.substr(eq + 1), a.who("lr-multiplier") + " " + quoted_input(layer), 0, 1e6);
+  }
+  return factors;
 }
 
 nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
-  nlohmann::json lr_mult = nlohmann::json::object();
-  for (const std::string& item : a.list("lr-multiplier")) {
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos) fail("--lr-multiplier: expected LAYER=FACTOR, got '{}'", item);
-    lr_mult[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
-  }
   return {{"seed", seed},
           {"data", a.str("data")},
           {"classes", parse_classes(a)},
           {"labelled_fraction", a.number("labelled-fraction")},
           {"freeze", a.list("freeze")},
-          {"lr_multiplier", lr_mult},
+          {"lr_multiplier", lr_multipliers(a)},
           {"clip_norm", a.number("clip-norm")},
           {"normalize", a.str("normalize")},
           {"optimizer", optimizer_to_json(m.optimizer)},
@@ -157,23 +184,33 @@ nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
 // line that differs from the checkpoint's is an error, never silently used or ignored.
 void check_resume_config(const nlohmann::json& saved, const nlohmann::json& requested,
                          const std::string& path) {
+  // The saved side comes from a file: every piece is cut, and so is the number of them.
+  // Objects are compared key by key, so that a difference names its leaf ("optimizer.lr");
+  // keys the saved run did not know (settings newer than the checkpoint) are not compared.
   std::string diff;
-  for (auto it = saved.begin(); it != saved.end(); ++it) {
-    if (it.key() == "training") {
-      for (auto t = it->begin(); t != it->end(); ++t)
-        if (t.key() != "epochs" && requested["training"][t.key()] != *t)
-          diff += fmt::format(" training.{}: saved {} vs now {};", t.key(), t->dump(),
-                              requested["training"][t.key()].dump());
-    } else if (requested[it.key()] != *it) {
-      diff +=
-          fmt::format(" {}: saved {} vs now {};", it.key(), it->dump(), requested[it.key()].dump());
-    }
-  }
+  int differences = 0;
+  const auto text = [](const nlohmann::json& j) {
+    return quoted_input(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  };
+  std::function<void(const std::string&, const nlohmann::json&, const nlohmann::json&)> compare =
+      [&](const std::string& name, const nlohmann::json& was, const nlohmann::json& now) {
+        if (was == now || name == "training.epochs") return;
+        if (was.is_object() && now.is_object()) {
+          for (const auto& [key, value] : was.items())
+            compare(name.empty() ? key : name + "." + key, value,
+                    now.contains(key) ? now[key] : nlohmann::json());
+          return;
+        }
+        if (++differences > 8) return;
+        diff +=
+            fmt::format(" {}: saved {} vs now {};", quoted_input(name, 60), text(was), text(now));
+      };
+  if (saved.is_object()) compare("", saved, requested);
   if (!diff.empty())
     fail(
         "--resume {}: the command line changes the run's settings:{} resume with the same "
         "options (only --epochs may grow), or start a new run with --init-from",
-        path, diff);
+        path, diff + (differences > 8 ? fmt::format(" ({} in all);", differences) : ""));
 }
 
 // --verbose: the layer table Keras' model.summary() prints, with frozen layers marked.
@@ -219,10 +256,50 @@ RunSpec read_run_spec(const Args& a) {
   return run;
 }
 
+// The files the run will write, checked before any work: a save target must be absent or
+// a regular file in a writable directory, no two outputs may be one file, and a lock keeps
+// a second run from saving to the same path (it would lose its work only at the end).
+class RunOutputs {
+ public:
+  explicit RunOutputs(const Args& a) {
+    std::vector<std::pair<std::string, std::string>> files;  // option, path
+    for (const char* option : {"save", "save-best"}) {
+      if (!a.has(option)) continue;
+      const std::string path = a.str(option);
+      check_save_target(path);
+      files.emplace_back("--" + std::string(option), path);
+      files.emplace_back("--" + std::string(option) + "'s optimizer state",
+                         optimizer_state_path(path));
+    }
+    if (a.has("history")) {
+      check_save_target(a.str("history"));  // it is replaced atomically after each epoch
+      files.emplace_back("--history", a.str("history"));
+    }
+    if (a.has("csv")) files.emplace_back("--csv", a.str("csv"));
+    for (size_t i = 0; i < files.size(); ++i)
+      for (size_t j = i + 1; j < files.size(); ++j)
+        if (same_file(files[i].second, files[j].second))
+          fail("{} and {} name the same file {}; give each its own", files[i].first, files[j].first,
+               files[i].second);
+    for (const char* option : {"save", "save-best"})
+      if (a.has(option)) locks_.push_back(std::make_unique<SaveLock>(a.str(option)));
+  }
+
+ private:
+  static bool same_file(const std::string& x, const std::string& y) {
+    std::error_code ex, ey;
+    namespace fs = std::filesystem;
+    return fs::weakly_canonical(x, ex) == fs::weakly_canonical(y, ey) && !ex && !ey;
+  }
+  std::vector<std::unique_ptr<SaveLock>> locks_;
+};
+
 // --init-from: weights by layer name, strict unless --non-strict, reporting every tensor.
 void init_from(const Args& a, Parameters& params) {
   const std::string path = a.str("init-from");
-  const LoadReport r = load_weights(path, params, /*strict=*/false, a.list("reset"));
+  const LoadReport r = naming_options({{"reset", "--reset"}}, [&] {
+    return load_weights(path, params, /*strict=*/false, a.list("reset"));
+  });
   if (!a.on("non-strict") && !r.complete())
     fail(
         "{}: weights do not match the model:{} use --non-strict to load what matches, "
@@ -261,13 +338,7 @@ Normalization normalization_for(const Args& a, const Model& model, const Dataset
     for (size_t start = 0, end = 0; start <= list.size(); start = end + 1) {
       end = std::min(list.find(',', start), list.size());
       const std::string item = list.substr(start, end - start);
-      size_t used = 0;
-      try {
-        values.push_back(std::stof(item, &used));
-      } catch (const std::exception&) {
-        refuse();
-      }
-      if (used != item.size()) refuse();
+      values.push_back(static_cast<float>(parse_real(item, "--normalize", -1e6, 1e6)));
     }
     return values;
   };
@@ -308,6 +379,7 @@ TrainOptions train_options(const Args& a, const RunSpec& run) {
   const std::string on_nan = a.str("on-nan");
   if (on_nan != "stop" && on_nan != "skip-step") fail("--on-nan: expected stop or skip-step");
   opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;
+  opt.cuda_graphs = cuda_graphs_from(a);
   opt.data_memory = data_memory(a);
   return opt;
 }
@@ -316,7 +388,9 @@ TrainOptions train_options(const Args& a, const RunSpec& run) {
 class RunSaver {
  public:
   RunSaver(const Parameters& params, CheckpointMeta meta)
-      : params_(params), meta_(std::move(meta)) {}
+      : params_(params), meta_(std::move(meta)) {
+    if (meta_.run_id.empty()) meta_.run_id = new_run_id();  // one id for all its saves
+  }
   void save(const std::string& path, const TrainState& state) {
     meta_.state = state;
     save_checkpoint(path, params_, meta_);
@@ -361,8 +435,13 @@ int train(const Args& a, Communicator* ranks) {
   if (a.on("quiet") && a.on("verbose"))
     fail("plinth train: --quiet and --verbose exclude each other");
   set_quiet(a.on("quiet"));
+  // Rank 0 alone writes the outputs, so it alone checks and locks them.
+  std::optional<RunOutputs> outputs;
+  if (leader) outputs.emplace(a);
   const RunSpec run = read_run_spec(a);
-  DeviceChoice device = open_device_from(a, ranks);
+  DeviceChoice device =
+      a.on("verbose") ? open_device_from(a, ranks, [](const std::string& line) { status(line); })
+                      : open_device_from(a, ranks);
   Backend& backend = *device.backend;
   const AttachedRanks attached(ranks, backend);
   if (ranks) {
@@ -373,12 +452,17 @@ int train(const Args& a, Communicator* ranks) {
   }
   const Data data = load_data(a, run.model, run.model.training.val_split, run.seed);
   const double megabytes = static_cast<double>(data.train.pixel_bytes()) / (1 << 20);
-  status(
-      data.train.pixel_bytes() > data_memory(a)
-          ? fmt::format("training set: {:.1f} MB of pixels, more than --data-memory {}: streamed "
-                        "in chunks of at most that (at least one batch)",
-                        megabytes, a.integer64("data-memory"))
-          : fmt::format("training set: {:.1f} MB of pixels, resident on the device", megabytes));
+  const bool streamed = data.train.pixel_bytes() > data_memory(a);
+  // The trainer runs streamed steps eagerly (DeviceDataset::kNotReplayable); said once, here.
+  const bool graphs_lost = streamed && backend.kind() == DeviceKind::cuda && cuda_graphs_from(a);
+  status(streamed
+             ? fmt::format("training set: {:.1f} MB of pixels, more than --data-memory {}: "
+                           "streamed in chunks of at most that (at least one batch){}",
+                           megabytes, a.integer64("data-memory"),
+                           graphs_lost ? "; steps run eagerly, not from CUDA graphs, which "
+                                         "cannot replay the host's copies"
+                                       : "")
+             : fmt::format("training set: {:.1f} MB of pixels, resident on the device", megabytes));
   Parameters params(run.model, backend);
   const Start start = load_start(a, run, data, params);
   const Model& model = run.model;
@@ -395,8 +479,13 @@ int train(const Args& a, Communicator* ranks) {
   naming_options({{"normalization", "--normalize"}},
                  [&] { trainer.set_normalization(start.normalization); });
 
-  RunSaver saver(params,
-                 {model.to_json(), run.config, {}, start.normalization, data.train.class_names});
+  // A resumed run keeps its id: its checkpoints stay one run's.
+  RunSaver saver(params, {model.to_json(),
+                          run.config,
+                          {},
+                          start.normalization,
+                          data.train.class_names,
+                          run.resumed ? run.resumed->run_id : ""});
   std::optional<RunLogs> logs;
   std::optional<EpochCheckpoints> checkpoints;
   ProgressPrinter progress(!a.on("quiet") && leader);
@@ -426,6 +515,7 @@ int train(const Args& a, Communicator* ranks) {
     fail("{} (try a lower --lr or --clip-norm; --on-nan skip-step skips such steps)", e.finding());
   }
   if (early && early->stopped() && leader) progress.line(early->reason());
+  if (a.on("verbose")) status(trainer.graph_report());
   if (a.has("save") && leader) {
     saver.save(a.str("save"), end);
     status("saved " + a.str("save"));

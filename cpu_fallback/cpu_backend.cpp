@@ -1,6 +1,7 @@
 // What is CpuBackend-wide: construction and the description. The ops are defined in their
 // families' files beside this one.
 #include "cpu_fallback/cpu_backend.h"
+#include "cpu_fallback/host_memory.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -34,6 +35,8 @@ std::string CpuBackend::description() const {
   return fmt::format("cpu ({} {}, {} thread{})", openblas_version(), openblas_get_corename(),
                      threads_, threads_ == 1 ? "" : "s");
 }
+
+size_t CpuBackend::available_memory() const { return cpu::available_host_memory(); }
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
   return std::make_unique<CpuBackend>(threads);

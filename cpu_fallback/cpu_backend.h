@@ -24,6 +24,7 @@ class CpuBackend final : public Backend {
 
   DeviceKind kind() const override { return DeviceKind::cpu; }
   std::string description() const override;
+  size_t available_memory() const override;
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_OVERRIDE_OP)
 

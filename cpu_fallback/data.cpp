@@ -9,9 +9,11 @@
 namespace plinth::cpu {
 
 template <typename T>
-void gather_batch(int threads, const uint8_t* images, const int32_t* labels, const int32_t* indices,
-                  int batch, int channels, int plane_size, const float* mean, const float* std,
-                  T* out, int32_t* labels_out) {
+void gather_batch(int threads, const uint8_t* images, const int32_t* labels,
+                  const int32_t* all_indices, const int64_t* batch_index, int batch, int channels,
+                  int plane_size, const float* mean, const float* std, T* out,
+                  int32_t* labels_out) {
+  const int32_t* indices = all_indices + (batch_index ? *batch_index * batch : 0);
   const size_t sample_size = static_cast<size_t>(channels) * plane_size;
   parallel_for(threads, batch, sample_size, [&](size_t b) {
     const uint8_t* src = images + static_cast<size_t>(indices[b]) * sample_size;
@@ -27,7 +29,8 @@ void gather_batch(int threads, const uint8_t* images, const int32_t* labels, con
 }
 
 void augment(int threads, const AugmentSpec& spec, const float* in, float* out, int n, int c, int h,
-             int w, const int32_t* sample_ids, uint64_t seed) {
+             int w, const int32_t* all_sample_ids, const int64_t* batch_index, uint64_t seed) {
+  const int32_t* sample_ids = all_sample_ids + (batch_index ? *batch_index * n : 0);
   const size_t plane = static_cast<size_t>(h) * w;
   if (!spec.enabled()) {
     std::memcpy(out, in, static_cast<size_t>(n) * c * plane * sizeof(float));
@@ -42,25 +45,29 @@ void augment(int threads, const AugmentSpec& spec, const float* in, float* out, 
   });
 }
 
-template void gather_batch<float>(int, const uint8_t*, const int32_t*, const int32_t*, int, int,
-                                  int, const float*, const float*, float*, int32_t*);
-template void gather_batch<double>(int, const uint8_t*, const int32_t*, const int32_t*, int, int,
-                                   int, const float*, const float*, double*, int32_t*);
+template void gather_batch<float>(int, const uint8_t*, const int32_t*, const int32_t*,
+                                  const int64_t*, int, int, int, const float*, const float*, float*,
+                                  int32_t*);
+template void gather_batch<double>(int, const uint8_t*, const int32_t*, const int32_t*,
+                                   const int64_t*, int, int, int, const float*, const float*,
+                                   double*, int32_t*);
 
 }  // namespace plinth::cpu
 
 namespace plinth {
 
 void CpuBackend::gather_batch(const uint8_t* images, const int32_t* labels, const int32_t* indices,
-                              int batch, int channels, int plane_size, const float* mean,
-                              const float* std, float* out, int32_t* labels_out) {
-  cpu::gather_batch(threads_, images, labels, indices, batch, channels, plane_size, mean, std, out,
-                    labels_out);
+                              const int64_t* batch_index, int batch, int channels, int plane_size,
+                              const float* mean, const float* std, float* out,
+                              int32_t* labels_out) {
+  cpu::gather_batch(threads_, images, labels, indices, batch_index, batch, channels, plane_size,
+                    mean, std, out, labels_out);
 }
 
 void CpuBackend::augment(const AugmentSpec& spec, const float* in, float* out, int n, int c, int h,
-                         int w, const int32_t* sample_ids, uint64_t seed) {
-  cpu::augment(threads_, spec, in, out, n, c, h, w, sample_ids, seed);
+                         int w, const int32_t* sample_ids, const int64_t* batch_index,
+                         uint64_t seed) {
+  cpu::augment(threads_, spec, in, out, n, c, h, w, sample_ids, batch_index, seed);
 }
 
 }  // namespace plinth

@@ -45,8 +45,12 @@ void update_kind(int threads, const OptimizerSpec& spec, const AdamCorrection& c
 }  // namespace
 
 template <typename T>
-void optimizer_update(int threads, const OptimizerSpec& spec, T* params, const T* grads, T* m, T* v,
-                      size_t n, const int64_t* step, const T* grad_scale) {
+void optimizer_update(int threads, const OptimizerSpec& peak, const LrSchedule& schedule, T* params,
+                      const T* grads, T* m, T* v, size_t n, const int64_t* step,
+                      const T* grad_scale, const T* skip) {
+  if (skip && *skip != T(0)) return;
+  OptimizerSpec spec = peak;
+  spec.lr = step_lr(peak, schedule, *step - 1);
   const AdamCorrection c = adam_correction(spec, *step);  // once, not per element
   const T scale = grad_scale ? *grad_scale : T(1);
   switch (spec.kind) {
@@ -65,19 +69,21 @@ void optimizer_update(int threads, const OptimizerSpec& spec, T* params, const T
   }
 }
 
-template void optimizer_update<float>(int, const OptimizerSpec&, float*, const float*, float*,
-                                      float*, size_t, const int64_t*, const float*);
-template void optimizer_update<double>(int, const OptimizerSpec&, double*, const double*, double*,
-                                       double*, size_t, const int64_t*, const double*);
+template void optimizer_update<float>(int, const OptimizerSpec&, const LrSchedule&, float*,
+                                      const float*, float*, float*, size_t, const int64_t*,
+                                      const float*, const float*);
+template void optimizer_update<double>(int, const OptimizerSpec&, const LrSchedule&, double*,
+                                       const double*, double*, double*, size_t, const int64_t*,
+                                       const double*, const double*);
 
 }  // namespace plinth::cpu
 
 namespace plinth {
 
-void CpuBackend::optimizer_update(const OptimizerSpec& spec, float* params, const float* grads,
-                                  float* m, float* v, size_t n, const int64_t* step,
-                                  const float* grad_scale) {
-  cpu::optimizer_update(threads_, spec, params, grads, m, v, n, step, grad_scale);
+void CpuBackend::optimizer_update(const OptimizerSpec& spec, const LrSchedule& schedule,
+                                  float* params, const float* grads, float* m, float* v, size_t n,
+                                  const int64_t* step, const float* grad_scale, const float* skip) {
+  cpu::optimizer_update(threads_, spec, schedule, params, grads, m, v, n, step, grad_scale, skip);
 }
 
 }  // namespace plinth

@@ -9,11 +9,13 @@
 
 namespace plinth::cpu {
 
-// *step counts from 1; grad_scale (may be null) multiplies every gradient; m and v may be
-// null when the optimizer does not use them (sgd without momentum uses neither, sgd with
-// momentum only m, rmsprop only v).
+// *step counts from 1 and the learning rate is schedule's at *step - 1 (spec.lr its peak);
+// grad_scale (may be null) multiplies every gradient; m and v may be null when the
+// optimizer does not use them (sgd without momentum uses neither, sgd with momentum only
+// m, rmsprop only v); a non-zero *skip (skip may be null) leaves everything as it is.
 template <typename T>
-void optimizer_update(int threads, const OptimizerSpec& spec, T* params, const T* grads, T* m, T* v,
-                      size_t n, const int64_t* step, const T* grad_scale);
+void optimizer_update(int threads, const OptimizerSpec& spec, const LrSchedule& schedule, T* params,
+                      const T* grads, T* m, T* v, size_t n, const int64_t* step,
+                      const T* grad_scale, const T* skip);
 
 }  // namespace plinth::cpu

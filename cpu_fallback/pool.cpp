@@ -1,5 +1,7 @@
 #include "cpu_fallback/pool.h"
 
+#include "cpu_fallback/bias.h"
+
 #include <algorithm>
 
 #include "cpu_fallback/cpu_backend.h"
@@ -91,11 +93,35 @@ void maxpool_backward(int threads, const PoolShape& s, const T* dy, const int32_
   });
 }
 
+// Every output that chose an input position has that position's value as its maximum, so
+// (y > 0) is the same for all of them: selecting before the scatter-add gives the bits of
+// selecting after it, as bias_activation_backward does. The bias sum is bias.cpp's, in its
+// order.
+template <typename T>
+void maxpool_relu_backward(int threads, const PoolShape& s, const T* dy, const int32_t* argmax,
+                           const T* y, T* dx, T* db) {
+  const size_t in_plane = static_cast<size_t>(s.h) * s.w;
+  const size_t out_plane = static_cast<size_t>(s.out_h()) * s.out_w();
+  parallel_for(threads, static_cast<size_t>(s.n) * s.c, in_plane, [&](size_t i) {
+    T* dxi = dx + i * in_plane;
+    const T* dyi = dy + i * out_plane;
+    const T* yi = y + i * out_plane;
+    const int32_t* ai = argmax + i * out_plane;
+    std::fill(dxi, dxi + in_plane, T(0));
+    for (size_t o = 0; o < out_plane; ++o) dxi[ai[o]] += yi[o] > T(0) ? dyi[o] : T(0);
+  });
+  if (db) bias_backward(threads, dx, db, s.n, s.c, s.h * s.w);
+}
+
 template void maxpool_forward<float>(int, const PoolShape&, const float*, float*, int32_t*);
 template void maxpool_forward<double>(int, const PoolShape&, const double*, double*, int32_t*);
 template void maxpool_backward<float>(int, const PoolShape&, const float*, const int32_t*, float*);
 template void maxpool_backward<double>(int, const PoolShape&, const double*, const int32_t*,
                                        double*);
+template void maxpool_relu_backward<float>(int, const PoolShape&, const float*, const int32_t*,
+                                           const float*, float*, float*);
+template void maxpool_relu_backward<double>(int, const PoolShape&, const double*, const int32_t*,
+                                            const double*, double*, double*);
 
 }  // namespace plinth::cpu
 
@@ -111,6 +137,13 @@ void CpuBackend::maxpool_backward(const PoolShape& shape, const float* dy, const
                                   float* dx) {
   check_pool_shape(shape, "maxpool_backward");
   cpu::maxpool_backward(threads_, shape, dy, argmax, dx);
+}
+
+void CpuBackend::maxpool_relu_backward(const PoolShape& shape, const float* dy,
+                                       const int32_t* argmax, const float* y, float* dx,
+                                       float* db) {
+  check_pool_shape(shape, "maxpool_relu_backward");
+  cpu::maxpool_relu_backward(threads_, shape, dy, argmax, y, dx, db);
 }
 
 }  // namespace plinth

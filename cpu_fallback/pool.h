@@ -16,4 +16,11 @@ void maxpool_forward(int threads, const PoolShape& s, const T* x, T* y, int32_t*
 template <typename T>
 void maxpool_backward(int threads, const PoolShape& s, const T* dy, const int32_t* argmax, T* dx);
 
+// The pool's and a ReLU's backward in one (y the pool's output): dx = scatter-add of
+// dy * (y > 0) through argmax, and, when db is not null, db[c] = the sum of dx over n and
+// positions. Bit for bit what maxpool_backward then bias_activation_backward(relu) give.
+template <typename T>
+void maxpool_relu_backward(int threads, const PoolShape& s, const T* dy, const int32_t* argmax,
+                           const T* y, T* dx, T* db);
+
 }  // namespace plinth::cpu

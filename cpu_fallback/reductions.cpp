@@ -74,6 +74,8 @@ void CpuBackend::accumulate(const float* x, float* y, size_t n) {
   cpu::accumulate(threads_, x, y, n);
 }
 
-void CpuBackend::increment(int64_t* counter) { ++*counter; }
+void CpuBackend::increment(int64_t* counter, const float* skip) {
+  if (!skip || *skip == 0.0f) ++*counter;
+}
 
 }  // namespace plinth

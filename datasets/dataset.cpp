@@ -20,8 +20,12 @@ namespace fs = std::filesystem;
 
 std::string find_idx_file(const std::string& dir, const std::string& stem) {
   for (const std::string& name : {stem, stem + ".gz"}) {
-    fs::path path = fs::path(dir) / name;
-    if (fs::exists(path)) return path.string();
+    const fs::path path = fs::path(dir) / name;
+    std::error_code error;
+    // symlink_status: a dangling link or a loop is there, and read_idx says what is wrong.
+    if (fs::exists(fs::symlink_status(path, error))) return path.string();
+    if (error && error != std::errc::no_such_file_or_directory)
+      fail("{}: cannot look for {}: {}", dir, name, error.message());
   }
   fail("{}: neither {} nor {}.gz found", dir, stem, stem);
 }
@@ -42,7 +46,6 @@ Dataset subset(const Dataset& data, const std::vector<int32_t>& indices, std::st
   out.classes = data.classes;
   out.name = std::move(name);
   out.class_names = data.class_names;
-  out.name = std::move(name);
   if (data.mapped) {  // a mapped data set's subset is a new index into the same file
     out.mapped = MappedImages{data.mapped->owner, data.mapped->base, {}};
     for (int32_t index : indices) out.mapped->rows.push_back(data.mapped->rows[index]);
@@ -73,11 +76,14 @@ void require_labels(const Dataset& data, const char* operation) {
 
 Dataset load_idx_dataset(const std::string& dir, Split split) {
   std::error_code error;
-  if (!fs::is_directory(dir, error))
+  if (!fs::is_directory(dir, error)) {
+    if (error && error != std::errc::no_such_file_or_directory)
+      fail("{}: cannot open the data directory: {}", dir, error.message());
     fail(
         "{}: no such data directory (for Fashion-MNIST, install it with: apt-get install "
         "dataset-fashion-mnist)",
         dir);
+  }
   const std::string prefix = split == Split::train ? "train" : "t10k";
   const std::string images_path = find_idx_file(dir, prefix + "-images-idx3-ubyte");
   const std::string labels_path = find_idx_file(dir, prefix + "-labels-idx1-ubyte");
@@ -103,6 +109,7 @@ Dataset load_idx_dataset(const std::string& dir, Split split) {
   data.classes = *std::max_element(data.labels.begin(), data.labels.end()) + 1;
   data.name =
       fmt::format("{} {}", last_path_component(dir), split == Split::train ? "train" : "test");
+  data.labels_file = labels_path;
   return data;
 }
 
@@ -188,7 +195,8 @@ Dataset labelled_fraction(const Dataset& data, double fraction, uint64_t seed) {
 }
 
 std::string Dataset::sample_name(int i) const {
-  return files.empty() ? fmt::format("{} sample {}", name, i) : files[i];
+  if (!files.empty()) return files[i];
+  return fmt::format("{} sample {}", labels_file.empty() ? name : labels_file, i);
 }
 
 void check_labels(const Dataset& data, int classes, const std::string& whose) {

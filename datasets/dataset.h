@@ -29,6 +29,9 @@ struct Dataset {
   std::vector<std::string> class_names;  // [classes] where the source names them, else empty
   std::vector<std::string> files;        // [count]: each sample's file (image folders), else empty
   std::string name;
+  // The file the labels were read from, where the samples are that file's in its order
+  // (load_idx_dataset); empty for subsets. Messages about a label name it and the index.
+  std::string labels_file;
 
   int64_t image_size() const { return int64_t{channels} * height * width; }
   int64_t pixel_bytes() const { return count * image_size(); }
@@ -74,8 +77,10 @@ Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes);
 Dataset labelled_fraction(const Dataset& data, double fraction, uint64_t seed);
 
 // Refuses a label outside [0, classes): plinth::Error naming the sample (its file, or the
-// data set and index), the label and whose classes they are, e.g. "train/cat/x.png: label
-// 12 is outside the model's 10 classes (0 to 9)". Every reader and the trainer share it.
+// labels file or data set and the index), the label and whose classes they are: a label the
+// model has no output for would add nothing to the loss yet count in every average. E.g.
+// "train/cat/x.png: label 12 is outside the model's 10 classes (0 to 9)". Every reader and the
+// trainer share it.
 void check_labels(const Dataset& data, int classes, const std::string& whose = "the model's");
 
 struct PixelStats {

@@ -5,13 +5,13 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <zlib.h>
 
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 
 namespace plinth {
@@ -189,19 +189,7 @@ IdxArray read_raw(FILE* file, const std::string& path, uint64_t file_size) {
   return array;
 }
 
-// The gzip trailer's last four bytes hold the uncompressed size mod 2^32 (little-endian).
-// Anyone can write anything there, so it is only a hint for reserving memory.
-uint32_t gzip_isize(FILE* file, uint64_t file_size) {
-  uint8_t t[4] = {};
-  bool ok =
-      file_size >= 18 && std::fseek(file, -4, SEEK_END) == 0 && std::fread(t, 1, 4, file) == 4;
-  std::rewind(file);
-  if (!ok) return 0;
-  return uint32_t{t[0]} | uint32_t{t[1]} << 8 | uint32_t{t[2]} << 16 | uint32_t{t[3]} << 24;
-}
-
 IdxArray read_gzip(FILE* file, const std::string& path, uint64_t file_size) {
-  uint32_t isize = gzip_isize(file, file_size);
   GzipStream in(file, path);
   Header header = read_header(in, path);
   uint64_t total = header.bytes + header.elements;
@@ -211,9 +199,10 @@ IdxArray read_gzip(FILE* file, const std::string& path, uint64_t file_size) {
         "hold",
         path, header.elements, file_size);
 
+  // Memory grows only with what the stream really delivers: neither the header's claim
+  // nor the size the gzip trailer states (anyone can write anything there) reserves it.
   IdxArray array;
   array.dims = std::move(header.dims);
-  if (isize == static_cast<uint32_t>(total)) array.data.reserve(header.elements);
   while (array.data.size() < header.elements) {
     size_t done = array.data.size();
     size_t want = std::min<uint64_t>(kChunk, header.elements - done);
@@ -230,11 +219,11 @@ IdxArray read_gzip(FILE* file, const std::string& path, uint64_t file_size) {
 }  // namespace
 
 IdxArray read_idx(const std::string& path) {
-  File file(std::fopen(path.c_str(), "rb"));
+  InputFile input(path);
+  const uint64_t size = input.size();
+  File file(::fdopen(input.fd(), "rb"));
   if (!file) fail("{}: cannot open ({})", path, std::strerror(errno));
-  std::error_code error;
-  uint64_t size = std::filesystem::file_size(path, error);
-  if (error) fail("{}: cannot open ({})", path, error.message());
+  input.release();  // the FILE owns the descriptor now
 
   uint8_t magic[2] = {};
   bool gzip = std::fread(magic, 1, 2, file.get()) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;

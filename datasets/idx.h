@@ -7,7 +7,10 @@
 // Everything a file claims is checked before memory is committed to it: the header's
 // element count must be under kIdxMaxElements and must match the file size (raw) or the
 // decompressed stream, which must end exactly where the header says, with a valid CRC and
-// nothing after it (gzip). Any problem throws plinth::Error "<path>: <problem>".
+// nothing after it (gzip). Only regular files are read (a FIFO or a device is an error,
+// not a wait or an endless read), and a gzip file's memory grows with the data its stream
+// really delivers, never with what its header or its trailer claims. Any problem throws
+// plinth::Error "<path>: <problem>".
 #pragma once
 
 #include <cstdint>

@@ -95,20 +95,11 @@ bool is_packed_file(const std::string& path) {
 }
 
 PackedFile::PackedFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open ({})", path, std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("{}: not a regular file", path);
-  }
-  const auto size = static_cast<uint64_t>(st.st_size);
-  if (size < kFixedHeaderBytes) {
-    ::close(fd);
+  const InputFile file(path);  // a FIFO or a device is refused without blocking on it
+  const uint64_t size = file.size();
+  if (size < kFixedHeaderBytes)
     fail("{}: {} bytes, too short for a packed data set's header", path, size);
-  }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);  // the mapping keeps the file
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, file.fd(), 0);  // outlives the fd
   if (map == MAP_FAILED) fail("{}: cannot map ({})", path, std::strerror(errno));
   mapping_ = std::shared_ptr<const void>(
       map, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });

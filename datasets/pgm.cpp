@@ -1,12 +1,13 @@
 // Binary PGM (P5) reading for single-image prediction.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
 #include "datasets/dataset.h"
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 
 namespace plinth {
@@ -47,15 +48,24 @@ class PgmHeaderParser {
   size_t pos_ = 2;  // after "P5"
 };
 
-void append_pgm(const std::string& path, int h, int w, std::vector<uint8_t>& pixels) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail("{}: cannot open ({})", path, std::strerror(errno));
-  std::error_code error;
-  const uint64_t file_size = std::filesystem::file_size(path, error);
-  if (error) fail("{}: cannot open ({})", path, error.message());
+// Reads exactly n bytes at offset, or fails naming the file.
+void read_at(const InputFile& file, const std::string& path, void* dst, size_t n, uint64_t at) {
+  for (size_t done = 0; done < n;) {
+    const ssize_t got =
+        ::pread(file.fd(), static_cast<char*>(dst) + done, n - done, static_cast<off_t>(at + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) fail("{}: read error ({})", path, got < 0 ? std::strerror(errno) : "file shrank");
+    done += static_cast<size_t>(got);
+  }
+}
 
+// A P5 file holds at most the header and one image of the model's size: both are bounded
+// before anything is read, and only regular files are opened.
+void append_pgm(const std::string& path, int h, int w, std::vector<uint8_t>& pixels) {
+  const InputFile file(path);
+  const uint64_t file_size = file.size();
   std::string head(std::min<uint64_t>(file_size, kMaxHeaderBytes), '\0');
-  file.read(head.data(), std::streamsize(head.size()));
+  read_at(file, path, head.data(), head.size(), 0);
   if (head.size() < 2 || head[0] != 'P' || head[1] != '5')
     fail("{}: not a binary PGM image (it must start with P5)", path);
   PgmHeaderParser header(head, path);
@@ -74,9 +84,7 @@ void append_pgm(const std::string& path, int h, int w, std::vector<uint8_t>& pix
 
   const size_t offset = pixels.size();
   pixels.resize(offset + expected);
-  file.seekg(std::streamoff(data_start));
-  if (!file.read(reinterpret_cast<char*>(pixels.data() + offset), std::streamsize(expected)))
-    fail("{}: read error", path);
+  read_at(file, path, pixels.data() + offset, expected, data_start);
   if (maxval == 255) return;
   for (size_t i = offset; i < pixels.size(); ++i) {
     if (pixels[i] > maxval) fail("{}: pixel value {} exceeds maxval {}", path, pixels[i], maxval);

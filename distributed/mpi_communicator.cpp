@@ -88,6 +88,10 @@ class MpiCommunicator final : public Communicator {
 
   void detach() override { device_.reset(); }
 
+  bool averages_on_stream(const Backend& backend) const override {
+    return device_ && device_->backend() == &backend;
+  }
+
   void average(Backend& backend, float* data, size_t n) override {
     if (backend.kind() == DeviceKind::cuda) {
       attach(backend);

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +70,29 @@ struct OptimizerSpec {
   // adam/adamw (Keras defaults); rmsprop uses beta2 as rho
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
   float weight_decay = 0.0f;
+};
+
+enum class ScheduleKind { constant, step, cosine, one_cycle };
+
+// How the learning rate moves over a run (the model file's "schedule").
+struct Schedule {
+  ScheduleKind kind = ScheduleKind::constant;
+  int step_epochs = 1;         // step: multiply by gamma every step_epochs
+  float gamma = 0.1f;          // step
+  float min_lr = 0.0f;         // cosine: floor; one_cycle: final lr
+  float warmup = 0.3f;         // one_cycle: fraction of steps spent rising to the peak
+  float start_factor = 0.04f;  // one_cycle: starting lr = peak * start_factor
+};
+
+// The learning rate of every optimizer step, which the update evaluates where it runs from
+// the device's step counter (engine/elementwise.h, scheduled_lr), so that a captured step
+// needs nothing from the host: OptimizerSpec::lr (the peak) along the schedule, times the
+// parameter group's multiplier.
+struct LrSchedule {
+  Schedule schedule;
+  int epoch = 0;            // the epoch under way (step decay), constant within an epoch
+  double total_steps = 1;   // epochs x steps per epoch (cosine, one_cycle)
+  float multiplier = 1.0f;  // the parameter group's lr_multiplier
 };
 
 // Random affine augmentation applied per sample; parameters are drawn from a
@@ -150,6 +174,14 @@ struct AugmentSpec {
   /* dx = scatter of dy through argmax (overwrites dx). */                                         \
   OP(void, maxpool_backward, (const PoolShape& shape, const float* dy, const int32_t* argmax,      \
                               float* dx))                                                          \
+  /* The backward of max pooling over a ReLU's output and of that ReLU, in one: y is the           \
+     pool's output, so the ReLU's derivative at each window's maximum is y > 0. dx = the           \
+     scatter of dy * (y > 0) through argmax (overwrites dx); when db is not null, also             \
+     db[c] = the sum of dx over n and positions (the bias gradient of the layer whose ReLU         \
+     output was pooled; overwrites db). Equals maxpool_backward then                               \
+     bias_activation_backward(relu) without their passes over the pool's input. */                 \
+  OP(void, maxpool_relu_backward, (const PoolShape& shape, const float* dy,                        \
+                                   const int32_t* argmax, const float* y, float* dx, float* db))   \
                                                                                                    \
   /* ---- losses, mean over the batch; grad may be null in evaluation                              \
      (cpu_fallback/losses.cpp, kernels/losses.cu) */                                               \
@@ -178,12 +210,15 @@ struct AugmentSpec {
                                                                                                    \
   /* ---- optimizer, one call updates a contiguous run of parameters                               \
      (cpu_fallback/optimizer.cpp, kernels/optimizer.cu) */                                         \
-  /* *step (a device counter) counts from 1. grad_scale (may be null) points to one device         \
+  /* *step (a device counter) counts from 1; the learning rate is schedule's at step               \
+     *step - 1 (spec.lr being its peak). grad_scale (may be null) points to one device             \
      float that multiplies every gradient (global-norm clipping). m and v are the                  \
-     optimizer's state buffers of n floats each (unused ones may be null). */                      \
-  OP(void, optimizer_update, (const OptimizerSpec& spec, float* params, const float* grads,        \
-                              float* m, float* v, size_t n, const int64_t* step,                   \
-                              const float* grad_scale))                                            \
+     optimizer's state buffers of n floats each (unused ones may be null). When skip (a            \
+     device float, may be null) is not 0 nothing changes: how a step whose gradients are           \
+     not finite is kept from the weights without the host looking. */                              \
+  OP(void, optimizer_update, (const OptimizerSpec& spec, const LrSchedule& schedule,               \
+                              float* params, const float* grads, float* m, float* v, size_t n,     \
+                              const int64_t* step, const float* grad_scale, const float* skip))    \
                                                                                                    \
   /* ---- reductions (cpu_fallback/reductions.cpp, kernels/reductions.cu) */                       \
   /* *out += sum of x[i]^2 (out is one device float). */                                           \
@@ -194,27 +229,42 @@ struct AugmentSpec {
   OP(void, count_nonfinite, (const float* x, size_t n, float* stats))                              \
   /* y += x */                                                                                     \
   OP(void, accumulate, (const float* x, float* y, size_t n))                                       \
-  /* *counter += 1 (a device int64, e.g. the optimizer step). */                                   \
-  OP(void, increment, (int64_t* counter))                                                          \
+  /* *counter += 1 (a device int64, e.g. the optimizer step), unless skip (a device float,         \
+     may be null) is not 0. */                                                                     \
+  OP(void, increment, (int64_t* counter, const float* skip))                                       \
                                                                                                    \
   /* ---- data (cpu_fallback/data.cpp, kernels/data.cu) */                                         \
-  /* out[b, c, p] = (images[indices[b], c, p] / 255 - mean[c]) / std[c] for b < batch,            \
-     c < channels, p < plane_size, and labels_out[b] = labels[indices[b]] (labels/labels_out       \
-     may be null). images are uint8 [count, channels, plane_size], mean and std float              \
-     [channels], all on this device. */                                                            \
+  /* out[b, c, p] = (images[i, c, p] / 255 - mean[c]) / std[c] and labels_out[b] = labels[i]    \
+     for b < batch, c < channels, p < plane_size, where i = indices[*batch_index * batch + b]      \
+     (labels/labels_out may be null; batch_index, a device counter, may be null for 0: how a       \
+     captured step reads the next batch at each replay). images are uint8 [count, channels,        \
+     plane_size], mean and std float [channels], all on this device. */                            \
   OP(void, gather_batch, (const uint8_t* images, const int32_t* labels,                            \
-                          const int32_t* indices, int batch, int channels, int plane_size,         \
-                          const float* mean, const float* std, float* out, int32_t* labels_out))   \
-  /* out = random affine augmentation of in, both [n, c, h, w] (no aliasing); sample_ids           \
-     (device int32 [n]) identify each sample for the generator together with seed. The             \
-     per-pixel math is augment_math.h. */                                                          \
+                          const int32_t* indices, const int64_t* batch_index, int batch,           \
+                          int channels, int plane_size, const float* mean, const float* std,       \
+                          float* out, int32_t* labels_out))                                        \
+  /* out = random affine augmentation of in, both [n, c, h, w] (no aliasing); sample               \
+     ids[*batch_index * n + i] (device int32; batch_index may be null for 0) identifies            \
+     sample i for the generator together with seed. The per-pixel math is augment_math.h. */       \
   OP(void, augment, (const AugmentSpec& spec, const float* in, float* out, int n, int c,           \
-                     int h, int w, const int32_t* sample_ids, uint64_t seed))
+                     int h, int w, const int32_t* sample_ids, const int64_t* batch_index,          \
+                     uint64_t seed))
 // clang-format on
 
 // What Backend, and the backends' classes, expand the op list with.
 #define PLINTH_DECLARE_PURE_VIRTUAL_OP(result, name, parameters) virtual result name parameters = 0;
 #define PLINTH_DECLARE_OVERRIDE_OP(result, name, parameters) result name parameters override;
+
+// A recording of the ops that one call queued (a CUDA graph), which replay() queues again,
+// with the same arguments, as one launch.
+class OpGraph {
+ public:
+  virtual ~OpGraph() = default;
+  virtual void replay() = 0;
+  // The kernel launches, copies and fills that one replay queues, those inside cuDNN and
+  // cuBLAS included.
+  virtual size_t launches() const = 0;
+};
 
 class Backend {
  public:
@@ -223,15 +273,49 @@ class Backend {
   virtual DeviceKind kind() const = 0;
   // One line naming the device, e.g. "cpu (OpenBLAS 0.3.21, 2 threads)".
   virtual std::string description() const = 0;
+  // Bytes that allocate() could still hand out now: the GPU's free memory, or the host's
+  // available memory within any cgroup limit. Plans are checked against it before they
+  // allocate (engine/memory_budget.h).
+  virtual size_t available_memory() const = 0;
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_PURE_VIRTUAL_OP)
+
+  // Why this backend cannot capture(), or empty when it can.
+  virtual std::string capture_unavailable() const;
+  // Records the ops that `ops` queues into a graph instead of running them. Every op it
+  // calls must be capturable: no download() or synchronize(), nothing that allocates (a
+  // convolution shape must have been prepared). reuse (may be null), a graph recorded
+  // before from the same ops with other arguments, is updated in place where possible,
+  // which is cheaper than a new one. Throws plinth::Error when the backend cannot capture
+  // or the capture fails, leaving the backend usable.
+  virtual std::unique_ptr<OpGraph> capture(const std::function<void()>& ops,
+                                           std::unique_ptr<OpGraph> reuse = nullptr);
 };
+
+// The math inside convolutions and GEMMs; tensors, weights and the optimizer stay fp32.
+//  fp32: true fp32 (FMA) math;
+//  tf32: TF32 tensor cores (10-bit mantissa inputs, fp32 sums);
+//  bf16: BF16 tensor cores (8-bit mantissa inputs, fp32 sums): the operands are rounded
+//        to bfloat16 inside the call. bfloat16 has fp32's exponent range, so gradients
+//        need no loss scaling.
+enum class Precision { fp32, tf32, bf16 };
+
+const char* precision_name(Precision p);  // "fp32", "tf32", "bf16"
 
 struct CudaOptions {
   int device_index = 0;
-  bool native_conv = false;    // hand-written convolution instead of cuDNN
-  bool allow_tf32 = false;     // TF32 tensor cores for GEMM and convolution
+  bool native_conv = false;  // hand-written convolution instead of cuDNN (fp32 only)
+  Precision precision = Precision::fp32;
   bool deterministic = false;  // deterministic cuDNN algorithms only
+  // Debugging: every launch waits for the device, so that a fault is reported at the launch
+  // that caused it (also PLINTH_SYNC_LAUNCHES=1; process-wide once on; no CUDA graphs).
+  bool sync_launches = false;
+  // Hears each convolution algorithm chosen, and each abandoned at run time (the tool's
+  // --verbose); may be empty.
+  std::function<void(const std::string&)> log;
+  // Tests of the algorithm fallback: the first N runs of each convolution direction's
+  // chosen algorithms fail as if cuDNN had refused them.
+  int injected_algorithm_failures = 0;
 };
 
 // The backends available in this build. make_cuda_backend() throws plinth::Error with a

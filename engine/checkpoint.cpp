@@ -9,11 +9,19 @@
 #include <filesystem>
 #include <random>
 
+#include "engine/atomic_file.h"
+#include "engine/json_fields.h"
 #include "engine/safetensors.h"
+#include "engine/user_text.h"
 
 namespace plinth {
 
 namespace {
+
+// Limits on what metadata may list: far above any real model, far below what would
+// exhaust memory.
+constexpr size_t kMaxChannels = 4096;
+constexpr size_t kMaxClasses = size_t{1} << 20;
 
 std::vector<int64_t> dims(const Shape& s) {
   return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank);
@@ -46,38 +54,116 @@ nlohmann::json history_json(const std::vector<EpochRecord>& history) {
   return h;
 }
 
-// An integer field that must fit its type: 1e300 or -3 is malformed, not undefined behaviour.
-int64_t whole(const nlohmann::json& j, const char* key, int64_t max) {
-  const nlohmann::json& v = j.at(key);
-  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > max)
-    throw std::out_of_range(fmt::format("'{}' must be an integer in [0, {}]", key, max));
-  return v.get<int64_t>();
-}
+// The metadata's fields, each checked as it is read against what a run can produce; an
+// error names the file and the field: "<path>: malformed plinth metadata: 'step' expects
+// an integer from 0 to 1125899906842624, got 9223372036854775807".
+class MetadataFields {
+ public:
+  MetadataFields(const std::map<std::string, std::string>& metadata, const std::string& path)
+      : md_(metadata), path_(path) {}
 
-std::vector<EpochRecord> history_from_json(const nlohmann::json& h) {
+  std::string what(const std::string& field) const {
+    return fmt::format("{}: malformed plinth metadata: '{}'", path_, field);
+  }
+  const std::string& text(const char* key) const {
+    const auto it = md_.find(key);
+    if (it == md_.end()) fail("{}: not a plinth checkpoint (metadata has no '{}')", path_, key);
+    return it->second;
+  }
+  nlohmann::json json(const char* key) const { return parse_json(text(key), what(key)); }
+  int64_t integer(const char* key, int64_t lo, int64_t hi) const {
+    return parse_integer(text(key), what(key), lo, hi);
+  }
+  double real(const char* key, double lo, double hi) const {
+    return parse_real(text(key), what(key), lo, hi);
+  }
+
+ private:
+  const std::map<std::string, std::string>& md_;
+  const std::string& path_;
+};
+
+std::vector<EpochRecord> history_from_json(const nlohmann::json& h, const std::string& where) {
+  if (!h.is_array()) fail("{}: expected an array of epochs", where);
   std::vector<EpochRecord> out;
-  for (const auto& j : h) {
+  for (size_t i = 0; i < h.size(); ++i) {
+    const nlohmann::json& j = h[i];
+    const std::string at = fmt::format("{}[{}]", where, i);
+    if (!j.is_object()) fail("{}: expected an object", at);
+    auto field = [&](const char* key) -> const nlohmann::json& {
+      if (!j.contains(key)) fail("{}: missing '{}'", at, key);
+      return j[key];
+    };
+    auto number = [&](const char* key, double lo, double hi) {
+      return json_number(field(key), at + "." + key, lo, hi);
+    };
+    constexpr double kBig = 1e300;  // losses may be huge, but are finite when recorded
     EpochRecord r;
-    r.epoch = static_cast<int>(whole(j, "epoch", 1 << 30));
-    r.loss = j.at("loss");
-    r.accuracy = j.at("accuracy");
-    r.val_loss = j.at("val_loss");
-    r.val_accuracy = j.at("val_accuracy");
-    r.lr = j.at("lr");
-    r.seconds = j.at("seconds");
-    r.samples_per_second = j.at("samples_per_second");
-    r.steps = whole(j, "steps", int64_t{1} << 50);
-    r.test_accuracy = j.value("test_accuracy", -1.0);
+    r.epoch = static_cast<int>(json_integer(field("epoch"), at + ".epoch", 1, kMaxEpochs));
+    r.loss = number("loss", -kBig, kBig);
+    r.accuracy = number("accuracy", 0, 1);
+    r.val_loss = number("val_loss", -kBig, kBig);
+    r.val_accuracy = number("val_accuracy", 0, 1);
+    r.lr = number("lr", 0, kBig);
+    r.seconds = number("seconds", 0, kBig);
+    r.samples_per_second = number("samples_per_second", 0, kBig);
+    r.steps = json_integer(field("steps"), at + ".steps", 0, kMaxSteps);
+    r.test_accuracy = j.contains("test_accuracy") ? number("test_accuracy", -1, 1) : -1.0;
     out.push_back(r);
   }
   return out;
 }
 
-std::string run_tag(const CheckpointMeta& meta) {
-  return fmt::format("{}:{}:{}", meta.state.step, meta.state.epoch, meta.state.batch_in_epoch);
+// FNV-1a over every tensor's name, shape and bytes in name order, eight bytes a step: what
+// ties an optimizer state file to the weights it was saved with.
+class WeightsDigest {
+ public:
+  void add(std::string_view name, const std::vector<int64_t>& shape,
+           std::span<const std::byte> bytes) {
+    mix(name.data(), name.size());
+    mix(shape.data(), shape.size() * sizeof(int64_t));
+    mix(bytes.data(), bytes.size());
+  }
+  std::string hex() const { return fmt::format("{:016x}", h_); }
+
+ private:
+  void mix(const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    size_t i = 0;
+    for (uint64_t word = 0; i + 8 <= n; i += 8) {
+      std::memcpy(&word, p + i, 8);
+      h_ = (h_ ^ word) * 1099511628211ull;
+    }
+    for (; i < n; ++i) h_ = (h_ ^ p[i]) * 1099511628211ull;
+    h_ = (h_ ^ n) * 1099511628211ull;  // the length, so that boundaries count
+  }
+  uint64_t h_ = 1469598103934665603ull;
+};
+
+std::string digest_of(std::vector<const NamedTensorData*> tensors) {
+  std::sort(tensors.begin(), tensors.end(), [](auto* a, auto* b) { return a->name < b->name; });
+  WeightsDigest d;
+  for (const NamedTensorData* t : tensors) d.add(t->name, t->shape, t->bytes);
+  return d.hex();
+}
+
+std::string digest_of(const SafetensorsFile& f) {
+  std::vector<std::string> names = f.names();
+  std::sort(names.begin(), names.end());
+  WeightsDigest d;
+  for (const std::string& name : names) {
+    const SafetensorsTensor t = f.tensor(name);
+    d.add(name, t.shape, t.bytes);
+  }
+  return d.hex();
 }
 
 }  // namespace
+
+std::string new_run_id() {
+  std::random_device entropy;
+  return fmt::format("{:08x}{:08x}", entropy(), entropy());
+}
 
 std::string optimizer_state_path(const std::string& path) {
   const std::string ext = ".safetensors";
@@ -88,16 +174,23 @@ std::string optimizer_state_path(const std::string& path) {
 
 void save_checkpoint(const std::string& path, const Parameters& params,
                      const CheckpointMeta& meta) {
-  const std::string tag = run_tag(meta);
   std::vector<NamedTensorData> state = arena_tensors(params, params.moment1(), "m.");
   for (auto& t : arena_tensors(params, params.moment2(), "v.")) state.push_back(std::move(t));
   const int64_t step = params.download_step();
   state.push_back(NamedTensorData::i64("step", {1}, std::span<const int64_t>(&step, 1)));
+  const std::vector<NamedTensorData> weights = arena_tensors(params, params.values(), "");
+  std::vector<const NamedTensorData*> weight_list;
+  for (const NamedTensorData& t : weights) weight_list.push_back(&t);
+  // The pair's tie: the run, and these very weights (another run's optimizer state at the
+  // same step, or state saved with other weights, must never resume silently).
+  const std::string run_id = meta.run_id.empty() ? new_run_id() : meta.run_id;
+  const std::string tag = run_id + ":" + digest_of(weight_list);
   // Three atomic steps, so a crash or a failed write at any point leaves a resumable pair:
   // the new optimizer state goes to a pending file, then the weights replace the old ones,
   // then the pending file replaces the old state. Between the last two, the loader finds
   // the pending file by its tag.
   const std::string optim = optimizer_state_path(path);
+  check_save_target(optim);  // the final rename must not replace a symlink or a device
   save_safetensors(optim + ".pending", state, {{"format", "plinth-optimizer"}, {"tag", tag}});
 
   const nlohmann::json partial(
@@ -116,56 +209,68 @@ void save_checkpoint(const std::string& path, const Parameters& params,
       {"normalization",
        nlohmann::json{{"mean", meta.normalization.mean}, {"std", meta.normalization.std}}.dump()},
       {"class_names", nlohmann::json(meta.class_names).dump()},
+      {"run_id", run_id},
       {"tag", tag}};
-  save_safetensors(path, arena_tensors(params, params.values(), ""), md);
+  save_safetensors(path, weights, md);
   if (std::rename((optim + ".pending").c_str(), optim.c_str()) != 0)
     fail("{}: cannot rename the optimizer state into place: {}", optim, std::strerror(errno));
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
   const SafetensorsFile f = load_safetensors(path);
-  const auto& md = f.metadata();
-  auto field = [&](const char* key) -> const std::string& {
-    const auto it = md.find(key);
-    if (it == md.end()) fail("{}: not a plinth checkpoint (metadata has no '{}')", path, key);
-    return it->second;
-  };
+  const MetadataFields field(f.metadata(), path);
   CheckpointMeta meta;
-  try {
-    meta.model = nlohmann::json::parse(field("model"));
-    meta.config = nlohmann::json::parse(field("config"));
-    meta.state.epoch = std::stoi(field("epoch"));
-    meta.state.step = std::stoll(field("step"));
-    meta.state.batch_in_epoch = std::stoll(field("batch_in_epoch"));
-    for (const auto& [key, value] : {std::pair<const char*, int64_t>{"epoch", meta.state.epoch},
-                                     {"step", meta.state.step},
-                                     {"batch_in_epoch", meta.state.batch_in_epoch}})
-      if (value < 0) fail("{}: malformed plinth metadata ('{}' is negative)", path, key);
-    const auto partial = nlohmann::json::parse(field("partial_stats"));
-    for (int i = 0; i < kStatsSize; ++i) meta.state.partial_stats[i] = partial.at(i);
-    meta.state.partial_seconds = std::stod(field("partial_seconds"));
-    meta.state.history = history_from_json(nlohmann::json::parse(field("history")));
-    // Checkpoints before per-channel normalisation hold one number each.
-    const auto norm = nlohmann::json::parse(field("normalization"));
-    for (auto [key, values] :
-         {std::pair{"mean", &meta.normalization.mean}, std::pair{"std", &meta.normalization.std}}) {
-      const nlohmann::json& v = norm.at(key);
-      *values = v.is_array() ? v.get<std::vector<float>>() : std::vector<float>{v.get<float>()};
-      if (values->empty()) fail("{}: malformed plinth metadata (no normalization {})", path, key);
-    }
-    if (md.count("class_names"))
-      meta.class_names =
-          nlohmann::json::parse(md.at("class_names")).get<std::vector<std::string>>();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail("{}: malformed plinth metadata ({})", path, e.what());
+  meta.model = field.json("model");
+  meta.config = field.json("config");
+  if (!meta.config.is_object() && !meta.config.is_null())
+    fail("{}: expected a JSON object", field.what("config"));
+  meta.state.epoch = static_cast<int>(field.integer("epoch", 0, kMaxEpochs));
+  meta.state.step = field.integer("step", 0, kMaxSteps);
+  meta.state.batch_in_epoch = field.integer("batch_in_epoch", 0, kMaxSteps);
+  const nlohmann::json partial = field.json("partial_stats");
+  if (!partial.is_array() || partial.size() != kStatsSize)
+    fail("{}: expected {} numbers", field.what("partial_stats"), kStatsSize);
+  for (int i = 0; i < kStatsSize; ++i)
+    meta.state.partial_stats[i] =
+        json_number(partial[i], fmt::format("{}[{}]", field.what("partial_stats"), i), 0, 1e300);
+  meta.state.partial_seconds = field.real("partial_seconds", 0, 1e300);
+  meta.state.history = history_from_json(field.json("history"), field.what("history"));
+  // Checkpoints before per-channel normalisation hold one number each. Inputs are divided
+  // by std: zero or less would make every input infinite or flipped.
+  const nlohmann::json norm = field.json("normalization");
+  if (!norm.is_object() || !norm.contains("mean") || !norm.contains("std"))
+    fail("{}: expected {{\"mean\": M, \"std\": S}}", field.what("normalization"));
+  for (auto [key, values, lo] : {std::tuple{"mean", &meta.normalization.mean, -1e6},
+                                 std::tuple{"std", &meta.normalization.std, 1e-12}}) {
+    const std::string where = field.what(std::string("normalization.") + key);
+    const nlohmann::json& v = norm[key];
+    if (v.is_array() && (v.empty() || v.size() > kMaxChannels))
+      fail("{}: expected 1 to {} numbers", where, kMaxChannels);
+    values->clear();
+    for (const nlohmann::json& x : v.is_array() ? v : nlohmann::json::array({v}))
+      values->push_back(static_cast<float>(json_number(x, where, lo, 1e6)));
   }
+  if (f.metadata().count("class_names")) {
+    const nlohmann::json names = field.json("class_names");
+    if (!names.is_array() || names.size() > kMaxClasses)
+      fail("{}: expected at most {} names", field.what("class_names"), kMaxClasses);
+    for (const nlohmann::json& n : names) {
+      if (!n.is_string()) fail("{}: expected strings", field.what("class_names"));
+      meta.class_names.push_back(n.get<std::string>());
+    }
+  }
+  if (f.metadata().count("run_id")) meta.run_id = field.text("run_id");
   return meta;
 }
 
 LoadReport load_weights(const std::string& path, Parameters& params, bool strict,
                         const std::vector<std::string>& reset) {
+  for (const std::string& layer : reset) {
+    const bool known =
+        std::any_of(params.entries().begin(), params.entries().end(),
+                    [&](const ParamEntry& e) { return e.name.starts_with(layer + "."); });
+    if (!known) fail("reset: the model has no layer named {} with parameters", quoted_input(layer));
+  }
   const SafetensorsFile f = load_safetensors(path);
   LoadReport report;
   std::vector<float> host = params.download(params.values());
@@ -213,9 +318,17 @@ std::string LoadReport::mismatches() const {
 void load_optimizer_state(const std::string& path, Parameters& params) {
   const SafetensorsFile weights = load_safetensors(path);
   const auto wt = weights.metadata().find("tag");
+  // The tag is "<run id>:<digest of the weights>": the weights file must hold the weights
+  // its tag names, and the state file must carry the same tag.
+  const std::string digest = fmt::format(":{}", digest_of(weights));
+  if (wt == weights.metadata().end() || !wt->second.ends_with(digest))
+    fail(
+        "{}: its weights are not those its optimizer state was saved with (was it written by "
+        "another program?); start a new run initialised from these weights",
+        path);
   auto matches = [&](const SafetensorsFile& f) {
     const auto t = f.metadata().find("tag");
-    return wt != weights.metadata().end() && t != f.metadata().end() && t->second == wt->second;
+    return t != f.metadata().end() && t->second == wt->second;
   };
   std::string state_path = optimizer_state_path(path);
   SafetensorsFile state = load_safetensors(state_path);

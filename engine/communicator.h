@@ -40,6 +40,13 @@ class Communicator {
   // per bucket of the arena, not per tensor. On a GPU with NCCL it is queued on the
   // backend's stream (and may be captured in a CUDA graph); otherwise it returns when done.
   virtual void average(Backend& backend, float* data, size_t n) = 0;
+  // Whether average() on this backend is queued on its stream, so that a CUDA graph may
+  // replay it (NCCL, attached to it); otherwise it waits for the host, and steps that
+  // average run eagerly (StepGraph::disable, with kNotReplayable).
+  virtual bool averages_on_stream(const Backend& /*backend*/) const { return false; }
+  static constexpr const char* kNotReplayable =
+      "the gradients are averaged over the ranks through the host (MPI without NCCL): a graph "
+      "cannot replay a host collective";
   // Host collectives: sums over the ranks in place; whether any rank's flag is set; rank
   // root's bytes to every rank. `what` names the collective in a timeout's message.
   virtual void sum(double* data, size_t n, const char* what) = 0;

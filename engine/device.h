@@ -24,6 +24,7 @@ struct CudaStatus {
   std::string unavailable_reason;  // one line when devices is empty, e.g. "no CUDA driver found"
 };
 
+// The machine is probed once per process, on the first call; later calls return that.
 CudaStatus cuda_status();
 
 }  // namespace plinth

@@ -23,6 +23,10 @@ class DeviceDataset {
   DeviceDataset(Backend& backend, const Dataset& data, int batch, int64_t limit_bytes);
 
   bool streamed() const { return streamed_; }
+  // Why steps that read a streamed set are not replayed from a graph (StepGraph::disable).
+  static constexpr const char* kNotReplayable =
+      "the data set streams from host memory (data_memory smaller than its pixels): a graph "
+      "cannot replay the host's copies of each batch";
   int count() const { return count_; }
   int padded() const { return padded_; }  // count rounded up to whole batches
   int batch_size() const { return batch_; }

@@ -13,8 +13,9 @@ struct DeviceChoice {
   std::string note;  // one line for the user when `auto` fell back to the CPU, else empty
 };
 
-// spec: "auto" (a usable GPU, else the CPU with a note saying why), "cpu", "cuda" or
-// "cuda:N" (an error if that GPU is not usable). threads applies to the CPU backend.
+// spec: "auto" (the first usable GPU, else the CPU with a note saying why), "cpu", "cuda"
+// (the first usable GPU) or "cuda:N" (device number N, an error if it is not usable; N is
+// digits only). threads applies to the CPU backend.
 // Errors start with "device", e.g. "device cuda: no usable GPU: ...".
 DeviceChoice open_device(const std::string& spec, int threads, CudaOptions cuda = {});
 

@@ -14,6 +14,7 @@ namespace plinth {
 #if !defined(__CUDACC__)
 // Unqualified math calls below then pick std's float overloads for float on the host
 // (nvcc provides float overloads of its own).
+using std::cos;
 using std::exp;
 using std::log;
 using std::pow;
@@ -53,6 +54,34 @@ PLINTH_HD T activation_grad(Activation act, T y, T dy) {
 PLINTH_HD float dropout_mask(uint64_t seed, int64_t step, uint64_t i, float rate) {
   const float u = uniform01(hash_combine(seed, static_cast<uint64_t>(step)), i);
   return u < rate ? 0.0f : 1.0f / (1.0f - rate);
+}
+
+// The learning rate of an optimizer step in double, `step` being the number of steps taken
+// before it: lr (the peak) along the schedule over `total` steps. The trainer's reports and
+// both backends' updates share it.
+PLINTH_HD double scheduled_lr(const Schedule& s, double lr, int epoch, int64_t step, double total) {
+  const double fraction = static_cast<double>(step) / (1.0 < total ? total : 1.0);
+  const double t = fraction < 1.0 ? fraction : 1.0;
+  constexpr double pi = 3.14159265358979323846;
+  switch (s.kind) {
+    case ScheduleKind::step:
+      return lr * pow(static_cast<double>(s.gamma), static_cast<double>(epoch / s.step_epochs));
+    case ScheduleKind::cosine:
+      return s.min_lr + (lr - s.min_lr) * 0.5 * (1 + cos(pi * t));
+    case ScheduleKind::one_cycle: {
+      if (t < s.warmup) return lr * (s.start_factor + (1 - s.start_factor) * t / s.warmup);
+      const double u = (t - s.warmup) / (1 - s.warmup);
+      return s.min_lr + (lr - s.min_lr) * 0.5 * (1 + cos(pi * u));
+    }
+    default:
+      return lr;
+  }
+}
+
+// The learning rate the update of optimizer step `step` (counted from 0) uses.
+PLINTH_HD float step_lr(const OptimizerSpec& spec, const LrSchedule& r, int64_t step) {
+  const double lr = scheduled_lr(r.schedule, spec.lr, r.epoch, step, r.total_steps);
+  return static_cast<float>(lr * r.multiplier);
 }
 
 // Bias corrections for step t (from 1), computed once per update in double on the host

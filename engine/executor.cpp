@@ -1,6 +1,7 @@
 #include "engine/executor.h"
 #include "engine/error.h"
 
+#include "engine/memory_budget.h"
 #include "engine/rng.h"
 
 namespace plinth {
@@ -8,18 +9,20 @@ namespace plinth {
 namespace {
 
 // Lays out buffers in one arena: offsets are decided first, pointers bound after the one
-// allocation.
+// allocation. It keeps who needs what, so a plan too large for the device can say so.
 class ArenaPlan {
  public:
-  size_t add(size_t bytes) {
-    const size_t at = size_;
-    size_ += (bytes + 255) / 256 * 256;
+  size_t add(size_t bytes, const std::string& owner) {
+    const size_t at = need_.bytes;
+    need_.add(owner, (bytes + 255) / 256 * 256);
+    need_.fixed_bytes += 256;  // every buffer but the stats grows with the batch, + rounding
     return at;
   }
-  size_t size() const { return size_; }
+  size_t size() const { return need_.bytes; }
+  MemoryNeed& need() { return need_; }
 
  private:
-  size_t size_ = 0;
+  MemoryNeed need_;
 };
 
 template <typename T>
@@ -60,19 +63,25 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
   // Plan the arena.
   ArenaPlan plan;
   const Shape& input_shape = shapes.front().input;
-  const size_t input_at = plan.add(input_shape.numel() * sizeof(float));
-  const size_t labels_at = plan.add(batch * sizeof(int32_t));
+  const size_t input_at = plan.add(input_shape.numel() * sizeof(float), "input");
+  const size_t labels_at = plan.add(batch * sizeof(int32_t), "labels");
   const size_t classes = shapes.back().output.per_sample();
-  const size_t probs_at = plan.add(batch * classes * sizeof(float));
-  const size_t stats_at = plan.add(kStatsSize * sizeof(float));
+  const size_t probs_at = plan.add(batch * classes * sizeof(float), "output probabilities");
+  const size_t stats_at = plan.add(kStatsSize * sizeof(float), "stats");
   std::vector<size_t> y_at(n), dy_at(n), scratch_at(n);
   for (size_t i = 0; i < n; ++i) {
     const Layer& layer = *model.nodes[i].layer;
+    const size_t output_bytes = shapes[i].output.numel() * sizeof(float);
     const bool alias = layer.reshape_only();
-    y_at[i] = alias ? 0 : plan.add(shapes[i].output.numel() * sizeof(float));
-    dy_at[i] = (alias || !training) ? 0 : plan.add(shapes[i].output.numel() * sizeof(float));
-    scratch_at[i] = plan.add(layer.scratch_bytes(shapes[i].input));
+    y_at[i] = alias ? 0 : plan.add(output_bytes, layer.name());
+    dy_at[i] = (alias || !training) ? 0 : plan.add(output_bytes, layer.name());
+    scratch_at[i] = plan.add(layer.scratch_bytes(shapes[i].input), layer.name());
   }
+  // The whole plan against what the device has, before any of it is allocated.
+  plan.need().what = fmt::format("model '{}' at batch {} ({})", model.name, batch,
+                                 training ? "training" : "inference");
+  plan.need().batch = batch;
+  require_memory(backend, plan.need());
   arena_ = DeviceBuffer(backend, plan.size());
 
   input_ = {input_shape, at<float>(arena_, input_at)};
@@ -102,16 +111,40 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
     }
     node.layer->prepare(backend, b.x.shape);
   }
+  if (training) plan_backward_fusion(consumers, needs_grad);
   backend.fill(input_.data, input_.numel(), 0.0f);
   backend.fill(reinterpret_cast<float*>(labels_), batch, 0.0f);  // int 0 and float 0.0 share bits
   reset_stats();
 }
 
+// A layer that takes its input's ReLU backward (a max pool) and alone consumes a ReLU
+// layer's output does that layer's ReLU backward and bias gradient in its own pass
+// (LayerIO). The pass runs only where the ReLU layer's output gradient is needed.
+void Executor::plan_backward_fusion(const std::vector<int>& consumers,
+                                    const std::vector<bool>& needs_grad) {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const int j = model_.nodes[i].input;
+    if (j < 0 || !needs_grad[j] || consumers[j] != 1) continue;
+    const Layer& producer = *model_.nodes[j].layer;
+    if (!model_.nodes[i].layer->takes_input_relu_backward() || !producer.relu_output()) continue;
+    nodes_[i].input_relu_backward = true;
+    nodes_[j].activation_backward_done = true;
+    if (nodes_[j].frozen) continue;
+    for (const ParamEntry& e : params_.entries())
+      if (e.node == j && e.name == producer.name() + ".bias")
+        nodes_[i].input_bias_grad = params_.grads() + e.offset;
+  }
+}
+
 LayerIO Executor::io(size_t i, bool training) {
   NodeBuffers& b = nodes_[i];
-  return LayerIO{backend_,      b.x,     b.y,       b.dx,     b.dy,
-                 b.params,      b.grads, b.scratch, training, hash_combine(seed_, i),
-                 params_.step()};
+  LayerIO io{backend_,      b.x,     b.y,       b.dx,     b.dy,
+             b.params,      b.grads, b.scratch, training, hash_combine(seed_, i),
+             params_.step()};
+  io.input_relu_backward = b.input_relu_backward;
+  io.input_bias_grad = b.input_bias_grad;
+  io.activation_backward_done = b.activation_backward_done;
+  return io;
 }
 
 void Executor::forward(bool training) {

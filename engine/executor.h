@@ -50,8 +50,14 @@ class Executor {
     bool frozen = false;
     bool needs_grad = false;  // false: backward() skips this layer entirely
     std::vector<Tensor> params, grads;
+    // Backward fusion (LayerIO): this node takes its input's ReLU backward and bias
+    // gradient, or its own were taken by its consumer.
+    bool input_relu_backward = false;
+    float* input_bias_grad = nullptr;
+    bool activation_backward_done = false;
   };
   LayerIO io(size_t i, bool training);
+  void plan_backward_fusion(const std::vector<int>& consumers, const std::vector<bool>& needs_grad);
 
   const Model& model_;
   Parameters& params_;

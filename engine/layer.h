@@ -37,6 +37,14 @@ struct LayerIO {
   bool training = false;
   uint64_t seed = 0;              // per-layer seed for dropout
   const int64_t* step = nullptr;  // device step counter
+  // Backward fusion, which the executor sets up when a layer that takes its input's ReLU
+  // backward (a max pool) alone consumes the output of a layer ending in a ReLU: the first
+  // also computes that ReLU's backward and the second's bias gradient (maxpool_relu_backward),
+  // and the second's backward skips both. The defaults fuse nothing.
+  bool input_relu_backward = false;       // apply the input's ReLU backward,
+  float* input_bias_grad = nullptr;       // and the bias gradient of its layer (may be null)
+  bool activation_backward_done = false;  // dy already has this layer's ReLU backward and
+                                          // its bias gradient is computed
 };
 
 // How PyTorch computes a layer: `torch.nn.<module>(*args, **kwargs)` (whose parameters
@@ -95,6 +103,11 @@ class Layer {
   // True for layers that only reinterpret the shape (flatten): the executor lets the
   // output and its gradient share the input's memory, so they cost no copy.
   virtual bool reshape_only() const { return false; }
+  // Backward fusion (see LayerIO): the layer's output is a ReLU's (its bias, if any, being
+  // its parameter "bias"), and its backward honours activation_backward_done.
+  virtual bool relu_output() const { return false; }
+  // The layer's backward can take its input's ReLU backward (see LayerIO).
+  virtual bool takes_input_relu_backward() const { return false; }
 
  private:
   std::string name_;

@@ -1,10 +1,9 @@
 #include "engine/model.h"
 
 #include <climits>
-#include <fstream>
 #include <set>
-#include <sstream>
 
+#include "engine/atomic_file.h"
 #include "engine/json_fields.h"
 
 namespace plinth {
@@ -16,8 +15,8 @@ LossKind parse_loss(const std::string& s, const std::string& where) {
     return LossKind::categorical_crossentropy;
   if (s == "mse" || s == "mean_squared_error") return LossKind::mse;
   if (s == "binary_crossentropy") return LossKind::binary_crossentropy;
-  fail("{}.loss: unknown loss '{}' (expected categorical_crossentropy, mse, binary_crossentropy)",
-       where, s);
+  fail("{}.loss: unknown loss {} (expected categorical_crossentropy, mse, binary_crossentropy)",
+       where, quoted_input(s));
 }
 
 OptimizerSpec parse_optimizer(const nlohmann::json& j, const std::string& where) {
@@ -29,15 +28,15 @@ OptimizerSpec parse_optimizer(const nlohmann::json& j, const std::string& where)
     f.only({"type", "lr", "momentum", "nesterov", "beta1", "beta2", "rho", "eps", "weight_decay"});
     s.kind = parse_optimizer_kind(f.str("type"), f.where());
     s.lr = static_cast<float>(f.number("lr", s.kind == OptimizerKind::sgd ? 0.01 : 1e-3));
-    s.momentum = static_cast<float>(f.number("momentum", 0.0));
+    s.momentum = static_cast<float>(f.number("momentum", 0.0, 0, 1));
     s.nesterov = f.boolean("nesterov", false);
-    s.beta1 = static_cast<float>(f.number("beta1", 0.9));
+    s.beta1 = static_cast<float>(f.number("beta1", 0.9, 0, 1));
     s.beta2 = static_cast<float>(f.number(s.kind == OptimizerKind::rmsprop ? "rho" : "beta2",
-                                          s.kind == OptimizerKind::rmsprop ? 0.9 : 0.999));
-    s.eps = static_cast<float>(f.number("eps", 1e-7));
-    s.weight_decay =
-        static_cast<float>(f.number("weight_decay", s.kind == OptimizerKind::adamw ? 0.01 : 0.0));
-    if (!(s.lr > 0)) fail("{}.lr: expected a positive number", f.where());
+                                          s.kind == OptimizerKind::rmsprop ? 0.9 : 0.999, 0, 1));
+    s.eps = static_cast<float>(f.number("eps", 1e-7, 0, 1));
+    s.weight_decay = static_cast<float>(
+        f.number("weight_decay", s.kind == OptimizerKind::adamw ? 0.01 : 0.0, 0, 1e6));
+    if (!(s.lr > 0 && s.lr <= 1e6)) fail("{}.lr: expected a positive number up to 1e6", f.where());
     if (s.nesterov && s.momentum <= 0) fail("{}.nesterov: needs momentum > 0", f.where());
   }
   if (j.is_string() && s.kind == OptimizerKind::sgd) s.lr = 0.01f;
@@ -53,7 +52,7 @@ OptimizerKind parse_optimizer_kind(const std::string& name, const std::string& w
   if (name == "adam") return OptimizerKind::adam;
   if (name == "adamw") return OptimizerKind::adamw;
   if (name == "rmsprop") return OptimizerKind::rmsprop;
-  fail("{}: unknown optimizer '{}' (expected sgd, adam, adamw, rmsprop)", where, name);
+  fail("{}: unknown optimizer {} (expected sgd, adam, adamw, rmsprop)", where, quoted_input(name));
 }
 
 AugmentSpec parse_augment(const nlohmann::json& j, const std::string& where) {
@@ -85,13 +84,13 @@ Schedule parse_schedule(const nlohmann::json& j, const std::string& where) {
   else if (type == "one_cycle")
     s.kind = ScheduleKind::one_cycle;
   else
-    fail("{}.type: unknown schedule '{}' (expected constant, step, cosine, one_cycle)", where,
-         type);
+    fail("{}.type: unknown schedule {} (expected constant, step, cosine, one_cycle)", where,
+         quoted_input(type));
   s.step_epochs = f.positive_int("step_epochs", s.step_epochs);
-  s.gamma = static_cast<float>(f.number("gamma", s.gamma));
-  s.min_lr = static_cast<float>(f.number("min_lr", s.min_lr));
+  s.gamma = static_cast<float>(f.number("gamma", s.gamma, 0, 1e38));
+  s.min_lr = static_cast<float>(f.number("min_lr", s.min_lr, 0, 1e6));
   s.warmup = static_cast<float>(f.number("warmup", s.warmup));
-  s.start_factor = static_cast<float>(f.number("start_factor", s.start_factor));
+  s.start_factor = static_cast<float>(f.number("start_factor", s.start_factor, 0, 1e6));
   if (s.warmup <= 0 || s.warmup >= 1) fail("{}.warmup: expected a fraction in (0, 1)", where);
   return s;
 }
@@ -105,11 +104,9 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
   const auto& input = f.raw().contains("input") ? f.raw()["input"] : nlohmann::json();
   if (!input.is_array() || input.size() != 3)
     fail("{}.input: expected [channels, height, width]", where);
-  for (int i = 0; i < 3; ++i) {
-    if (!input[i].is_number_integer() || input[i].get<int>() < 1 || input[i].get<int>() > 65536)
-      fail("{}.input[{}]: expected a positive integer", where, i);
-    m.input[i] = input[i].get<int>();
-  }
+  for (int i = 0; i < 3; ++i)
+    m.input[i] =
+        static_cast<int>(json_integer(input[i], fmt::format("{}.input[{}]", where, i), 1, 65536));
   const auto& layers = f.raw().contains("layers") ? f.raw()["layers"] : nlohmann::json();
   if (!layers.is_array() || layers.empty()) fail("{}.layers: expected a non-empty array", where);
   std::set<std::string> names;
@@ -118,12 +115,13 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
     Node node{layer_from_json(layers[i], at, fmt::format("layer{}", i + 1)),
               static_cast<int>(i) - 1};
     if (!names.insert(node.layer->name()).second)
-      fail("{}.name: duplicate layer name '{}'", at, node.layer->name());
+      fail("{}.name: duplicate layer name {}", at, quoted_input(node.layer->name()));
     if (layers[i].contains("input")) {
       const JsonFields lf(layers[i], at);
       const std::string in = lf.str("input");
       node.input = in == "input" ? -1 : m.find(in);
-      if (in != "input" && node.input < 0) fail("{}.input: no earlier layer named '{}'", at, in);
+      if (in != "input" && node.input < 0)
+        fail("{}.input: no earlier layer named {}", at, quoted_input(in));
     }
     m.nodes.push_back(std::move(node));
   }
@@ -169,17 +167,7 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
 }
 
 Model load_model(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open model file", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON (byte {}: {})", path, e.byte, e.what());
-  }
-  return parse_model(j, path);
+  return parse_model(parse_json(read_file(path, kMaxModelFileBytes), path), path);
 }
 
 int Model::find(const std::string& layer_name) const {

@@ -16,17 +16,6 @@ namespace plinth {
 
 enum class LossKind { categorical_crossentropy, mse, binary_crossentropy };
 
-enum class ScheduleKind { constant, step, cosine, one_cycle };
-
-struct Schedule {
-  ScheduleKind kind = ScheduleKind::constant;
-  int step_epochs = 1;         // step: multiply by gamma every step_epochs
-  float gamma = 0.1f;          // step
-  float min_lr = 0.0f;         // cosine: floor; one_cycle: final lr
-  float warmup = 0.3f;         // one_cycle: fraction of steps spent rising to the peak
-  float start_factor = 0.04f;  // one_cycle: starting lr = peak * start_factor
-};
-
 struct TrainingRecipe {
   int epochs = 10;
   int batch_size = 32;
@@ -68,6 +57,11 @@ struct Model {
   nlohmann::json describe() const;
 };
 
+// A model file is at most this large: a 100,000-layer file takes about 8 MB.
+inline constexpr size_t kMaxModelFileBytes = size_t{64} << 20;
+
+// Reads a model file: a regular file within kMaxModelFileBytes, JSON nested at most
+// kMaxJsonDepth levels (engine/json_fields.h).
 Model load_model(const std::string& path);
 Model parse_model(const nlohmann::json& j, const std::string& where);
 

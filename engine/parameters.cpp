@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "engine/memory_budget.h"
 #include "engine/rng.h"
 
 namespace plinth {
@@ -19,14 +20,21 @@ uint64_t hash_name(const std::string& s) {
 
 Parameters::Parameters(const Model& model, Backend& backend) : backend_(backend) {
   const std::vector<NodeShapes> shapes = model.shapes(1);
+  // Four arenas of the same layout: values, gradients and the optimizer's two moments.
+  MemoryNeed need;
+  need.what = fmt::format("model '{}', for its parameters (values, gradients, optimizer moments),",
+                          model.name);
   for (size_t i = 0; i < model.nodes.size(); ++i) {
     const Layer& layer = *model.nodes[i].layer;
     for (const ParamSpec& p : layer.param_specs(shapes[i].input)) {
       entries_.push_back(
           {layer.name() + "." + p.suffix, static_cast<int>(i), p.shape, size_, p.init_limit});
-      size_ += (p.shape.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+      const size_t floats = (p.shape.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+      size_ += floats;
+      need.add(layer.name(), 4 * floats * sizeof(float));
     }
   }
+  require_memory(backend, need);
   const size_t bytes = std::max<size_t>(size_, 1) * sizeof(float);
   values_ = DeviceBuffer(backend, bytes);
   grads_ = DeviceBuffer(backend, bytes);

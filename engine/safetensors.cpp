@@ -12,6 +12,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/user_text.h"
 
 namespace plinth {
 
@@ -47,15 +48,9 @@ constexpr std::array<DtypeInfo, 15> kDtypes{{
 
 const DtypeInfo& info(SafetensorsDtype dtype) { return kDtypes[static_cast<size_t>(dtype)]; }
 
-// A name from an untrusted file, safe to put in a one-line message: quoted, control
-// characters escaped, long names cut.
-std::string quoted(const std::string& name) {
-  std::string q = Json(name).dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (q.size() <= 80) return q;
-  size_t cut = 76;
-  while ((static_cast<unsigned char>(q[cut]) & 0xc0) == 0x80) --cut;  // not inside a character
-  return q.substr(0, cut) + "...\"";
-}
+// A name from an untrusted file, safe to put in a one-line message: quoted as JSON would,
+// control characters escaped, long names cut (engine/user_text.h).
+std::string quoted_name(const std::string& name) { return plinth::quoted_input(name, 80, '"'); }
 
 // The byte size of a tensor, or false if computing it overflows. Dimensions are >= 0.
 bool byte_count(const std::vector<int64_t>& shape, SafetensorsDtype dtype, uint64_t& bytes) {
@@ -97,7 +92,7 @@ Json parse_header(std::string_view text) {
         break;
       case Json::parse_event_t::key:
         if (!keys_per_open_object.back().insert(parsed.get<std::string>()).second)
-          throw Error("header has the key " + quoted(parsed.get<std::string>()) + " twice");
+          throw Error("header has the key " + quoted_name(parsed.get<std::string>()) + " twice");
         break;
       default:
         break;
@@ -159,7 +154,7 @@ std::string encode_safetensors(const std::vector<NamedTensorData>& tensors,
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const NamedTensorData& t : tensors) {
-    const std::string name = quoted(t.name);
+    const std::string name = quoted_name(t.name);
     if (t.name == "__metadata__") fail("safetensors: a tensor cannot be named \"__metadata__\"");
     if (header.contains(t.name)) fail("safetensors: two tensors are named {}", name);
     if (t.shape.size() > kSafetensorsMaxRank)
@@ -234,11 +229,11 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& name_for
   SafetensorsFile file;
   std::vector<std::tuple<uint64_t, uint64_t, std::string>> extents;
   for (const auto& [key, value] : header.items()) {
-    const std::string name = quoted(key);
+    const std::string name = quoted_name(key);
     if (key == "__metadata__") {
       if (!value.is_object()) bad("__metadata__ is not an object");
       for (const auto& [mkey, mvalue] : value.items()) {
-        if (!mvalue.is_string()) bad("__metadata__ value {} is not a string", quoted(mkey));
+        if (!mvalue.is_string()) bad("__metadata__ value {} is not a string", quoted_name(mkey));
         file.metadata_[mkey] = mvalue.get<std::string>();
       }
       continue;
@@ -293,8 +288,8 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& name_for
   uint64_t covered = 0;
   for (const auto& [begin, end, key] : extents) {
     if (begin != covered)
-      bad("tensor {} starts at byte {}, but the data before it ends at byte {} ({})", quoted(key),
-          begin, covered, begin > covered ? "a gap" : "an overlap");
+      bad("tensor {} starts at byte {}, but the data before it ends at byte {} ({})",
+          quoted_name(key), begin, covered, begin > covered ? "a gap" : "an overlap");
     covered = end;
     file.names_.push_back(key);
   }
@@ -309,7 +304,7 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& name_for
 
 SafetensorsTensor SafetensorsFile::tensor(const std::string& name) const {
   const auto it = entries_.find(name);
-  if (it == entries_.end()) Complaint{source_}("no tensor named {}", quoted(name));
+  if (it == entries_.end()) Complaint{source_}("no tensor named {}", quoted_name(name));
   const Entry& e = it->second;
   const auto* data = reinterpret_cast<const std::byte*>(bytes_.data()) + data_start_;
   return {e.dtype, e.shape, {data + e.begin, data + e.end}};
@@ -318,14 +313,14 @@ SafetensorsTensor SafetensorsFile::tensor(const std::string& name) const {
 std::vector<float> SafetensorsFile::float_tensor(const std::string& name) const {
   const SafetensorsTensor t = tensor(name);
   if (t.dtype != SafetensorsDtype::F32)
-    Complaint{source_}("tensor {} is {}, expected F32", quoted(name), dtype_name(t.dtype));
+    Complaint{source_}("tensor {} is {}, expected F32", quoted_name(name), dtype_name(t.dtype));
   return values_of<float>(t);
 }
 
 std::vector<int64_t> SafetensorsFile::int64_tensor(const std::string& name) const {
   const SafetensorsTensor t = tensor(name);
   if (t.dtype != SafetensorsDtype::I64)
-    Complaint{source_}("tensor {} is {}, expected I64", quoted(name), dtype_name(t.dtype));
+    Complaint{source_}("tensor {} is {}, expected I64", quoted_name(name), dtype_name(t.dtype));
   return values_of<int64_t>(t);
 }
 

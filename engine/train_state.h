@@ -9,6 +9,12 @@
 
 namespace plinth {
 
+// The most epochs and steps a run may count: far beyond any real run, and far enough
+// below the types' limits that counting on never overflows. A checkpoint claiming more is
+// refused.
+inline constexpr int kMaxEpochs = 1 << 30;
+inline constexpr int64_t kMaxSteps = int64_t{1} << 50;
+
 struct EpochRecord {
   int epoch = 0;
   double loss = 0, accuracy = 0, val_loss = 0, val_accuracy = 0;

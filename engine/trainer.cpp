@@ -5,6 +5,10 @@
 
 #include "engine/communicator.h"
 #include "engine/device_dataset.h"
+#include "engine/elementwise.h"
+#include "engine/memory_budget.h"
+#include "engine/step_graph.h"
+#include "engine/user_text.h"
 
 namespace plinth {
 
@@ -24,11 +28,20 @@ Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, Train
   frozen_.assign(model.nodes.size(), false);
   for (const std::string& name : options_.freeze) {
     const int i = model.find(name);
-    if (i < 0) fail("freeze: the model has no layer named '{}'", name);
+    if (i < 0) fail("freeze: the model has no layer named {}", quoted_input(name));
     frozen_[i] = true;
   }
-  for (const auto& [name, factor] : options_.lr_multiplier)
-    if (model.find(name) < 0) fail("lr_multiplier: the model has no layer named '{}'", name);
+  for (const auto& [name, factor] : options_.lr_multiplier) {
+    if (model.find(name) < 0)
+      fail("lr_multiplier: the model has no layer named {}", quoted_input(name));
+    // Written as !(in range) so NaN is refused too: it would train to NaN weights unseen,
+    // and a negative factor uphill. 0 keeps a layer's weights (but computes its gradients).
+    if (!(factor >= 0 && factor <= 1e6))
+      fail("lr_multiplier: the factor of {} is {}; expected a number from 0 to 1e6",
+           quoted_input(name), factor);
+  }
+  if (options_.max_steps == 0 || options_.max_steps < -1)
+    fail("max_steps: expected -1 (no limit) or at least 1 step, got {}", options_.max_steps);
   // Contiguous runs of trainable parameters with one learning-rate factor: one optimizer
   // call each (a single call for the usual case of nothing frozen).
   for (const ParamEntry& e : params.entries()) {
@@ -44,6 +57,7 @@ Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, Train
     }
   }
   scalars_ = DeviceBuffer(backend, (2 + kStatsSize) * sizeof(float));
+  counters_ = DeviceBuffer(backend, 2 * sizeof(int64_t));
   normalization_ = DeviceBuffer(backend, 2 * model.input[0] * sizeof(float));
   set_normalization(Normalization{});
 }
@@ -68,14 +82,16 @@ int Trainer::classes() const {
   return static_cast<int>(model_.shapes(1).back().output.per_sample());
 }
 
-const int32_t* Trainer::gather(DeviceDataset& data, int64_t start, int batch, float* out,
-                               int32_t* labels_out) {
-  const DeviceDataset::Batch in = data.batch(start);
+Trainer::GatheredIds Trainer::gather(DeviceDataset& data, int64_t b, const int64_t* batch_index,
+                                     int batch, float* out, int32_t* labels_out) {
+  const bool streamed = data.streamed();
+  const DeviceDataset::Batch in = data.batch(streamed ? b * batch : 0);
+  const int64_t* index = streamed ? nullptr : batch_index;
   const int channels = model_.input[0];
-  backend_.gather_batch(in.images, in.labels, in.indices, batch, channels,
+  backend_.gather_batch(in.images, in.labels, in.indices, index, batch, channels,
                         model_.input[1] * model_.input[2], normalization_.as<float>(),
                         normalization_.as<float>() + channels, out, labels_out);
-  return in.sample_ids;
+  return {in.sample_ids, index};
 }
 
 Trainer::~Trainer() = default;
@@ -89,36 +105,56 @@ void Trainer::check_input_shape(const Dataset& d) const {
 
 DeviceDataset& Trainer::device_data(const Dataset& data, int batch) {
   auto& slot = data_[&data];
-  if (!slot || slot->batch_size() != batch)
+  if (!slot || slot->batch_size() != batch) {
+    if (slot) eval_graphs_.erase(slot.get());
     slot = std::make_unique<DeviceDataset>(backend_, data, batch, options_.data_memory);
+  }
   return *slot;
 }
 
-Executor& Trainer::eval_executor(int batch) {
-  if (!eval_ || eval_->batch() != batch)
+Executor& Trainer::eval_executor(int count) {
+  const int wanted = options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
+  const int batch = std::max(1, std::min(wanted, count));
+  // The executor built for this request may hold fewer samples, if memory was short.
+  if (eval_ && (eval_->batch() == batch || eval_requested_ == batch)) return *eval_;
+  eval_graphs_.clear();  // they ran the executor this one replaces
+  eval_.reset();         // its memory counts as available to the next one
+  eval_requested_ = batch;
+  try {
     eval_ = std::make_unique<Executor>(model_, params_, backend_, batch, false);
+  } catch (const MemoryError& e) {
+    if (e.fitting_batch() < 1) throw;
+    eval_ = std::make_unique<Executor>(model_, params_, backend_, e.fitting_batch(), false);
+  }
   return *eval_;
 }
 
-double Trainer::learning_rate(int epoch, int64_t step, int64_t steps_per_epoch) const {
-  const Schedule& s = model_.training.schedule;
-  const double lr = model_.optimizer.lr;
-  const double total = static_cast<double>(options_.epochs) * steps_per_epoch;
-  const double t = std::min(1.0, step / std::max(1.0, total));
-  constexpr double pi = 3.14159265358979323846;
-  switch (s.kind) {
-    case ScheduleKind::step:
-      return lr * std::pow(s.gamma, epoch / s.step_epochs);
-    case ScheduleKind::cosine:
-      return s.min_lr + (lr - s.min_lr) * 0.5 * (1 + std::cos(pi * t));
-    case ScheduleKind::one_cycle: {
-      if (t < s.warmup) return lr * (s.start_factor + (1 - s.start_factor) * t / s.warmup);
-      const double u = (t - s.warmup) / (1 - s.warmup);
-      return s.min_lr + (lr - s.min_lr) * 0.5 * (1 + std::cos(pi * u));
-    }
-    default:
-      return lr;
+GraphUse Trainer::evaluation_graph() const {
+  GraphUse use;
+  for (const auto& [data, graph] : eval_graphs_) {
+    use.replays += graph->replays();
+    use.eager += graph->eager_runs();
+    use.launches = std::max(use.launches, graph->launches());
+    if (use.eager_reason.empty()) use.eager_reason = graph->eager_reason();
   }
+  return use;
+}
+
+std::string Trainer::graph_report() const {
+  auto say = [](const char* what, const GraphUse& u) {
+    if (u.replays == 0)
+      return fmt::format("{}: {} eager{}{}", what, u.eager, u.eager_reason.empty() ? "" : " (",
+                         u.eager_reason.empty() ? "" : u.eager_reason + ")");
+    return fmt::format("{}: {} replayed from a graph of {} launches, {} eager", what, u.replays,
+                       u.launches, u.eager);
+  };
+  return say("training steps", training_graph_) + "; " +
+         say("evaluation batches", evaluation_graph());
+}
+
+double Trainer::learning_rate(int epoch, int64_t step, int64_t steps_per_epoch) const {
+  return scheduled_lr(model_.training.schedule, model_.optimizer.lr, epoch, step,
+                      static_cast<double>(options_.epochs) * steps_per_epoch);
 }
 
 std::string Trainer::diagnose_nonfinite(const Executor& exec) const {
@@ -146,21 +182,30 @@ int Trainer::rank() const { return options_.communicator ? options_.communicator
 // Runs the evaluation executor over the first `count` samples of `data` in order, `batch`
 // at a time (the last batch padded), or with `sharded` over this rank's contiguous share
 // of those batches; after each batch's forward pass and loss, visit(exec, start, valid)
-// reads what it needs of that batch.
+// reads what it needs of that batch. Whole batches run through `graph` when given; a last
+// partial one (its loss counts fewer rows) runs eagerly.
 template <typename Visit>
-void Trainer::forward_batches(DeviceDataset& data, int count, int batch, Visit&& visit,
-                              bool sharded) {
+void Trainer::forward_batches(DeviceDataset& data, int count, int batch, StepGraph* graph,
+                              Visit&& visit, bool sharded) {
   Executor& exec = eval_executor(batch);
   exec.reset_stats();
   const int64_t batches = (count + batch - 1) / batch;
   const int n = sharded ? ranks() : 1, r = sharded ? rank() : 0;
-  const int first = static_cast<int>(batches * r / n),
-            last = static_cast<int>(batches * (r + 1) / n);
-  for (int start = first * batch; start < last * batch; start += batch) {
+  const int64_t first = batches * r / n, last = batches * (r + 1) / n;
+  int64_t* batch_index = counters_.as<int64_t>() + 1;
+  backend_.upload(batch_index, &first, sizeof(first));
+  for (int start = static_cast<int>(first * batch); start < last * batch; start += batch) {
     const int valid = std::min(batch, count - start);
-    gather(data, start, batch, exec.input().data, exec.labels());
-    exec.forward(false);
-    exec.loss(valid, false);
+    auto queue = [&, start, valid] {
+      gather(data, start / batch, batch_index, batch, exec.input().data, exec.labels());
+      exec.forward(false);
+      exec.loss(valid, false);
+      backend_.increment(batch_index, nullptr);
+    };
+    if (graph && valid == batch)
+      graph->run(queue);
+    else
+      queue();
     visit(exec, start, valid);
   }
 }
@@ -171,14 +216,29 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
   if (model_.loss == LossKind::categorical_crossentropy && data.labels.empty())
     fail("evaluation needs labels, but the data set '{}' has none", data.name);
   check_input_shape(data);
-  if (model_.loss == LossKind::categorical_crossentropy) check_labels(data, classes());
-  const int batch = std::min(options_.eval_batch_size, data.count);
+  if (model_.loss == LossKind::categorical_crossentropy) check_labels(data, this->classes());
+  int batch = eval_executor(data.count).batch();
+  if (ranks() > 1) {
+    // The smallest batch that a rank's memory allowed, so that the ranks' shares of the
+    // batches tile the set.
+    std::vector<double> batches(ranks(), 0);
+    batches[rank()] = batch;
+    options_.communicator->sum(batches.data(), batches.size(), "the evaluation's batch size");
+    batch = static_cast<int>(*std::min_element(batches.begin(), batches.end()));
+  }
   const int classes = static_cast<int>(eval_executor(batch).output().shape.per_sample());
   if (confusion && model_.loss == LossKind::categorical_crossentropy)
     r.confusion.assign(classes, std::vector<int64_t>(classes, 0));
   std::vector<float> probs;
+  DeviceDataset& on_device = device_data(data, batch);
+  eval_executor(batch);  // before the graph: a new executor drops the graphs of the old
+  std::unique_ptr<StepGraph>& graph = eval_graphs_[&on_device];
+  if (!graph) {
+    graph = std::make_unique<StepGraph>(backend_, options_.cuda_graphs, kEagerSteps);
+    if (on_device.streamed()) graph->disable(DeviceDataset::kNotReplayable);
+  }
   forward_batches(
-      device_data(data, batch), data.count, batch,
+      on_device, data.count, batch, graph.get(),
       [&](const Executor& exec, int start, int valid) {
         if (r.confusion.empty()) return;
         probs.resize(static_cast<size_t>(valid) * classes);
@@ -204,6 +264,7 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
     }
   }
   r.count = data.count;
+  r.batch = batch;
   // In float, as one process always computed them.
   const float count = std::max(1.0f, static_cast<float>(sums[kStatCount]));
   r.loss = static_cast<float>(sums[kStatLossSum]) / count;
@@ -215,8 +276,8 @@ std::vector<float> Trainer::predict(const Dataset& data, bool logits) {
   if (model_.loss != LossKind::categorical_crossentropy)
     fail("predict needs a classifier (softmax output)");
   check_input_shape(data);
-  const int batch = std::min(options_.eval_batch_size, std::max(1, data.count));
-  Executor& exec = eval_executor(batch);
+  Executor& exec = eval_executor(data.count);
+  const int batch = exec.batch();
   // Unlabelled images leave the executor's labels as they are: zeros, so the loss that
   // computes the probabilities reads a valid class.
   if (data.labels.empty()) backend_.fill(reinterpret_cast<float*>(exec.labels()), batch, 0.0f);
@@ -224,7 +285,7 @@ std::vector<float> Trainer::predict(const Dataset& data, bool logits) {
   std::vector<float> out(static_cast<size_t>(data.count) * classes);
   // Uploaded for this call only: images to predict are often a temporary.
   DeviceDataset images(backend_, data, batch, options_.data_memory);
-  forward_batches(images, data.count, batch, [&](const Executor& e, int start, int valid) {
+  forward_batches(images, data.count, batch, nullptr, [&](const Executor& e, int start, int valid) {
     backend_.download(out.data() + static_cast<size_t>(start) * classes,
                       logits ? e.output().data : e.probabilities(),
                       static_cast<size_t>(valid) * classes * sizeof(float));

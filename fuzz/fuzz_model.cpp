@@ -1,28 +1,23 @@
 // libFuzzer target for model files (JSON), which arrive with checkpoints from anywhere.
-// For any JSON document parse_model must throw plinth::Error or return a model whose
-// to_json() parses again to the same model; nlohmann exceptions, crashes and sanitizer
-// reports are bugs. Inputs that are not JSON at all are load_model's concern (it turns
-// the parse error into an Error) and are skipped.
+// For any input, parse_json (with its nesting limit, as load_model reads files) and then
+// parse_model must throw plinth::Error or return a model whose to_json() parses again to
+// the same model; nlohmann exceptions, crashes and sanitizer reports are bugs.
 #include <cstdint>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/json_fields.h"
 #include "engine/model.h"
 
 using namespace plinth;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(data, data + size);
-  } catch (const nlohmann::json::exception&) {
-    return 0;
-  }
   Model m;
   try {
-    m = parse_model(j, "fuzz.json");
+    m = parse_model(parse_json({reinterpret_cast<const char*>(data), size}, "fuzz.json"),
+                    "fuzz.json");
   } catch (const Error&) {
     return 0;  // refusing is fine
   }

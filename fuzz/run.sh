@@ -14,7 +14,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_idx fuzz_idx_dataset fuzz_model fuzz_checkpoint_meta
-                                      fuzz_image fuzz_packed fuzz_cifar)
+                                      fuzz_image fuzz_packed fuzz_cifar fuzz_cli_numbers fuzz_geometry)
 
 cmake -S "$root/fuzz" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -1,13 +1,13 @@
 // CudaBackend's convolutions: the dispatch between cuDNN (kernels/cudnn_adapter.*) and
-// plinth's own kernels (kernels/conv_native.*, CudaOptions::native_conv), with the
-// workspace both share. cuDNN's forward leaves bias and activation to bias.cu's kernel.
+// plinth's own kernels (kernels/conv_native.*, CudaOptions::native_conv, fp32 whatever the
+// precision), with the workspace both share. Both apply the bias and the activation in the
+// forward pass (cuDNN in its own call where it can, else with bias.cu's kernel).
 #include "engine/error.h"
 #include "engine/op_shapes.h"
 #include "kernels/conv_native.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/cuda_context.h"
 #include "kernels/cudnn_adapter.h"
-#include "kernels/launchers.h"
 
 namespace plinth {
 namespace {
@@ -52,10 +52,7 @@ void CudaBackend::conv2d_forward(const ConvShape& shape, const float* x, const f
     cuda::native_conv_forward(ctx_->stream, shape, x, w, b, y, act);
     return;
   }
-  ctx_->cudnn->forward(shape, x, w, y, ctx_->workspace);
-  if (b || act != Activation::none)
-    cuda::launch_bias_activation(ctx_->stream, y, b, shape.n, shape.k,
-                                 shape.out_h() * shape.out_w(), act);
+  ctx_->cudnn->forward(shape, x, w, b, y, act, ctx_->workspace);
 }
 
 void CudaBackend::conv2d_backward_data(const ConvShape& shape, const float* dy, const float* w,

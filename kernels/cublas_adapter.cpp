@@ -16,15 +16,18 @@ std::string cublas_build_version() {
   return fmt::format("{}.{}.{}", CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH);
 }
 
-CublasGemm::CublasGemm(cudaStream_t stream, bool allow_tf32, void* workspace,
-                       size_t workspace_bytes) {
+// fp32 storage throughout; the compute type says how the products are taken. Plain
+// CUBLAS_COMPUTE_32F never trades fp32 precision away.
+CublasGemm::CublasGemm(cudaStream_t stream, Precision precision, void* workspace,
+                       size_t workspace_bytes)
+    : compute_(precision == Precision::tf32   ? CUBLAS_COMPUTE_32F_FAST_TF32
+               : precision == Precision::bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                              : CUBLAS_COMPUTE_32F) {
   PLINTH_CUBLAS_CHECK(cublasCreate(&handle_));
   try {
     PLINTH_CUBLAS_CHECK(cublasSetStream(handle_, stream));
     PLINTH_CUBLAS_CHECK(cublasSetWorkspace(handle_, workspace, workspace_bytes));
-    // The default math never trades fp32 precision away; TF32 tensor cores only on request.
-    PLINTH_CUBLAS_CHECK(
-        cublasSetMathMode(handle_, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    PLINTH_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
   } catch (...) {
     cublasDestroy(handle_);
     throw;
@@ -41,9 +44,11 @@ CublasGemm::~CublasGemm() {
 void CublasGemm::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                       int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   if (m <= 0 || n <= 0) return;
-  PLINTH_CUBLAS_CHECK(cublasSgemm(handle_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                  trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a,
-                                  lda, &beta, c, ldc));
+  PLINTH_CUBLAS_CHECK(cublasGemmEx(handle_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                   trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b,
+                                   CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc,
+                                   compute_, CUBLAS_GEMM_DEFAULT));
+  cuda::check_launch("cublasGemmEx", __FILE__, __LINE__);
 }
 
 }  // namespace plinth

@@ -1,6 +1,7 @@
 // Every cuBLAS call of plinth lives behind this adapter: one handle bound to the
 // backend's stream, a fixed workspace (so cuBLAS never allocates during an op or a graph
-// capture), and the row-major GEMM of the op interface.
+// capture), and the row-major GEMM of the op interface on fp32 matrices, whose products
+// are computed in the backend's precision (fp32, TF32 or BF16 tensor cores).
 #pragma once
 
 #include <string>
@@ -8,6 +9,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include "engine/backend.h"
 #include "kernels/cuda_check.h"
 
 // Checks a cuBLAS call; the error names the status (CUBLAS_STATUS_...) and its meaning.
@@ -28,7 +30,7 @@ std::string cublas_build_version();
 class CublasGemm {
  public:
   // workspace (workspace_bytes) must outlive this object.
-  CublasGemm(cudaStream_t stream, bool allow_tf32, void* workspace, size_t workspace_bytes);
+  CublasGemm(cudaStream_t stream, Precision precision, void* workspace, size_t workspace_bytes);
   ~CublasGemm();
   CublasGemm(const CublasGemm&) = delete;
   CublasGemm& operator=(const CublasGemm&) = delete;
@@ -39,6 +41,7 @@ class CublasGemm {
 
  private:
   cublasHandle_t handle_ = nullptr;
+  cublasComputeType_t compute_ = CUBLAS_COMPUTE_32F;
 };
 
 }  // namespace plinth

@@ -3,6 +3,8 @@
 // families' files beside this one.
 #include "kernels/cuda_backend.h"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include "engine/device.h"
@@ -76,6 +78,8 @@ CudaBackend::CudaBackend(const CudaOptions& options)
     fail("device cuda: {}", reason);
   check_cudnn_version();
   ctx_->cudnn_version = cudnn_loaded_version();
+  const char* sync = std::getenv("PLINTH_SYNC_LAUNCHES");
+  if (options.sync_launches || (sync && std::string(sync) == "1")) cuda::enable_sync_launches();
 
   // Ops run on this thread's current device; the backend's resources belong to this one.
   PLINTH_CUDA_CHECK(cudaSetDevice(options.device_index));
@@ -83,21 +87,29 @@ CudaBackend::CudaBackend(const CudaOptions& options)
   ctx_->partials = static_cast<double*>(
       allocate_device_memory(sizeof(double) * kMaxPartialBlocks * kMaxPartialValues));
   ctx_->blas_workspace = allocate_device_memory(kBlasWorkspaceBytes);
-  ctx_->blas = std::make_unique<CublasGemm>(ctx_->stream, options.allow_tf32, ctx_->blas_workspace,
+  ctx_->blas = std::make_unique<CublasGemm>(ctx_->stream, options.precision, ctx_->blas_workspace,
                                             kBlasWorkspaceBytes);
   if (!options.native_conv)
-    ctx_->cudnn = std::make_unique<CudnnConvolutions>(ctx_->stream, options.allow_tf32,
-                                                      options.deterministic);
+    ctx_->cudnn = std::make_unique<CudnnConvolutions>(
+        ctx_->stream,
+        CudnnConvolutions::Settings{options.precision, options.deterministic, options.log,
+                                    options.injected_algorithm_failures});
 }
 
 CudaBackend::~CudaBackend() = default;
 
 std::string CudaBackend::description() const {
   const CudaDeviceInfo& d = ctx_->device;
-  return fmt::format("cuda:{} {} (SM {}.{}, {} GiB, cuDNN {}, conv {}, {})", d.index, d.name,
+  return fmt::format("cuda:{} {} (SM {}.{}, {} GiB, cuDNN {}, conv {}, {}{})", d.index, d.name,
                      d.compute_major, d.compute_minor, d.total_memory >> 30, ctx_->cudnn_version,
-                     options_.native_conv ? "native" : "cudnn",
-                     options_.allow_tf32 ? "tf32" : "fp32");
+                     options_.native_conv ? "native" : "cudnn", precision_name(options_.precision),
+                     cuda::sync_launches() ? ", synchronised launches" : "");
+}
+
+size_t CudaBackend::available_memory() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  PLINTH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return free_bytes;
 }
 
 // ---- factory -------------------------------------------------------------------------

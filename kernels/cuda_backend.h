@@ -25,12 +25,17 @@ class CudaBackend final : public Backend {
 
   DeviceKind kind() const override { return DeviceKind::cuda; }
   std::string description() const override;
+  size_t available_memory() const override;
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_OVERRIDE_OP)
 
   // The stream and device, for code beside the ops that queues work on the same stream
   // (NCCL's gradient allreduce, distributed/nccl_allreduce.cpp).
   CudaContext& context() const { return *ctx_; }
+  // CUDA graphs by stream capture (graph.cpp).
+  std::string capture_unavailable() const override;
+  std::unique_ptr<OpGraph> capture(const std::function<void()>& ops,
+                                   std::unique_ptr<OpGraph> reuse) override;
 
  private:
   CudaOptions options_;

@@ -51,7 +51,11 @@ bool query_device(int index, CudaDeviceInfo& info, std::string& error) {
 
 }  // namespace cuda
 
-CudaStatus cuda_status() {
+namespace {
+
+// What cuda_status() reports. Asking a device for its free memory creates a context on it
+// (hundreds of MiB and a fraction of a second per GPU), so the machine is probed once.
+CudaStatus probe() {
   CudaStatus s;
   s.built = true;
   s.build_versions =
@@ -68,6 +72,14 @@ CudaStatus cuda_status() {
   }
   if (s.devices.empty()) s.unavailable_reason = reason;
   return s;
+}
+
+}  // namespace
+
+// Probed on the first call (never during static initialisation: a function-local static).
+CudaStatus cuda_status() {
+  static const CudaStatus status = probe();
+  return status;
 }
 
 }  // namespace plinth

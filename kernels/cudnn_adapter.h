@@ -1,11 +1,13 @@
 // Every cuDNN call of plinth lives behind this adapter. cuDNN changed its API between
 // major versions, so the version is checked here and only here: at compile time below,
-// and at run time (the loaded library against the headers) by check_cudnn_version().
+// and at run time (the loaded library against the headers) by check_cudnn_version(), whose
+// comparison is kernels/library_version.h.
 // The convolution uses the legacy descriptor API, present in cuDNN 8 and 9.
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,40 +40,60 @@ std::string cudnn_loaded_version();
 // when it is older than the headers (a lower minor version).
 void check_cudnn_version();
 
-// Convolutions through cuDNN, NCHW float32, cross-correlation. Per shape, prepare()
-// creates the descriptors and picks the forward, backward-data and backward-filter
-// algorithms once (heuristics, honouring determinism, TF32 and the workspace limit).
+// Convolutions through cuDNN, NCHW float32 tensors, cross-correlation. Per shape,
+// prepare() creates the descriptors and ranks each direction's algorithms once
+// (heuristics, honouring determinism, the precision and the workspace limit). An
+// algorithm that fails when it runs is dropped for the next one, as PyTorch does, so
+// that a cuDNN refusal costs speed, not the run; `log` hears each choice and each drop.
 class CudnnConvolutions {
  public:
-  CudnnConvolutions(cudaStream_t stream, bool allow_tf32, bool deterministic);
+  struct Settings {
+    Precision precision = Precision::fp32;
+    bool deterministic = false;
+    std::function<void(const std::string&)> log;  // may be empty
+    int injected_failures = 0;                    // CudaOptions::injected_algorithm_failures
+  };
+  CudnnConvolutions(cudaStream_t stream, Settings settings);
   ~CudnnConvolutions();
   CudnnConvolutions(const CudnnConvolutions&) = delete;
   CudnnConvolutions& operator=(const CudnnConvolutions&) = delete;
 
-  // Returns the workspace the chosen algorithms need (at most workspace_limit unless no
-  // algorithm fits, then the smallest fallback's). Cheap for a shape already prepared.
+  // Returns the workspace the shape needs: enough for every ranked algorithm (each at most
+  // workspace_limit, unless none fits and the last resort needs more) and, in bf16, the
+  // operands' bfloat16 copies. Cheap for a shape already prepared.
   size_t prepare(const ConvShape& shape, size_t workspace_limit);
   bool prepared(const ConvShape& shape) const;
 
   // The shape must be prepared and workspace must hold what prepare() returned.
-  void forward(const ConvShape& shape, const float* x, const float* w, float* y, void* workspace);
+  // y = act(conv(x, w) + b), b may be null: one cuDNN call where cuDNN fuses the bias and
+  // the activation (ReLU with a bias, outside bf16), else the convolution and then
+  // bias.cu's kernel.
+  void forward(const ConvShape& shape, const float* x, const float* w, const float* b, float* y,
+               Activation act, void* workspace);
   void backward_data(const ConvShape& shape, const float* dy, const float* w, float* dx,
                      void* workspace);
   void backward_filter(const ConvShape& shape, const float* x, const float* dy, float* dw,
                        void* workspace);
 
  private:
+  struct Ranking;
   struct Plan;
   using Key = std::array<int, 9>;
   static Key key_of(const ConvShape& s);
-  const Plan& plan(const ConvShape& shape) const;
-  void choose_forward(Plan& plan, size_t limit);
-  void choose_backward_data(Plan& plan, size_t limit);
-  void choose_backward_filter(Plan& plan, size_t limit);
+  Plan& plan(const ConvShape& shape);
+  void rank_forward(Plan& plan, size_t limit);
+  void rank_backward_data(Plan& plan, size_t limit);
+  void rank_backward_filter(Plan& plan, size_t limit);
   bool acceptable(cudnnStatus_t status, cudnnDeterminism_t determinism, cudnnMathType_t math) const;
+  template <typename Run>
+  void run_ranked(const Plan& plan, Ranking& ranking, cudnnConvolutionDescriptor_t desc,
+                  const char* direction, Run&& run);
+  void say(const std::string& line) const;
 
+  cudaStream_t stream_ = nullptr;
   cudnnHandle_t handle_ = nullptr;
-  bool allow_tf32_, deterministic_;
+  cudnnActivationDescriptor_t relu_ = nullptr;
+  Settings settings_;
   std::map<Key, std::unique_ptr<Plan>> plans_;
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include <cuda_runtime.h>
 
@@ -24,6 +25,27 @@ inline unsigned grid_for(size_t n, size_t max_blocks = 65535) {
 
 // Blocks for a kernel that ends in block_sum_to_partials().
 inline unsigned partial_grid_for(size_t n) { return grid_for(n, kMaxPartialBlocks); }
+
+// Index math in 32 bits wherever a tensor allows it (below 2^32 - 2^24 elements, so that
+// i + the grid's stride cannot wrap): a 64-bit division costs several times a 32-bit one.
+// Kernels that divide an element's index to find its plane or channel are templates on
+// their Index type, launched through PLINTH_LAUNCH_INDEXED.
+inline bool fits_32bit_index(size_t n) { return n <= 0xffffffffull - size_t{65535} * kThreads; }
+
+#define PLINTH_INDEX_LOOP(Index, i, n)                                      \
+  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; \
+       i < static_cast<Index>(n); i += static_cast<Index>(blockDim.x) * gridDim.x)
+
+// kernel<uint32_t> when `total` elements allow 32-bit indices, else kernel<uint64_t>, on a
+// grid_for(total) grid.
+#define PLINTH_LAUNCH_INDEXED(kernel, total, stream, ...)                                   \
+  do {                                                                                      \
+    const unsigned plinth_grid_ = ::plinth::cuda::grid_for(total);                          \
+    if (::plinth::cuda::fits_32bit_index(total))                                            \
+      kernel<uint32_t><<<plinth_grid_, ::plinth::cuda::kThreads, 0, stream>>>(__VA_ARGS__); \
+    else                                                                                    \
+      kernel<uint64_t><<<plinth_grid_, ::plinth::cuda::kThreads, 0, stream>>>(__VA_ARGS__); \
+  } while (0)
 
 #define PLINTH_GRID_STRIDE_LOOP(i, n)                                                  \
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \

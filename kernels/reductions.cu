@@ -45,7 +45,9 @@ __global__ void accumulate_kernel(const float* x, float* y, size_t n) {
   PLINTH_GRID_STRIDE_LOOP(i, n) y[i] += x[i];
 }
 
-__global__ void increment_kernel(int64_t* counter) { *counter += 1; }
+__global__ void increment_kernel(int64_t* counter, const float* skip) {
+  if (!skip || *skip == 0.0f) *counter += 1;
+}
 
 __global__ void clip_scale_kernel(const float* sum_sq, float max_norm, float* scale) {
   // A NaN norm gives 1 (fminf ignores NaN), as std::min(1.0f, NaN) does on the CPU.
@@ -92,8 +94,8 @@ void CudaBackend::accumulate(const float* x, float* y, size_t n) {
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
-void CudaBackend::increment(int64_t* counter) {
-  increment_kernel<<<1, 1, 0, ctx_->stream>>>(counter);
+void CudaBackend::increment(int64_t* counter, const float* skip) {
+  increment_kernel<<<1, 1, 0, ctx_->stream>>>(counter, skip);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 

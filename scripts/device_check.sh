@@ -4,13 +4,17 @@
 #   bash scripts/device_check.sh a         configure against kit/ and the torch venv's cuDNN
 #                                          and cuBLAS, build, plinth info, the libraries the
 #                                          binaries load, every [cuda] test, a 1-epoch GPU run,
+#                                          a run on a streamed training set (eager steps),
 #                                          a 1-rank NCCL job against the plain GPU run (skipped
-#                                          without MPI, which the bare machine lacks), bench at
-#                                          batch 64 and 1024 with --layers, PyTorch eager and
-#                                          CUDA-graph, compute-sanitizer memcheck
+#                                          without MPI, which the bare machine lacks),
+#                                          bench at batch 64 and 1024 with --layers (CUDA
+#                                          graphs), eagerly, and in TF32 and BF16 at 1024 and
+#                                          4096, PyTorch eager and CUDA-graph,
+#                                          compute-sanitizer memcheck
 #   bash scripts/device_check.sh b         the build (again on a fresh machine), the 10-epoch
-#                                          accuracy run in fp32 and TF32, time to 90% and
-#                                          throughput against PyTorch (compare.py), every test
+#                                          accuracy run in fp32, TF32 and BF16, the large-batch
+#                                          recipe in the three, time to 90% and throughput
+#                                          against PyTorch (compare.py), every test
 #   bash scripts/device_check.sh rehearse  here, as the bare machine would see it: the kit's
 #                                          prefix as the only place for the build's packages
 #                                          (proved from CMake's cache and the compiler's
@@ -113,14 +117,23 @@ run_step configure 180 kit locate
 run_step build "$build_limit" configure
 [ -n "$REHEARSAL" ] && run_step isolation 60 build
 run_step libs 60 build
+# Estimated seconds on the H200 (no GPU has run this yet) follow the new steps: bench's
+# fixed windows (repeats x window per figure, plus about 1 s of warm-up) and 3-5 s per
+# process for start-up, cuDNN/cuBLAS set-up and reading the data set; training runs from the
+# issue's figure of about 0.1 ms per eager step at batch 64, and at batch 1024 from the seed
+# CNN's 17 MFLOP per sample per training step at some 20 TFLOP/s (about 1 ms per step).
+# The limits are caps: when a phase's budget runs out its last steps are NOT RUN.
 case $phase in
   a)
     run_step info 30 build
     run_step cuda_tests 150 build
     run_step train 120 build
     run_step eval 60 train
+    run_step streamed 30 build         # ~5 s: 40 eager steps, evaluations, start-up
     run_step nccl 90 build
     run_step bench 120 build
+    run_step bench_eager 60 build      # ~10 s: 2 batch sizes x 2 s, start-up
+    run_step bench_precision 90 build  # ~20 s: tf32 and bf16, 2 sizes x 2 s and --layers each
     run_step pytorch 150
     run_step memcheck 150 build  # last: under the sanitizer cuDNN's set-up alone may be slow
     ;;
@@ -128,6 +141,10 @@ case $phase in
     run_step info 30 build
     run_step accuracy 150 build
     run_step accuracy_tf32 150 build
+    run_step accuracy_bf16 150 build     # ~10 s: 16,870 steps, 10 evaluations, start-up
+    run_step large_batch 90 build        # ~6 s each: 520 steps of about 1 ms, start-up
+    run_step large_batch_tf32 90 build
+    run_step large_batch_bf16 90 build
     run_step compare 240 build
     run_step tests 300 build
     ;;
@@ -137,16 +154,22 @@ case $phase in
     run_step memcheck 60 build
     run_step train 300 build
     run_step eval 120 train
+    run_step streamed 120 build
     run_step nccl 60 build
     run_step bench 300 build
+    run_step bench_eager 30 build
+    run_step bench_precision 30 build
     run_step pytorch 300
     run_step accuracy 300 build
+    run_step accuracy_bf16 30 build
+    run_step large_batch 300 build
     run_step compare 600 build
     ;;
   rehearse-quick)
     run_step info 30 build
     run_step train 300 build
     run_step eval 120 train
+    run_step streamed 120 build
     run_step bench 300 build
     ;;
 esac

@@ -303,6 +303,46 @@ step_bench() {
   "$BUILD/plinth" bench --device "$DEVICE" "${args[@]}" --json "$LOGS/bench.json"
 }
 
+# A training set streamed from the host a batch at a time (--data-memory 0): it trains, and on
+# a GPU the tool says once that such steps run eagerly (a CUDA graph cannot replay the host's
+# copies), and --verbose's report says that no step was replayed.
+step_streamed() {
+  local out rc threads=()
+  [ -n "$REHEARSAL" ] && threads=(--threads 2)
+  out=$("$BUILD/plinth" train --device "$DEVICE" --data-memory 0 --epochs 1 --max-steps 40 \
+    --classes 0,1 --verbose "${threads[@]}" 2>&1)
+  rc=$?
+  echo "$out"
+  ((rc == 0)) || return $rc
+  grep -q "more than --data-memory 0: streamed" <<<"$out" \
+    || { echo "no line saying that the training set streams"; return 1; }
+  [ "$DEVICE" = cuda ] || return 0
+  [ "$(grep -c "steps run eagerly, not from CUDA graphs" <<<"$out")" = 1 ] \
+    || { echo "not said exactly once that streamed steps run eagerly"; return 1; }
+  grep -q "training steps: 40 eager (the data set streams from host memory" <<<"$out" \
+    || { echo "the verbose report does not say that all 40 steps ran eagerly, and why"; return 1; }
+}
+
+# plinth's training step run eagerly, against bench's default of replaying it from a CUDA
+# graph: what the graph saves at a small and a large batch.
+step_bench_eager() {
+  [ "$DEVICE" = cuda ] || { skip "CUDA graphs are a GPU feature"; return; }
+  "$BUILD/plinth" bench --device cuda --modes train --batch-sizes 64,1024 --repeats 3 \
+    --window 0.5 --cuda-graph off --json "$LOGS/bench_eager.json"
+}
+
+# Training throughput with TF32 and BF16 tensor cores at large batches, with the per-layer
+# table (time and launches) at batch 1024.
+step_bench_precision() {
+  local p rc=0
+  [ "$DEVICE" = cuda ] || { skip "TF32 and BF16 are GPU settings"; return; }
+  for p in tf32 bf16; do
+    "$BUILD/plinth" bench --device cuda --modes train --batch-sizes 1024,4096 --repeats 3 \
+      --window 0.5 --precision "$p" --layers --json "$LOGS/bench_$p.json" || rc=1
+  done
+  return $rc
+}
+
 # PyTorch's seed CNN on the same device: eager, and on a GPU its step in a CUDA graph.
 step_pytorch() {
   local args=(--batch-sizes 64,1024)
@@ -317,14 +357,38 @@ step_pytorch() {
 step_accuracy() { accuracy_run "$LOGS/accuracy.json"; }
 step_accuracy_tf32() {
   [ "$DEVICE" = cuda ] || { skip "TF32 is a GPU setting"; return; }
-  accuracy_run "$LOGS/accuracy_tf32.json" --tf32
+  accuracy_run "$LOGS/accuracy_tf32.json" --precision tf32
+}
+step_accuracy_bf16() {
+  [ "$DEVICE" = cuda ] || { skip "BF16 is a GPU setting"; return; }
+  accuracy_run "$LOGS/accuracy_bf16.json" --precision bf16
 }
 accuracy_run() {
   local history=$1 length=(--epochs 10)
   shift
   [ -n "$REHEARSAL" ] && length=(--epochs 1 --classes 0,1 --threads 2)
   "$BUILD/plinth" train --device "$DEVICE" --model models/seed_cnn.json --batch-size 32 \
-    --test-each-epoch --history "$history" "${length[@]}" "$@"
+    --test-each-epoch --history "$history" --verbose "${length[@]}" "$@"
+}
+
+# The large-batch recipe (models/seed_cnn_large_batch.json: batch 1024, one-cycle) for 10
+# epochs, test accuracy after each, in fp32, TF32 and BF16; the rehearsal's is one epoch
+# on two classes.
+step_large_batch() { large_batch_run "$LOGS/large_batch.json"; }
+step_large_batch_tf32() {
+  [ "$DEVICE" = cuda ] || { skip "TF32 is a GPU setting"; return; }
+  large_batch_run "$LOGS/large_batch_tf32.json" --precision tf32
+}
+step_large_batch_bf16() {
+  [ "$DEVICE" = cuda ] || { skip "BF16 is a GPU setting"; return; }
+  large_batch_run "$LOGS/large_batch_bf16.json" --precision bf16
+}
+large_batch_run() {
+  local history=$1 length=()
+  shift
+  [ -n "$REHEARSAL" ] && length=(--epochs 1 --classes 0,1 --threads 2)
+  "$BUILD/plinth" train --device "$DEVICE" --model models/seed_cnn_large_batch.json \
+    --test-each-epoch --history "$history" --verbose "${length[@]}" "$@"
 }
 
 # compare.py: both engines in alternating rounds at batch 64 and 1024, and time to 90%.

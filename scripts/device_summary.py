@@ -96,7 +96,11 @@ def measures(ran):
     if "tests" in ran:
         rows.append(("tests: the whole suite (ctest)", ctest_counts()))
     for step, label in [("train", "1 epoch, batch 32"), ("accuracy", "seed CNN recipe, fp32"),
-                        ("accuracy_tf32", "seed CNN recipe, TF32")]:
+                        ("accuracy_tf32", "seed CNN recipe, TF32"),
+                        ("accuracy_bf16", "seed CNN recipe, BF16"),
+                        ("large_batch", "large-batch recipe (batch 1024), fp32"),
+                        ("large_batch_tf32", "large-batch recipe (batch 1024), TF32"),
+                        ("large_batch_bf16", "large-batch recipe (batch 1024), BF16")]:
         if step in ran:
             history = load(f"{step}.json")
             epochs = len(history["epochs"]) if history else "-"
@@ -121,6 +125,22 @@ def measures(ran):
                   f"{ratio(train, eager)} / {ratio(train, graph)}"),
                  (f"infer samples/s, batch {b}: plinth / PyTorch eager (plinth/PyTorch)",
                   f"{number(infer)} / {number(torch_infer)} ({ratio(infer, torch_infer)})")]
+        launches = next((r.get("launches_per_step") for r in plinth
+                         if (r.get("mode"), r.get("batch_size")) == ("train", b)), None)
+        if launches:
+            rows.append((f"launches per training step (CUDA graph), batch {b}", launches))
+    eager_rows = load("bench_eager.json") or []
+    for b in sorted({r["batch_size"] for r in eager_rows if r.get("mode") == "train"}):
+        graph, eager = rate(plinth, "train", b), rate(eager_rows, "train", b)
+        rows.append((f"plinth train samples/s, batch {b}: CUDA graph / eager (graph/eager)",
+                     f"{number(graph)} / {number(eager)} ({ratio(graph, eager)})"))
+    precision = {p: load(f"bench_{p}.json") or [] for p in ("tf32", "bf16")}
+    for b in sorted({r["batch_size"] for rs in precision.values() for r in rs
+                     if r.get("mode") == "train"}):
+        fp32, tf32, bf16 = (rate(plinth, "train", b), rate(precision["tf32"], "train", b),
+                            rate(precision["bf16"], "train", b))
+        rows.append((f"plinth train samples/s, batch {b}: fp32 / TF32 / BF16",
+                     f"{number(fp32)} / {number(tf32)} / {number(bf16)}"))
     for r in plinth:
         if r.get("mode") == "gemm":
             rows.append((f"fp32 GEMM {r['n']}^3", f"{r['gflops']:,.0f} GFLOP/s"))

@@ -31,6 +31,8 @@ inline constexpr double kFp32 = 1e-5;
 inline constexpr double kFp32Conv = 1e-4;
 // TF32 keeps 10 mantissa bits of each product's inputs (relative error about 5e-4 each).
 inline constexpr double kTf32 = 1e-2;
+// BF16 keeps 8 (about 2e-3 each), and a bf16 convolution's output is rounded to bf16 too.
+inline constexpr double kBf16 = 5e-2;
 
 // The contents of a buffer on the host, in the buffer's element type.
 using HostData = std::variant<std::vector<float>, std::vector<int32_t>, std::vector<int64_t>,
@@ -126,7 +128,7 @@ class OpTest {
   virtual std::string name() const = 0;
   virtual void buffers(Buffers& b) const = 0;
   virtual void run(Backend& backend, const Args& args) const = 0;
-  // The CUDA backend's settings for this entry (cuDNN or the native convolution, TF32).
+  // The CUDA backend's settings for this entry (cuDNN or the native convolution, precision).
   virtual CudaOptions cuda_options() const { return {}; }
   // Entries at batch 4096 stress the GPU kernels' block caps and index widths; CPU-only
   // runs leave them out.

@@ -13,6 +13,7 @@ namespace plinth::test {
 namespace {
 
 // Round trips are exact and fill/copy touch only their range: results are known exactly.
+// increment adds 1 unless its skip flag is not 0.
 struct MemoryTest : OpTest {
   std::string name() const override { return "copy, fill, increment"; }
   void buffers(Buffers& b) const override {
@@ -23,6 +24,8 @@ struct MemoryTest : OpTest {
     b.in("source", host);
     b.out("copy", garbage(host.size()), exact_and_equal_to(host));
     b.out("filled", garbage(host.size()), exact_and_equal_to(filled));
+    b.in("go", std::vector<float>{0.0f});
+    b.in("skip", std::vector<float>{1.0f});
     b.out("counter", std::vector<int64_t>{41}, exact_and_equal_to(std::vector<int64_t>{43}));
   }
   void run(Backend& be, const Args& a) const override {
@@ -31,8 +34,9 @@ struct MemoryTest : OpTest {
     be.copy(a.f32("filled"), a.f32("source"), bytes);
     be.fill(a.f32("filled") + 1, 999, 7.0f);
     be.synchronize();
-    be.increment(a.i64("counter"));
-    be.increment(a.i64("counter"));
+    be.increment(a.i64("counter"), nullptr);
+    be.increment(a.i64("counter"), a.f32("skip"));
+    be.increment(a.i64("counter"), a.f32("go"));
   }
 };
 

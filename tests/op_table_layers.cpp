@@ -19,8 +19,15 @@ std::string conv_name(const ConvShape& s) {
 }
 
 std::string options_name(const CudaOptions& o) {
-  return fmt::format("[{}{}{}]", o.native_conv ? "native" : "cudnn",
-                     o.deterministic ? " deterministic" : "", o.allow_tf32 ? " tf32" : "");
+  return fmt::format("[{}{} {}]", o.native_conv ? "native" : "cudnn",
+                     o.deterministic ? " deterministic" : "", precision_name(o.precision));
+}
+
+// The tolerance of a GPU result in a precision: the native convolution is fp32 whatever
+// the precision, so it gets fp32's.
+double tolerance_of(const CudaOptions& o, double fp32) {
+  if (o.native_conv || o.precision == Precision::fp32) return fp32;
+  return o.precision == Precision::tf32 ? kTf32 : kBf16;
 }
 
 // Forward, backward-data and backward-filter of one shape, as a layer runs them.
@@ -29,16 +36,23 @@ struct Conv2dTest : OpTest {
   bool bias;
   Activation act;
   CudaOptions options;
-  // kFp32Conv: long dot products summed by different algorithms; kTf32 under TF32.
+  // kFp32Conv: long dot products summed by different algorithms; coarser in TF32 or BF16.
   double tolerance;
+  bool big;
 
-  Conv2dTest(ConvShape s, bool b, Activation a, CudaOptions o)
-      : shape(s), bias(b), act(a), options(o), tolerance(o.allow_tf32 ? kTf32 : kFp32Conv) {}
+  Conv2dTest(ConvShape s, bool b, Activation a, CudaOptions o, bool large_batch = false)
+      : shape(s),
+        bias(b),
+        act(a),
+        options(o),
+        tolerance(tolerance_of(o, kFp32Conv)),
+        big(large_batch) {}
   std::string name() const override {
     return fmt::format("conv2d {} {} {} {}", conv_name(shape), bias ? "bias" : "no bias",
                        name_of(act), options_name(options));
   }
   CudaOptions cuda_options() const override { return options; }
+  bool large() const override { return big; }
   void buffers(Buffers& b) const override {
     const ConvShape& s = shape;
     b.in("x", b.random(s.input_elements()));
@@ -99,11 +113,20 @@ void add_convolutions(OpList& t) {
       {{.n = 8, .c = 8, .h = 20, .w = 20, .k = 16, .r = 3, .s = 3, .pad = 1},
        {true, Activation::relu}},
   };
-  const CudaOptions variants[] = {
-      {}, {.deterministic = true}, {.native_conv = true}, {.allow_tf32 = true}};
+  const CudaOptions variants[] = {{},
+                                  {.deterministic = true},
+                                  {.native_conv = true},
+                                  {.precision = Precision::tf32},
+                                  {.precision = Precision::bf16}};
   for (const CudaOptions& options : variants)
     for (const auto& [shape, bias_act] : shapes)
       t.push_back(std::make_unique<Conv2dTest>(shape, bias_act.first, bias_act.second, options));
+  // The seed CNN's convolutions at batch 4096: conv1's 88.6 million outputs, conv2's long
+  // filter-gradient reduction.
+  for (const ConvShape& shape :
+       {ConvShape{.n = kLargeBatch, .c = 1, .h = 28, .w = 28, .k = 32, .r = 3, .s = 3},
+        ConvShape{.n = kLargeBatch, .c = 32, .h = 13, .w = 13, .k = 64, .r = 3, .s = 3}})
+    t.push_back(std::make_unique<Conv2dTest>(shape, true, Activation::relu, CudaOptions{}, true));
   const ConvShape unprepared{.n = 8, .c = 8, .h = 20, .w = 20, .k = 16, .r = 3, .s = 3, .pad = 1};
   for (const bool native : {false, true})
     t.push_back(
@@ -118,16 +141,26 @@ struct GemmTest : OpTest {
   int m, n, k;
   bool trans_a, trans_b;
   float beta;
-  bool tf32;
+  Precision precision;
+  bool big;
 
-  GemmTest(int rows, int cols, int depth, bool ta, bool tb, float b, bool tf)
-      : m(rows), n(cols), k(depth), trans_a(ta), trans_b(tb), beta(b), tf32(tf) {}
+  GemmTest(int rows, int cols, int depth, bool ta, bool tb, float b, Precision p,
+           bool large_batch = false)
+      : m(rows),
+        n(cols),
+        k(depth),
+        trans_a(ta),
+        trans_b(tb),
+        beta(b),
+        precision(p),
+        big(large_batch) {}
 
   std::string name() const override {
     return fmt::format("gemm m={} n={} k={} {}{} beta {} {}", m, n, k, trans_a ? "A^T" : "A",
-                       trans_b ? "B^T" : "B", beta, tf32 ? "tf32" : "fp32");
+                       trans_b ? "B^T" : "B", beta, precision_name(precision));
   }
-  CudaOptions cuda_options() const override { return {.allow_tf32 = tf32}; }
+  CudaOptions cuda_options() const override { return {.precision = precision}; }
+  bool large() const override { return big; }
   // Row-major storage: op(A) is m x k, so A is stored k x m when transposed.
   int a_rows() const { return trans_a ? k : m; }
   int lda() const { return (trans_a ? m : k) + 3; }
@@ -137,7 +170,7 @@ struct GemmTest : OpTest {
   void buffers(Buffers& b) const override {
     b.in("a", b.random(size_t(a_rows()) * lda()));
     b.in("b", b.random(size_t(b_rows()) * ldb()));
-    b.out("c", b.random(size_t(m) * ldc()), relative(tf32 ? kTf32 : kFp32));
+    b.out("c", b.random(size_t(m) * ldc()), relative(tolerance_of(cuda_options(), kFp32)));
   }
   void run(Backend& be, const Args& a) const override {
     be.gemm(trans_a, trans_b, m, n, k, 0.5f, a.f32("a"), lda(), a.f32("b"), ldb(), beta, a.f32("c"),
@@ -149,12 +182,19 @@ void add_gemm(OpList& t) {
   struct Dims {
     int m, n, k;
   };
-  for (const bool tf32 : {false, true})
+  for (const Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
     for (const Dims d : {Dims{1, 1, 1}, Dims{7, 5, 3}, Dims{33, 17, 65}, Dims{64, 10, 576}})
       for (const bool ta : {false, true})
         for (const bool tb : {false, true})
           for (const float beta : {0.0f, 2.0f})
-            t.push_back(std::make_unique<GemmTest>(d.m, d.n, d.k, ta, tb, beta, tf32));
+            t.push_back(std::make_unique<GemmTest>(d.m, d.n, d.k, ta, tb, beta, p));
+  // The seed CNN's fc1 at batch 4096: forward, weight gradient and input gradient.
+  t.push_back(
+      std::make_unique<GemmTest>(kLargeBatch, 64, 576, false, true, 0.0f, Precision::fp32, true));
+  t.push_back(
+      std::make_unique<GemmTest>(64, 576, kLargeBatch, true, false, 0.0f, Precision::fp32, true));
+  t.push_back(
+      std::make_unique<GemmTest>(kLargeBatch, 576, 64, false, false, 0.0f, Precision::fp32, true));
 }
 
 // ---- bias --------------------------------------------------------------------------------
@@ -168,13 +208,15 @@ struct BiasSize {
 struct BiasActivationForwardTest : OpTest {
   BiasSize size;
   Activation act;
-  bool with_bias;
+  bool with_bias, big;
 
-  BiasActivationForwardTest(BiasSize s, Activation a, bool b) : size(s), act(a), with_bias(b) {}
+  BiasActivationForwardTest(BiasSize s, Activation a, bool b, bool large_batch = false)
+      : size(s), act(a), with_bias(b), big(large_batch) {}
   std::string name() const override {
     return fmt::format("bias_activation_forward {} {} {}", size.str(), name_of(act),
                        with_bias ? "bias" : "no bias");
   }
+  bool large() const override { return big; }
   void buffers(Buffers& b) const override {
     b.in("b", b.random(size.c));
     b.out("y", b.random(size.elements(), -3, 3), relative(kFp32));
@@ -240,6 +282,7 @@ void add_bias(OpList& t) {
     }
     t.push_back(std::make_unique<BiasBackwardTest>(s));
   }
+  t.push_back(std::make_unique<BiasActivationForwardTest>(kConv1, Activation::relu, true, true));
   t.push_back(std::make_unique<BiasBackwardTest>(kConv1, true));
   t.push_back(std::make_unique<BiasActivationBackwardTest>(kConv1, Activation::relu, true));
 }
@@ -251,11 +294,14 @@ void add_bias(OpList& t) {
 struct ActivationTest : OpTest {
   size_t n;
   Activation act;
+  bool big;
 
-  ActivationTest(size_t size, Activation a) : n(size), act(a) {}
+  ActivationTest(size_t size, Activation a, bool large_batch = false)
+      : n(size), act(a), big(large_batch) {}
   std::string name() const override {
     return fmt::format("activation_forward/backward n={} {}", n, name_of(act));
   }
+  bool large() const override { return big; }
   void buffers(Buffers& b) const override {
     b.in("x", b.random(n, -4, 4));
     b.out("y", garbage(n), relative(kFp32));
@@ -272,6 +318,8 @@ struct ActivationTest : OpTest {
 void add_activations(OpList& t) {
   for (const size_t n : {size_t{1}, size_t{1000}, size_t{70001}})
     for (const Activation act : kActivations) t.push_back(std::make_unique<ActivationTest>(n, act));
+  t.push_back(std::make_unique<ActivationTest>(
+      size_t{kLargeBatch} * kConv1Channels * kConv1Height * kConv1Width, Activation::relu, true));
 }
 
 // ---- pooling -----------------------------------------------------------------------------
@@ -301,6 +349,39 @@ struct MaxpoolTest : OpTest {
   }
 };
 
+// The fused backward of a ReLU and its max pool: dx exactly (a selection and the same
+// additions), the bias gradient to fp32 summation order. Some pooled maxima are exactly 0
+// (a ReLU's output), whose gradient must not pass.
+struct MaxpoolReluBackwardTest : OpTest {
+  PoolShape shape;
+  bool with_bias, big;
+
+  MaxpoolReluBackwardTest(PoolShape s, bool bias, bool large_batch = false)
+      : shape(s), with_bias(bias), big(large_batch) {}
+  std::string name() const override {
+    return fmt::format("maxpool_relu_backward n={} c={} {}x{} window {} stride {}{}", shape.n,
+                       shape.c, shape.h, shape.w, shape.size, shape.stride,
+                       with_bias ? "" : " without db");
+  }
+  bool large() const override { return big; }
+  void buffers(Buffers& b) const override {
+    const size_t in = shape.input_elements(), out = shape.output_elements();
+    std::vector<float> x = b.distinct(in);
+    for (float& v : x) v = v > 0.0f ? v : 0.0f;  // a ReLU's output: ties at 0
+    b.in("x", x);
+    b.in("dy", b.random(out));
+    b.out("y", garbage(out), exact());
+    b.out("argmax", std::vector<int32_t>(out, -1), exact());
+    b.out("dx", garbage(in), exact());
+    b.out("db", garbage(shape.c), relative(kFp32));
+  }
+  void run(Backend& be, const Args& a) const override {
+    be.maxpool_forward(shape, a.f32("x"), a.f32("y"), a.i32("argmax"));
+    be.maxpool_relu_backward(shape, a.f32("dy"), a.i32("argmax"), a.f32("y"), a.f32("dx"),
+                             with_bias ? a.f32("db") : nullptr);
+  }
+};
+
 void add_pooling(OpList& t) {
   for (const PoolShape s : {PoolShape{.n = 2, .c = 3, .h = 8, .w = 8},
                             PoolShape{.n = 1, .c = 2, .h = 7, .w = 9},  // odd: last row/col unused
@@ -310,6 +391,14 @@ void add_pooling(OpList& t) {
     t.push_back(std::make_unique<MaxpoolTest>(s));
   t.push_back(std::make_unique<MaxpoolTest>(
       PoolShape{.n = kLargeBatch, .c = kConv1Channels, .h = kConv1Height, .w = kConv1Width}, true));
+  for (const PoolShape s :
+       {PoolShape{.n = 2, .c = 3, .h = 8, .w = 8}, PoolShape{.n = 1, .c = 2, .h = 7, .w = 9},
+        PoolShape{.n = 2, .c = 2, .h = 9, .w = 9, .size = 3, .stride = 2}})
+    for (const bool with_bias : {true, false})
+      t.push_back(std::make_unique<MaxpoolReluBackwardTest>(s, with_bias));
+  t.push_back(std::make_unique<MaxpoolReluBackwardTest>(
+      PoolShape{.n = kLargeBatch, .c = kConv1Channels, .h = kConv1Height, .w = kConv1Width}, true,
+      true));
 }
 
 }  // namespace

@@ -146,7 +146,9 @@ void add_dropout(OpList& t) {
 
 // ---- optimizer ---------------------------------------------------------------------------
 
-// Three steps with fresh gradients, the step counter on the device.
+// Three steps with fresh gradients, the step counter on the device, the learning rate
+// along a cosine schedule (scaled by a group multiplier); the second step is skipped by
+// its flag, so the counter ends at 2 and that step's gradients never count.
 struct OptimizerTest : OpTest {
   std::string label;
   OptimizerSpec spec;
@@ -160,18 +162,24 @@ struct OptimizerTest : OpTest {
     return fmt::format("optimizer_update {}{}", label, clipped ? " clipped" : "");
   }
   void buffers(Buffers& b) const override {
-    for (int s = 0; s < kSteps; ++s) b.in(fmt::format("grads {}", s), b.random(kSize));
+    for (int s = 0; s < kSteps; ++s) {
+      b.in(fmt::format("grads {}", s), b.random(kSize));
+      b.in(fmt::format("skip {}", s), std::vector<float>{s == 1 ? 1.0f : 0.0f});
+    }
     b.in("scale", std::vector<float>{0.5f});
     b.out("params", b.random(kSize), relative(kFp32));
     b.out("m", std::vector<float>(kSize, 0.0f), relative(kFp32));
     b.out("v", std::vector<float>(kSize, 0.0f), relative(kFp32));
-    b.out("step", std::vector<int64_t>{0}, exact_and_equal_to(std::vector<int64_t>{kSteps}));
+    b.out("step", std::vector<int64_t>{0}, exact_and_equal_to(std::vector<int64_t>{kSteps - 1}));
   }
   void run(Backend& be, const Args& a) const override {
+    const LrSchedule lr{{.kind = ScheduleKind::cosine, .min_lr = 0.001f}, 0, 4, 0.5f};
     for (int s = 0; s < kSteps; ++s) {
-      be.increment(a.i64("step"));
-      be.optimizer_update(spec, a.f32("params"), a.f32(fmt::format("grads {}", s)), a.f32("m"),
-                          a.f32("v"), kSize, a.i64("step"), clipped ? a.f32("scale") : nullptr);
+      const float* skip = a.f32(fmt::format("skip {}", s));
+      be.increment(a.i64("step"), skip);
+      be.optimizer_update(spec, lr, a.f32("params"), a.f32(fmt::format("grads {}", s)), a.f32("m"),
+                          a.f32("v"), kSize, a.i64("step"), clipped ? a.f32("scale") : nullptr,
+                          skip);
     }
   }
 };
@@ -271,7 +279,8 @@ void add_reductions(OpList& t) {
 // ---- data --------------------------------------------------------------------------------
 
 // Normalised samples and labels, each channel with its own mean and std; a sample may
-// appear twice in a batch.
+// appear twice in a batch. The order holds two batches and a device batch index picks the
+// second.
 struct GatherBatchTest : OpTest {
   int count, channels, plane_size, batch;
   bool with_labels, big;
@@ -293,11 +302,11 @@ struct GatherBatchTest : OpTest {
     std::vector<uint8_t> images(size_t(count) * sample_size);
     for (size_t i = 0; i < images.size(); ++i)
       images[i] = static_cast<uint8_t>((i * 131 + 7) % 256);
-    std::vector<int32_t> labels(count), indices(batch);
+    std::vector<int32_t> labels(count), indices(2 * batch);
     for (int i = 0; i < count; ++i) labels[i] = (i * 3) % 10;
-    const std::vector<float> picks = b.random(batch, 0, count);
-    for (int i = 0; i < batch; ++i) indices[i] = static_cast<int32_t>(picks[i]) % count;
-    indices[batch - 1] = indices[0];
+    const std::vector<float> picks = b.random(2 * batch, 0, count);
+    for (int i = 0; i < 2 * batch; ++i) indices[i] = static_cast<int32_t>(picks[i]) % count;
+    indices[2 * batch - 1] = indices[batch];
     std::vector<float> mean(channels), std(channels);
     for (int c = 0; c < channels; ++c) {
       mean[c] = 0.2860f + 0.1f * c;
@@ -306,6 +315,7 @@ struct GatherBatchTest : OpTest {
     b.in("images", images);
     b.in("labels", labels);
     b.in("indices", indices);
+    b.in("batch index", std::vector<int64_t>{1});
     b.in("mean", mean);
     b.in("std", std);
     b.out("out", garbage(size_t(batch) * sample_size), relative(kFp32));
@@ -313,30 +323,33 @@ struct GatherBatchTest : OpTest {
   }
   void run(Backend& be, const Args& a) const override {
     be.gather_batch(a.u8("images"), with_labels ? a.i32("labels") : nullptr, a.i32("indices"),
-                    batch, channels, plane_size, a.f32("mean"), a.f32("std"), a.f32("out"),
-                    with_labels ? a.i32("labels out") : nullptr);
+                    a.i64("batch index"), batch, channels, plane_size, a.f32("mean"), a.f32("std"),
+                    a.f32("out"), with_labels ? a.i32("labels out") : nullptr);
   }
 };
 
 // sinf/cosf may differ by an ulp between host and device; bilinear sampling is
 // continuous, so outputs differ by about as little (kFp32Conv). Disabled, it is the
 // identity, exactly.
+// The sample ids hold two batches' worth and a device batch index picks the second.
 struct AugmentTest : OpTest {
   int n, c, h, w;
-  bool enabled;
+  bool enabled, big;
 
-  AugmentTest(int samples, int channels, int height, int width, bool on)
-      : n(samples), c(channels), h(height), w(width), enabled(on) {}
+  AugmentTest(int samples, int channels, int height, int width, bool on, bool large_batch = false)
+      : n(samples), c(channels), h(height), w(width), enabled(on), big(large_batch) {}
   std::string name() const override {
     return fmt::format("augment {}x{}x{}x{}{}", n, c, h, w, enabled ? "" : " disabled");
   }
+  bool large() const override { return big; }
   size_t size() const { return size_t(n) * c * h * w; }
   void buffers(Buffers& b) const override {
     const std::vector<float> in = b.random(size(), 0, 1);
-    std::vector<int32_t> ids(n);
-    for (int i = 0; i < n; ++i) ids[i] = 5 + 118 * i;
+    std::vector<int32_t> ids(2 * n);
+    for (int i = 0; i < 2 * n; ++i) ids[i] = 5 + 118 * i;
     b.in("in", in);
     b.in("sample ids", ids);
+    b.in("batch index", std::vector<int64_t>{1});
     Check check = relative(kFp32Conv);
     if (!enabled) check.expected = in;
     b.out("out", garbage(size()), check);
@@ -345,7 +358,8 @@ struct AugmentTest : OpTest {
     AugmentSpec spec;
     if (enabled)
       spec = {.max_shift = 2.0f, .max_rotate = 15.0f, .max_scale = 0.1f, .horizontal_flip = true};
-    be.augment(spec, a.f32("in"), a.f32("out"), n, c, h, w, a.i32("sample ids"), 7);
+    be.augment(spec, a.f32("in"), a.f32("out"), n, c, h, w, a.i32("sample ids"),
+               a.i64("batch index"), 7);
   }
 };
 
@@ -360,6 +374,7 @@ void add_data(OpList& t) {
     t.push_back(std::make_unique<AugmentTest>(2, 3, 12, 17, enabled));
     t.push_back(std::make_unique<AugmentTest>(1, 1, 1, 1, enabled));
   }
+  t.push_back(std::make_unique<AugmentTest>(kLargeBatch, 1, 28, 28, true, true));
 }
 
 }  // namespace

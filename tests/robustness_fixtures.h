@@ -8,11 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -197,5 +200,82 @@ class CliProcess {
   int status_ = -1;
   std::chrono::steady_clock::time_point start_;
 };
+
+inline std::string slurp(const std::string& path) { return read_file(path, size_t{1} << 26); }
+
+inline void spit(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+inline std::vector<std::string> error_lines(const std::string& output) {
+  std::vector<std::string> errors;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("error") != std::string::npos) errors.push_back(line);
+  return errors;
+}
+
+// Status 1, exactly one error line, naming `file` and saying `problem`; no crash.
+inline void expect_clean_error(const CommandResult& r, const std::string& file,
+                               const std::string& problem) {
+  using Catch::Contains;
+  INFO(r.output);
+  CHECK(r.status == 1);
+  const std::vector<std::string> errors = error_lines(r.output);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].rfind("plinth: error: ", 0) == 0);
+  CHECK_THAT(errors[0], Contains(file) && Contains(problem));
+  CHECK_THAT(r.output,
+             !Contains("internal error") && !Contains("SUMMARY: ") && !Contains("runtime error"));
+}
+
+// The CLI with a time limit: a run that hangs (on a FIFO, say) is killed and reported with
+// status -1, so the test fails instead of the suite hanging.
+inline CommandResult run_cli_within(const std::string& args, double seconds,
+                                    const std::string& log) {
+  CliProcess p(args, log);
+  if (!p.wait_for(seconds)) {
+    p.signal(SIGKILL);
+    p.wait();
+    return {-1, "(timed out after " + std::to_string(seconds) + " s)\n" + p.output()};
+  }
+  return {p.status(), p.output()};
+}
+
+// A small data set and the tiny CNN; args() trains on it for one epoch.
+struct SmallData {
+  std::string dir, model;
+  explicit SmallData(const std::string& name)
+      : dir(small_fashion_dir(name, 600, 200)), model(tiny_cnn_file(dir)) {}
+  std::string args(const std::string& extra = "") const { return loud_args("--quiet " + extra); }
+  // With the progress lines, for tests that check training did not start.
+  std::string loud_args(const std::string& extra = "") const {
+    return fmt::format("train --device cpu --threads 2 --data {} --model {} --epochs 1 --seed 3 {}",
+                       dir, model, extra);
+  }
+  std::string images() const { return dir + "/train-images-idx3-ubyte"; }
+  std::string labels() const { return dir + "/train-labels-idx1-ubyte"; }
+};
+
+inline std::string idx_header(std::vector<int> dims) {
+  std::string h = {0, 0, 8, static_cast<char>(dims.size())};
+  for (int d : dims)
+    for (int shift = 24; shift >= 0; shift -= 8)
+      h += static_cast<char>((uint32_t(d) >> shift) & 0xff);
+  return h;
+}
+
+// The checkpoint's file again with some metadata values replaced (the weights, and so the
+// tie to the optimizer state, unchanged).
+inline void rewrite_metadata(const std::string& path,
+                             const std::map<std::string, std::string>& changes) {
+  const SafetensorsFile f = load_safetensors(path);
+  std::vector<NamedTensorData> tensors;
+  for (const std::string& name : f.names())
+    tensors.push_back(NamedTensorData::f32(name, f.tensor(name).shape, f.float_tensor(name)));
+  std::map<std::string, std::string> metadata = f.metadata();
+  for (const auto& [key, value] : changes) metadata[key] = value;
+  save_safetensors(path, tensors, metadata);
+}
 
 }  // namespace plinth::test

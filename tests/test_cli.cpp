@@ -193,7 +193,8 @@ TEST_CASE("cli: a missing data set or model file is one clear line and a non-zer
   CHECK_THAT(data.output, Catch::Contains("/nonexistent/dir"));
   const auto model = test::run_cli("train --device cpu --model /nonexistent.json");
   CHECK(model.status == 1);
-  CHECK_THAT(model.output, Catch::Contains("/nonexistent.json: cannot open model file"));
+  CHECK_THAT(model.output,
+             Catch::Contains("/nonexistent.json: cannot open: No such file or directory"));
 }
 
 TEST_CASE("cli: a short run trains, saves, evaluates, predicts and refuses a changed resume",

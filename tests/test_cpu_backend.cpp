@@ -57,8 +57,12 @@ TEST_CASE("cpu backend: memory is 64-byte aligned and copies are exact", "[cpu]"
   backend->download(back.data(), b, sizeof(float) * 4);
   CHECK(back == std::vector<float>{7.0f, 7.0f, 7.0f, 4.0f});
   int64_t counter = 41;
-  backend->increment(&counter);
+  backend->increment(&counter, nullptr);
   CHECK(counter == 42);
+  const float go = 0.0f, skip = 2.0f;
+  backend->increment(&counter, &go);
+  backend->increment(&counter, &skip);
+  CHECK(counter == 43);
   backend->deallocate(a);
   backend->deallocate(b);
 }
@@ -116,7 +120,8 @@ TEST_CASE("cpu backend: optimizer and reductions are bitwise identical on 1 and 
     std::vector<float> p = random_floats(n, 7), m(n, 0.0f), v(n, 0.0f);
     const float scale = 0.75f;
     for (int64_t step = 1; step <= 3; ++step)
-      backend->optimizer_update(spec, p.data(), grads.data(), m.data(), v.data(), n, &step, &scale);
+      backend->optimizer_update(spec, LrSchedule{}, p.data(), grads.data(), m.data(), v.data(), n,
+                                &step, &scale, nullptr);
     float sum_sq = 0;
     backend->sum_squares(p.data(), n, &sum_sq);
     params.push_back(p);

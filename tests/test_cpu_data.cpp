@@ -21,8 +21,8 @@ TEST_CASE("cpu gather_batch: scales, normalises and gathers labels", "[cpu]") {
   const float mean = 0.5f, std = 0.25f;
   std::vector<double> out(3 * sample, -1.0);
   std::vector<int32_t> labels_out(3, -1);
-  cpu::gather_batch(1, images.data(), labels.data(), indices.data(), 3, 1, sample, &mean, &std,
-                    out.data(), labels_out.data());
+  cpu::gather_batch(1, images.data(), labels.data(), indices.data(), nullptr, 3, 1, sample, &mean,
+                    &std, out.data(), labels_out.data());
   const std::vector<double> expected = {2, -2, -0.4, -2, 2, -1.2, 2, -2, -0.4};
   for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == Approx(expected[i]).epsilon(1e-15));
   CHECK(labels_out == std::vector<int32_t>{6, 7, 6});
@@ -30,9 +30,43 @@ TEST_CASE("cpu gather_batch: scales, normalises and gathers labels", "[cpu]") {
   // labels may be null
   std::vector<float> outf(sample);
   const float zero = 0.0f, one = 1.0f;
-  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), 1, 1, sample, &zero, &one,
-                           outf.data(), nullptr);
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), nullptr, 1, 1, sample, &zero,
+                           &one, outf.data(), nullptr);
   CHECK(outf == std::vector<float>{1.0f, 0.0f, 0.4f});
+
+  // batch_index 2 with batches of one reads indices[2]
+  const int64_t batch_index = 2;
+  cpu::gather_batch<float>(1, images.data(), labels.data(), indices.data(), &batch_index, 1, 1,
+                           sample, &zero, &one, outf.data(), labels_out.data());
+  CHECK(outf == std::vector<float>{1.0f, 0.0f, 0.4f});
+  CHECK(labels_out[0] == 6);
+}
+
+TEST_CASE("cpu gather_batch and augment: a batch index reads that batch of the order", "[cpu]") {
+  const int count = 6, sample = 4, batch = 2;
+  std::vector<uint8_t> images(size_t(count) * sample);
+  for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>(i * 10);
+  const std::vector<int32_t> labels = {0, 1, 2, 3, 4, 5};
+  const std::vector<int32_t> order = {5, 1, 0, 4, 3, 2};
+  const float mean = 0.1f, std = 0.5f;
+  for (int64_t b = 0; b < 3; ++b) {
+    std::vector<float> via_index(size_t(batch) * sample), direct(via_index.size());
+    std::vector<int32_t> labels_via_index(batch), labels_direct(batch);
+    cpu::gather_batch<float>(2, images.data(), labels.data(), order.data(), &b, batch, 1, sample,
+                             &mean, &std, via_index.data(), labels_via_index.data());
+    cpu::gather_batch<float>(2, images.data(), labels.data(), order.data() + b * batch, nullptr,
+                             batch, 1, sample, &mean, &std, direct.data(), labels_direct.data());
+    CHECK(via_index == direct);
+    CHECK(labels_via_index == labels_direct);
+    CHECK(labels_direct == std::vector<int32_t>{order[b * batch], order[b * batch + 1]});
+
+    const AugmentSpec spec{.max_shift = 1.0f, .max_rotate = 20.0f};
+    std::vector<float> aug_index(via_index.size()), aug_direct(via_index.size());
+    cpu::augment(2, spec, via_index.data(), aug_index.data(), batch, 1, 2, 2, order.data(), &b, 3);
+    cpu::augment(2, spec, via_index.data(), aug_direct.data(), batch, 1, 2, 2,
+                 order.data() + b * batch, nullptr, 3);
+    CHECK(aug_index == aug_direct);
+  }
 }
 
 TEST_CASE("cpu gather_batch: each channel has its own mean and std", "[cpu]") {
@@ -41,8 +75,8 @@ TEST_CASE("cpu gather_batch: each channel has its own mean and std", "[cpu]") {
   const std::vector<int32_t> indices = {0};
   const float mean[3] = {0.0f, 0.2f, 0.5f}, std[3] = {1.0f, 0.2f, 0.5f};
   std::vector<double> out(6);
-  cpu::gather_batch(1, images.data(), nullptr, indices.data(), 1, 3, 2, mean, std, out.data(),
-                    nullptr);
+  cpu::gather_batch(1, images.data(), nullptr, indices.data(), nullptr, 1, 3, 2, mean, std,
+                    out.data(), nullptr);
   const std::vector<double> expected = {0, 1, 0, 1, 1, -1};
   for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == Approx(expected[i]).margin(1e-6));
 }
@@ -55,10 +89,10 @@ TEST_CASE("cpu gather_batch: threaded path matches", "[cpu]") {
   for (int b = 0; b < batch; ++b) indices[b] = (b * 17) % count;
   std::vector<float> one(size_t(batch) * sample), two(one.size());
   const float mean = 0.2f, std = 0.3f;
-  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), batch, 1, sample, &mean, &std,
-                           one.data(), nullptr);
-  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), batch, 1, sample, &mean, &std,
-                           two.data(), nullptr);
+  cpu::gather_batch<float>(1, images.data(), nullptr, indices.data(), nullptr, batch, 1, sample,
+                           &mean, &std, one.data(), nullptr);
+  cpu::gather_batch<float>(2, images.data(), nullptr, indices.data(), nullptr, batch, 1, sample,
+                           &mean, &std, two.data(), nullptr);
   CHECK(one == two);
   CHECK(one[5 * sample + 9] == (images[size_t(indices[5]) * sample + 9] / 255.0f - 0.2f) / 0.3f);
 }
@@ -85,7 +119,8 @@ std::vector<int32_t> sample_ids(int n) {
 TEST_CASE("cpu augment: the identity spec leaves images unchanged", "[cpu]") {
   const Images in = random_images(3, 2, 5, 6);
   std::vector<float> out(in.data.size());
-  cpu::augment(2, AugmentSpec{}, in.data.data(), out.data(), 3, 2, 5, 6, sample_ids(3).data(), 9);
+  cpu::augment(2, AugmentSpec{}, in.data.data(), out.data(), 3, 2, 5, 6, sample_ids(3).data(),
+               nullptr, 9);
   CHECK(out == in.data);
 }
 
@@ -107,7 +142,7 @@ TEST_CASE("cpu augment: random shifts are bilinear translations", "[cpu]") {
   const std::vector<int32_t> ids = sample_ids(n);
   const AugmentSpec spec{.max_shift = 2.5f};
   std::vector<float> out(in.data.size());
-  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 5);
+  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), nullptr, 5);
   auto pixel = [&](int i, int ch, int y, int x) {
     return (x >= 0 && x < w && y >= 0 && y < h) ? double(in.at(i, ch, y, x)) : 0.0;
   };
@@ -135,7 +170,7 @@ TEST_CASE("cpu augment: a flipped sample is the exact mirror image", "[cpu]") {
   const std::vector<int32_t> ids = sample_ids(n);
   const AugmentSpec spec{.horizontal_flip = true};
   std::vector<float> out(in.data.size());
-  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 11);
+  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), nullptr, 11);
   int flipped = 0;
   for (int i = 0; i < n; ++i) {
     const bool flip = augment_transform(spec, 11, ids[i], h, w).a < 0;
@@ -160,7 +195,7 @@ TEST_CASE("cpu augment: each sample uses its own transform on every channel", "[
   const AugmentSpec spec{
       .max_shift = 1.5f, .max_rotate = 20, .max_scale = 0.1f, .horizontal_flip = true};
   std::vector<float> out(in.data.size());
-  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), 13);
+  cpu::augment(2, spec, in.data.data(), out.data(), n, c, h, w, ids.data(), nullptr, 13);
   // Not bitwise: the library and the tests may be compiled with different FMA contraction.
   double worst = 0;
   for (int i = 0; i < n; ++i) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cpu_fallback/optimizer.h"
+#include "engine/elementwise.h"
 #include "tests/gradcheck.h"
 
 namespace plinth {
@@ -67,8 +68,9 @@ void check_optimizer(const OptimizerSpec& spec, bool use_m, bool use_v, const fl
     const std::vector<double> g = test::random_values(n, 100 + t, -grad_range, grad_range);
     const std::vector<float> gf(g.begin(), g.end());
     ref.step(spec, std::vector<double>(gf.begin(), gf.end()), t, grad_scale ? *grad_scale : 1.0);
-    cpu::optimizer_update(2, spec, p.data(), gf.data(), use_m ? m.data() : nullptr,
-                          use_v ? v.data() : nullptr, n, &t, grad_scale);
+    cpu::optimizer_update<float>(2, spec, LrSchedule{}, p.data(), gf.data(),
+                                 use_m ? m.data() : nullptr, use_v ? v.data() : nullptr, n, &t,
+                                 grad_scale, nullptr);
   }
   for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(p[i] - ref.p[i]));
   // |p| <= about 1: five steps of float rounding on p are a few 1e-7.
@@ -112,6 +114,70 @@ TEST_CASE("cpu optimizer: grad_scale multiplies every gradient", "[cpu]") {
   const float scale = 0.37f;
   check_optimizer({.kind = OptimizerKind::sgd, .lr = 0.1f, .momentum = 0.9f}, true, false, &scale);
   check_optimizer({.kind = OptimizerKind::adam, .lr = 1e-3f}, true, true, &scale);
+}
+
+TEST_CASE("cpu optimizer: a non-zero skip flag leaves parameters and moments as they are",
+          "[cpu]") {
+  const size_t n = 5000;
+  const std::vector<double> start = test::random_values(n, 3);
+  const std::vector<double> g = test::random_values(n, 4);
+  const std::vector<float> grads(g.begin(), g.end());
+  for (const float flag : {0.0f, 1.0f, 3.0f}) {
+    std::vector<float> p(start.begin(), start.end()), m(n, 0.5f), v(n, 0.25f);
+    const std::vector<float> p0 = p, m0 = m, v0 = v;
+    const int64_t step = 1;
+    cpu::optimizer_update<float>(2, OptimizerSpec{.kind = OptimizerKind::adam}, LrSchedule{},
+                                 p.data(), grads.data(), m.data(), v.data(), n, &step, nullptr,
+                                 &flag);
+    INFO("flag " << flag);
+    CHECK((p == p0) == (flag != 0.0f));
+    CHECK((m == m0) == (flag != 0.0f));
+    CHECK((v == v0) == (flag != 0.0f));
+  }
+}
+
+// The learning rate of each update comes from the step counter along the schedule:
+// plain SGD moves each parameter by exactly lr(t - 1) * g.
+TEST_CASE("cpu optimizer: the learning rate follows the schedule from the step counter", "[cpu]") {
+  const Schedule schedules[] = {
+      {},
+      {.kind = ScheduleKind::step, .step_epochs = 2, .gamma = 0.5f},
+      {.kind = ScheduleKind::cosine, .min_lr = 0.01f},
+      {.kind = ScheduleKind::one_cycle, .min_lr = 0.0f, .warmup = 0.25f, .start_factor = 0.1f}};
+  const OptimizerSpec spec{.kind = OptimizerKind::sgd, .lr = 0.5f};
+  for (const Schedule& schedule : schedules) {
+    const LrSchedule lr{schedule, 3, 8, 0.5f};  // epoch 3 of a run of 8 steps, multiplier 0.5
+    for (int64_t t = 1; t <= 9; ++t) {
+      std::vector<float> pf = {1.0f}, gf = {0.25f};
+      cpu::optimizer_update<float>(1, spec, lr, pf.data(), gf.data(), nullptr, nullptr, 1, &t,
+                                   nullptr, nullptr);
+      const double expected_lr = scheduled_lr(schedule, spec.lr, 3, t - 1, 8) * 0.5;
+      INFO("schedule " << static_cast<int>(schedule.kind) << " step " << t);
+      CHECK(pf[0] == Approx(1.0 - expected_lr * 0.25).epsilon(1e-6));
+    }
+  }
+}
+
+// The schedules' values where they are known in closed form.
+TEST_CASE("scheduled_lr: each schedule's known values", "[cpu]") {
+  const double lr = 0.1;
+  CHECK(scheduled_lr({}, lr, 7, 123, 1000) == lr);
+  const Schedule step{.kind = ScheduleKind::step, .step_epochs = 2, .gamma = 0.5f};
+  CHECK(scheduled_lr(step, lr, 1, 0, 10) == lr);
+  CHECK(scheduled_lr(step, lr, 2, 0, 10) == Approx(0.05));
+  CHECK(scheduled_lr(step, lr, 5, 0, 10) == Approx(0.025));
+  const Schedule cosine{.kind = ScheduleKind::cosine, .min_lr = 0.02f};
+  CHECK(scheduled_lr(cosine, lr, 0, 0, 100) == Approx(lr));
+  CHECK(scheduled_lr(cosine, lr, 0, 50, 100) == Approx((lr + 0.02) / 2));
+  CHECK(scheduled_lr(cosine, lr, 0, 100, 100) == Approx(0.02));
+  CHECK(scheduled_lr(cosine, lr, 0, 150, 100) == Approx(0.02));  // past the end: the floor
+  const Schedule cycle{
+      .kind = ScheduleKind::one_cycle, .min_lr = 0.0f, .warmup = 0.2f, .start_factor = 0.1f};
+  CHECK(scheduled_lr(cycle, lr, 0, 0, 100) == Approx(0.01));
+  CHECK(scheduled_lr(cycle, lr, 0, 10, 100) == Approx(0.01 + 0.09 * 0.5));
+  CHECK(scheduled_lr(cycle, lr, 0, 20, 100) == Approx(lr));
+  CHECK(scheduled_lr(cycle, lr, 0, 60, 100) == Approx(lr / 2));
+  CHECK(scheduled_lr(cycle, lr, 0, 100, 100) == Approx(0.0).margin(1e-12));
 }
 
 }  // namespace

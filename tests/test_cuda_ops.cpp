@@ -16,6 +16,10 @@
 #include "engine/tensor.h"
 #include "tests/op_harness.h"
 
+#if PLINTH_HAVE_CUDA
+#include "kernels/library_version.h"
+#endif
+
 namespace plinth {
 namespace {
 
@@ -23,7 +27,8 @@ using test::gpu_status;
 
 bool same_options(const CudaOptions& a, const CudaOptions& b) {
   return a.device_index == b.device_index && a.native_conv == b.native_conv &&
-         a.allow_tf32 == b.allow_tf32 && a.deterministic == b.deterministic;
+         a.precision == b.precision && a.deterministic == b.deterministic &&
+         a.injected_algorithm_failures == b.injected_algorithm_failures;
 }
 
 // One CUDA backend per set of options the table asks for, made on first use.
@@ -90,6 +95,28 @@ TEST_CASE("cuda status: reports without throwing, and make_cuda_backend explains
   }
 }
 
+#if PLINTH_HAVE_CUDA
+// Needs no GPU: the comparison that check_cudnn_version() makes, with versions this
+// machine does not have.
+TEST_CASE(
+    "cuda version: the loaded cuDNN needs the headers' major version and their minor or newer",
+    "[cuda]") {
+  const LibraryVersion built{9, 19, 0};
+  CHECK(cudnn_version_problem(built, {9, 19, 0}).empty());
+  CHECK(cudnn_version_problem(built, {9, 19, 3}).empty());
+  CHECK(cudnn_version_problem(built, {9, 20, 0}).empty());
+  CHECK(cudnn_version_problem(built, {9, 18, 7}) ==
+        "cuDNN 9.18.7 loaded at run time is older than the cuDNN 9.19.0 headers plinth was built "
+        "with; put cuDNN 9.19 or newer first on the library path (LD_LIBRARY_PATH) or rebuild "
+        "plinth against the older headers (-DPLINTH_CUDNN_ROOT=...)");
+  for (const LibraryVersion other : {LibraryVersion{8, 9, 7}, LibraryVersion{10, 0, 0}})
+    CHECK_THAT(cudnn_version_problem(built, other),
+               Catch::StartsWith("cuDNN version mismatch: plinth was built with cuDNN 9.19.0 but "
+                                 "the loaded libcudnn is") &&
+                   Catch::EndsWith("; install cuDNN 9.x or rebuild plinth"));
+}
+#endif
+
 TEST_CASE("cuda backend: description names the device, cuDNN and the options", "[cuda]") {
   PLINTH_SKIP_WITHOUT_GPU();
   const auto fp32 = make_cuda_backend({});
@@ -99,8 +126,10 @@ TEST_CASE("cuda backend: description names the device, cuDNN and the options", "
                  Catch::Contains("GiB, cuDNN ") && Catch::EndsWith(", conv cudnn, fp32)"));
   CudaOptions options;
   options.native_conv = true;
-  options.allow_tf32 = true;
+  options.precision = Precision::tf32;
   CHECK_THAT(make_cuda_backend(options)->description(), Catch::EndsWith(", conv native, tf32)"));
+  CHECK_THAT(make_cuda_backend({.precision = Precision::bf16})->description(),
+             Catch::EndsWith(", conv cudnn, bf16)"));
 }
 
 TEST_CASE("cuda backend: a device index that does not exist is a clear error", "[cuda]") {

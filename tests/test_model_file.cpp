@@ -18,7 +18,8 @@ TEST_CASE("model file: the seed CNN has the source text's 93,322 parameters", "[
 }
 
 TEST_CASE("model file: the bundled models parse", "[model]") {
-  for (const char* f : {"mlp.json", "conv_autoencoder.json", "seed_cnn.json"})
+  for (const char* f :
+       {"mlp.json", "conv_autoencoder.json", "seed_cnn.json", "seed_cnn_large_batch.json"})
     CHECK_NOTHROW(load_model(std::string(PLINTH_SOURCE_DIR "/models/") + f));
 }
 

@@ -275,6 +275,31 @@ TEST_CASE("tensorboard writer: a write that fails is an Error", "[logs]") {
   CHECK(WEXITSTATUS(status) == 0);
 }
 
+// The run's last records reach the disk only when the file is closed: a failure there is
+// an Error too, not lost in a destructor.
+TEST_CASE("tensorboard writer: a close that fails is an Error", "[logs]") {
+  TempDir dir;
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{64, 64};  // less than the records, which stay in stdio's buffer until close
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(2);
+    try {
+      TensorBoardWriter writer(dir.path.string());
+      for (int step = 0; step < 3; ++step) writer.add_scalar("loss", 0.5f, step);
+      writer.close();
+    } catch (const Error& e) {
+      ::_exit(std::string(e.what()).find("cannot write") != std::string::npos ? 0 : 3);
+    }
+    ::_exit(1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
 TEST_CASE("tensorboard writer: scripts/read_tfevents.py reads the same file", "[logs]") {
   if (std::system("python3 -c 'import sys' >/dev/null 2>&1") != 0) {
     WARN("SKIPPED: no python3");

@@ -1,6 +1,8 @@
 // The Trainer's side of data-parallel training without MPI: ranks as threads of this
 // process behind an in-process Communicator, so any build checks that the shards, the
-// averaged gradients and the reduced evaluations give one process's run.
+// averaged gradients and the reduced evaluations give one process's run. The runs go
+// through a backend that records and replays graphs as a GPU does (tests/recording_backend.h):
+// one process replays its steps, ranks that average through the host run them eagerly.
 #include <catch2/catch.hpp>
 
 #include <barrier>
@@ -10,6 +12,7 @@
 #include "engine/communicator.h"
 #include "engine/trainer.h"
 #include "engine_fixtures.h"
+#include "tests/recording_backend.h"
 
 using namespace plinth;
 
@@ -89,13 +92,15 @@ struct RankResult {
   std::vector<float> weights;
   TrainState state;
   EvalResult test;
+  GraphUse steps;  // how the training steps ran
 };
 
 // One rank's run (or one process's, with ranks null). Rank 1 starts from other weights:
 // rank 0's are broadcast.
 RankResult train(const Model& m, const Dataset& train, const Dataset& test, Communicator* ranks) {
-  auto backend = make_cpu_backend(1);
-  Parameters params(m, *backend);
+  auto cpu = make_cpu_backend(1);
+  test::RecordingBackend backend(*cpu);
+  Parameters params(m, backend);
   params.initialize(ranks && ranks->rank() == 1 ? 99 : 5);
   TrainOptions o;
   o.epochs = 2;
@@ -103,9 +108,10 @@ RankResult train(const Model& m, const Dataset& train, const Dataset& test, Comm
   o.seed = 5;
   o.eval_batch_size = 64;
   o.communicator = ranks;
-  Trainer trainer(m, *backend, params, o);
+  Trainer trainer(m, backend, params, o);
   RankResult r;
   r.state = trainer.fit(train, test);
+  r.steps = trainer.training_graph();
   r.test = trainer.evaluate(test, /*confusion=*/true);
   r.weights = params.download(params.values());
   return r;
@@ -133,6 +139,11 @@ TEST_CASE("distributed: 2 ranks as threads train, validate and test as one proce
   two[0] = train(m, train_set, test_set, &rank0);
   other.join();
 
+  CHECK(one.steps.replays > 0);
+  for (const RankResult& rank : two) {
+    CHECK(rank.steps.replays == 0);
+    CHECK(rank.steps.eager_reason == Communicator::kNotReplayable);
+  }
   CHECK(two[0].weights == two[1].weights);  // every rank takes the same steps
   float scale = 0, diff = 0;
   for (size_t i = 0; i < one.weights.size(); ++i) {
@@ -169,4 +180,36 @@ TEST_CASE("distributed: a global batch that does not divide among the ranks is a
   CHECK_THROWS_WITH(Trainer(m, *backend, params, o),
                     "batch_size: the global batch of 33 does not divide among 2 ranks (give a "
                     "multiple of 2)");
+}
+
+TEST_CASE(
+    "distributed: ranks whose evaluation batches differ evaluate at the smallest, every "
+    "sample once",
+    "[distributed]") {
+  REQUIRE_FASHION();
+  const Model m = test::model_from(kCnn);
+  const Dataset data = test::head(test::fashion_train(), 200);
+  auto evaluate = [&](Communicator* ranks, int eval_batch) {
+    auto backend = make_cpu_backend(1);
+    Parameters params(m, *backend);
+    params.initialize(5);
+    TrainOptions o;
+    o.eval_batch_size = eval_batch;
+    o.communicator = ranks;
+    Trainer trainer(m, *backend, params, o);
+    return trainer.evaluate(data, /*confusion=*/true);
+  };
+  const EvalResult one = evaluate(nullptr, 32);
+  SharedSlots shared(2);
+  ThreadRank rank0(shared, 0), rank1(shared, 1);
+  EvalResult two[2];
+  std::thread other([&] { two[1] = evaluate(&rank1, 32); });
+  two[0] = evaluate(&rank0, 64);  // e.g. a rank with more memory
+  other.join();
+  for (const EvalResult& r : two) {
+    CHECK(r.batch == 32);
+    CHECK(r.confusion == one.confusion);
+    CHECK(r.accuracy == Approx(one.accuracy));
+    CHECK(r.loss == Approx(one.loss).epsilon(1e-5));
+  }
 }

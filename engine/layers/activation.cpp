@@ -63,8 +63,8 @@ Activation parse_activation(const std::string& name, const std::string& where) {
   if (name == "tanh") return Activation::tanh;
   if (name == "softmax")
     fail("{}.activation: softmax is only supported on the last dense layer", where);
-  fail("{}.activation: unknown activation '{}' (expected relu, sigmoid, tanh, linear)", where,
-       name);
+  fail("{}.activation: unknown activation {} (expected relu, sigmoid, tanh, linear)", where,
+       quoted_input(name));
 }
 
 const char* activation_name(Activation act) {

@@ -81,11 +81,14 @@ class Conv2d final : public Layer {
     io.backend.conv2d_forward(conv_shape(io.x.shape), io.x.data, io.params[0].data,
                               bias_ ? io.params[1].data : nullptr, io.y.data, act_);
   }
+  bool relu_output() const override { return act_ == Activation::relu; }
   void backward(LayerIO& io) override {
     Backend& be = io.backend;
     const ConvShape shape = conv_shape(io.x.shape);
     const bool bias_grad = bias_ && !io.grads.empty();
-    if (bias_grad)
+    if (io.activation_backward_done)
+      ;  // the pool after this layer took the ReLU's backward and the bias gradient
+    else if (bias_grad)
       be.bias_activation_backward(act_, io.y.data, io.dy.data, io.dy.data, io.grads[1].data,
                                   shape.n, shape.k, shape.out_h() * shape.out_w());
     else if (act_ != Activation::none)
@@ -110,7 +113,8 @@ std::unique_ptr<Layer> make_conv2d(const JsonFields& f, const std::string& name)
       if (kernel % 2 == 0) fail("{}.padding: 'same' needs an odd kernel", f.where());
       pad = kernel / 2;
     } else if (p != "valid") {
-      fail("{}.padding: expected 'valid', 'same' or an integer, got '{}'", f.where(), p);
+      fail("{}.padding: expected 'valid', 'same' or an integer, got {}", f.where(),
+           quoted_input(p));
     }
   } else {
     pad = f.non_negative_int("padding", 0);

@@ -58,7 +58,7 @@ void refuse_unknown_fields(const JsonFields& f, const LayerType& type) {
   for (const auto& [key, value] : f.raw().items()) {
     bool known = key == "type" || key == "name" || key == "input";
     for (const LayerField& field : type.fields) known = known || key == field.name;
-    if (!known) fail("{}: unknown field '{}'", f.where(), key);
+    if (!known) fail("{}: unknown field {}", f.where(), quoted_input(key));
   }
 }
 
@@ -76,9 +76,12 @@ std::unique_ptr<Layer> layer_from_json(const nlohmann::json& j, const std::strin
   const std::string type_name = f.str("type");
   const std::string name = f.str("name", default_name);
   if (name.empty() || name.find_first_of(". \t\"") != std::string::npos)
-    fail("{}.name: '{}' is not a valid layer name (no dots, spaces or quotes)", where, name);
+    fail("{}.name: {} is not a valid layer name (no dots, spaces or quotes)", where,
+         quoted_input(name));
   const LayerType* type = find_layer_type(type_name);
-  if (!type) fail("{}.type: unknown layer type '{}' (expected {})", where, type_name, type_names());
+  if (!type)
+    fail("{}.type: unknown layer type {} (expected {})", where, quoted_input(type_name),
+         type_names());
   refuse_unknown_fields(f, *type);
   return type->make(f, name);
 }

@@ -43,10 +43,15 @@ class MaxPool2d final : public Layer {
     io.backend.maxpool_forward(pool_shape(io.x.shape), io.x.data, io.y.data,
                                static_cast<int32_t*>(io.scratch));
   }
+  bool takes_input_relu_backward() const override { return true; }
   void backward(LayerIO& io) override {
-    if (io.dx.data)
-      io.backend.maxpool_backward(pool_shape(io.x.shape), io.dy.data,
-                                  static_cast<const int32_t*>(io.scratch), io.dx.data);
+    if (!io.dx.data) return;
+    const auto* argmax = static_cast<const int32_t*>(io.scratch);
+    if (io.input_relu_backward)
+      io.backend.maxpool_relu_backward(pool_shape(io.x.shape), io.dy.data, argmax, io.y.data,
+                                       io.dx.data, io.input_bias_grad);
+    else
+      io.backend.maxpool_backward(pool_shape(io.x.shape), io.dy.data, argmax, io.dx.data);
   }
 
  private:
