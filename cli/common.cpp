@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "cli/distributed.h"
 #include "engine/error.h"
 #include "engine/user_text.h"
 
@@ -17,11 +18,14 @@ namespace plinth::cli {
 
 namespace {
 bool g_quiet = false;
+bool g_silent = false;
 }  // namespace
 
 void set_quiet(bool quiet) { g_quiet = quiet; }
+void set_silent(bool silent) { g_silent = silent; }
 
 void notice(const std::string& line) {
+  if (g_silent) return;
   std::fflush(stdout);  // keep the order of stdout and stderr lines when both go to one pipe
   std::fprintf(stderr, "plinth: %s\n", line.c_str());
   std::fflush(stderr);
@@ -98,7 +102,8 @@ bool cuda_graphs_from(const Args& args) {
   return graphs == "on";
 }
 
-DeviceChoice open_device_from(const Args& args, std::function<void(const std::string&)> log) {
+DeviceChoice open_device_from(const Args& args, const Communicator* ranks,
+                              std::function<void(const std::string&)> log) {
   CudaOptions cuda;
   const std::string impl = args.str("conv-impl");
   if (impl != "cudnn" && impl != "native")
@@ -109,7 +114,10 @@ DeviceChoice open_device_from(const Args& args, std::function<void(const std::st
   cuda.sync_launches = args.on("sync-launches");
   cuda.log = std::move(log);
   cuda_graphs_from(args);  // a bad value fails before the device is opened
-  DeviceChoice choice = open_device_option(args.str("device"), args.integer("threads"), cuda);
+  std::string spec = args.str("device");
+  int threads = args.integer("threads");
+  if (ranks) place_rank(*ranks, spec, threads);
+  DeviceChoice choice = open_device_option(spec, threads, cuda);
   if (!choice.note.empty()) notice(choice.note.substr(choice.note.find(' ') + 1));
   status("device: " + choice.backend->description());
   return choice;

@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "datasets/data_source.h"
 #include "datasets/dataset.h"
+#include "engine/communicator.h"
 #include "engine/device_select.h"
 #include "engine/error.h"
 #include "engine/model.h"
@@ -38,9 +39,11 @@ decltype(auto) naming_options(OptionNames names, Call&& call) {
 // --device, --threads, --conv-impl, --precision, --deterministic, --cuda-graph and
 // --sync-launches.
 void add_device_options(Args& args);
-// The device those options ask for; log (may be empty) hears the GPU's convolution
-// algorithm choices (train --verbose).
-DeviceChoice open_device_from(const Args& args, std::function<void(const std::string&)> log = {});
+// The device those options ask for; a data-parallel rank takes its share of the host
+// (place_rank); log (may be empty) hears the GPU's convolution algorithm choices (train
+// --verbose).
+DeviceChoice open_device_from(const Args& args, const Communicator* ranks = nullptr,
+                              std::function<void(const std::string&)> log = {});
 // --cuda-graph on (true) or off.
 bool cuda_graphs_from(const Args& args);
 // --precision's value.
@@ -97,5 +100,7 @@ void write_text_file(const std::string& path, std::string_view text, bool append
 void status(const std::string& line);
 void notice(const std::string& line);
 void set_quiet(bool quiet);
+// Hides notice() lines too: the ranks of a data-parallel job other than 0 print only errors.
+void set_silent(bool silent);
 
 }  // namespace plinth::cli

@@ -6,12 +6,14 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "engine/backend.h"
+#include "engine/communicator.h"
 #include "engine/device.h"
 
 namespace plinth::cli {
 
 int info_command(int argc, char** argv) {
-  Args a("info", "Print the build (CUDA, cuDNN, cuBLAS, BLAS, threads) and the devices found.");
+  Args a("info",
+         "Print the build (CUDA, cuDNN, cuBLAS, BLAS, threads, MPI, NCCL) and the devices found.");
   a.option("threads", "N",
            fmt::format("CPU threads to report for, 0 to {} (0: all cores)", kMaxThreads), "0")
       .range(0, kMaxThreads);
@@ -26,6 +28,10 @@ int info_command(int argc, char** argv) {
                 d.index, d.name.c_str(), d.compute_major, d.compute_minor, d.multiprocessors,
                 d.total_memory / 1073741824.0, d.free_memory / 1073741824.0);
   if (s.devices.empty()) std::printf("      no usable GPU: %s\n", s.unavailable_reason.c_str());
+  const DistributedBuild d = distributed_build();
+  std::printf("mpi:  %s\n", d.mpi ? "built (mpirun -np N plinth train ...)" : "not built");
+  std::printf("nccl: %s\n", d.nccl ? "built (GPU ranks average gradients over NCCL)" : "not built");
+  if (!d.versions.empty()) std::printf("      %s\n", d.versions.c_str());
   return 0;
 }
 

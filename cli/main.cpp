@@ -21,7 +21,7 @@ const char* kUsage =
     "  export    a checkpoint as an ONNX model\n"
     "  data      pack a data set into one memory-mapped file, or describe one\n"
     "  bench     training and inference throughput, per-layer timing, GEMM rate\n"
-    "  info      the build (CUDA, cuDNN, cuBLAS, BLAS, threads) and the devices found\n"
+    "  info      the build (CUDA, cuDNN, cuBLAS, BLAS, threads, MPI, NCCL) and the devices found\n"
     "  layers    the layer types and their fields, or a model's layers with PyTorch equivalents\n"
     "\n"
     "plinth <command> --help shows each command's options; plinth --version prints the version.\n";

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/distributed.h"
 #include "cli/logs.h"
 #include "cli/signals.h"
 #include "engine/atomic_file.h"
@@ -103,6 +104,7 @@ Args train_args() {
             "also print the model's layers, output shapes and parameter counts, the GPU's "
             "convolution algorithms and how the steps ran (CUDA graphs or eagerly)");
   add_device_options(a);
+  add_distributed_options(a);
   add_data_options(a);
   a.option("normalize", "train|none|MEANS/STDS",
            "input normalisation per channel: the training set's mean and std, none (pixel / 255), "
@@ -417,20 +419,28 @@ class EpochCheckpoints : public TrainHook {
   double best_ = -1;
 };
 
-}  // namespace
-
-int train_command(int argc, char** argv) {
-  Args a = train_args();
-  if (!a.parse(argc, argv)) return 0;
+// One rank of a data-parallel job, or one process when ranks is null: every rank trains
+// and evaluates; rank 0 alone prints, logs and saves.
+int train(const Args& a, Communicator* ranks) {
+  const bool leader = !ranks || ranks->rank() == 0;
   if (a.on("quiet") && a.on("verbose"))
     fail("plinth train: --quiet and --verbose exclude each other");
   set_quiet(a.on("quiet"));
-  const RunOutputs outputs(a);
+  // Rank 0 alone writes the outputs, so it alone checks and locks them.
+  std::optional<RunOutputs> outputs;
+  if (leader) outputs.emplace(a);
   const RunSpec run = read_run_spec(a);
-  DeviceChoice device = a.on("verbose")
-                            ? open_device_from(a, [](const std::string& line) { status(line); })
-                            : open_device_from(a);
+  DeviceChoice device =
+      a.on("verbose") ? open_device_from(a, ranks, [](const std::string& line) { status(line); })
+                      : open_device_from(a, ranks);
   Backend& backend = *device.backend;
+  const AttachedRanks attached(ranks, backend);
+  if (ranks) {
+    const int batch = run.model.training.batch_size, n = ranks->size();
+    status(batch % n == 0 ? fmt::format("data-parallel: {}; global batch {} = {} x {} per rank",
+                                        ranks->description(), batch, n, batch / n)
+                          : fmt::format("data-parallel: {}", ranks->description()));
+  }
   const Data data = load_data(a, run.model, run.model.training.val_split, run.seed);
   const double megabytes = static_cast<double>(data.train.pixel_bytes()) / (1 << 20);
   const bool streamed = data.train.pixel_bytes() > data_memory(a);
@@ -450,14 +460,16 @@ int train_command(int argc, char** argv) {
   status(fmt::format("model {} ({}): {} parameters, loss {}, optimizer {} lr {}", model.name,
                      model.source, params.count(), loss_name(model.loss),
                      optimizer_name(model.optimizer.kind), model.optimizer.lr));
-  if (a.on("verbose")) print_summary(model, a.list("freeze"));
-  Trainer trainer =
-      naming_options({{"freeze", "--freeze"}, {"lr_multiplier", "--lr-multiplier"}},
-                     [&] { return Trainer(model, backend, params, train_options(a, run)); });
+  if (a.on("verbose") && leader) print_summary(model, a.list("freeze"));
+  TrainOptions options = train_options(a, run);
+  options.communicator = ranks;
+  Trainer trainer = naming_options({{"freeze", "--freeze"},
+                                    {"lr_multiplier", "--lr-multiplier"},
+                                    {"batch_size", "--batch-size"}},
+                                   [&] { return Trainer(model, backend, params, options); });
   naming_options({{"normalization", "--normalize"}},
                  [&] { trainer.set_normalization(start.normalization); });
 
-  RunLogs logs(a, backend.description(), model);
   // A resumed run keeps its id: its checkpoints stay one run's.
   RunSaver saver(params, {model.to_json(),
                           run.config,
@@ -465,9 +477,14 @@ int train_command(int argc, char** argv) {
                           start.normalization,
                           data.train.class_names,
                           run.resumed ? run.resumed->run_id : ""});
-  EpochCheckpoints checkpoints(a, saver, start.state);
-  ProgressPrinter progress(!a.on("quiet"));
-  std::vector<TrainHook*> hooks{&progress, &logs, &checkpoints};
+  std::optional<RunLogs> logs;
+  std::optional<EpochCheckpoints> checkpoints;
+  ProgressPrinter progress(!a.on("quiet") && leader);
+  std::vector<TrainHook*> hooks{&progress};
+  if (leader) {
+    hooks.push_back(&logs.emplace(a, backend.description(), model));
+    hooks.push_back(&checkpoints.emplace(a, saver, start.state));
+  }
   std::optional<TargetAccuracy> target;
   if (a.has("target-accuracy"))
     hooks.push_back(&target.emplace(static_cast<float>(a.number("target-accuracy"))));
@@ -483,13 +500,14 @@ int train_command(int argc, char** argv) {
     training_hooks.push_back(&signals);
     end = trainer.fit(data.train, data.val, start.state, training_hooks,
                       a.on("test-each-epoch") ? &data.test : nullptr);
-    signalled = signals.received();
+    signalled =
+        ranks ? ranks->any(signals.received(), "the agreement to stop") : signals.received();
   } catch (const NonFiniteError& e) {
     fail("{} (try a lower --lr or --clip-norm; --on-nan skip-step skips such steps)", e.finding());
   }
-  if (early && early->stopped()) progress.line(early->reason());
+  if (early && early->stopped() && leader) progress.line(early->reason());
   if (a.on("verbose")) status(trainer.graph_report());
-  if (a.has("save")) {
+  if (a.has("save") && leader) {
     saver.save(a.str("save"), end);
     status("saved " + a.str("save"));
   }
@@ -499,10 +517,20 @@ int train_command(int argc, char** argv) {
     return 130;
   }
   const EvalResult test = trainer.evaluate(data.test);
-  logs.finish(end.history, test);
+  if (!leader) return 0;
+  logs->finish(end.history, test);
   std::printf("Test accuracy: %.4f - test loss: %.4f (%d images)\n", test.accuracy, test.loss,
               test.count);
   return 0;
+}
+
+}  // namespace
+
+int train_command(int argc, char** argv) {
+  Args a = train_args();
+  if (!a.parse(argc, argv)) return 0;
+  const std::unique_ptr<Communicator> ranks = join_job(a);
+  return as_rank(ranks.get(), [&] { return train(a, ranks.get()); });
 }
 
 }  // namespace plinth::cli

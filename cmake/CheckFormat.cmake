@@ -5,6 +5,7 @@ file(GLOB_RECURSE files RELATIVE ${SOURCE_DIR}
   ${SOURCE_DIR}/cpu_fallback/*.h ${SOURCE_DIR}/cpu_fallback/*.cpp
   ${SOURCE_DIR}/kernels/*.h ${SOURCE_DIR}/kernels/*.cpp ${SOURCE_DIR}/kernels/*.cu
   ${SOURCE_DIR}/kernels/*.cuh ${SOURCE_DIR}/datasets/*.h ${SOURCE_DIR}/datasets/*.cpp
+  ${SOURCE_DIR}/distributed/*.h ${SOURCE_DIR}/distributed/*.cpp
   ${SOURCE_DIR}/tests/*.h ${SOURCE_DIR}/tests/*.cpp ${SOURCE_DIR}/fuzz/*.h ${SOURCE_DIR}/fuzz/*.cpp
   ${SOURCE_DIR}/examples/*.cpp)
 string(REPEAT "." 101 over_100)

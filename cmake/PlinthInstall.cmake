@@ -35,6 +35,9 @@ if(PLINTH_HAVE_CUDA)
   get_filename_component(PLINTH_CUDNN_DIR "${PLINTH_CUDNN_LIBRARY}" DIRECTORY)
   get_filename_component(PLINTH_CUBLAS_DIR "${PLINTH_CUBLAS_LIBRARY}" DIRECTORY)
 endif()
+if(PLINTH_HAVE_NCCL)
+  get_filename_component(PLINTH_NCCL_DIR "${PLINTH_NCCL_LIBRARY}" DIRECTORY)
+endif()
 configure_package_config_file(cmake/plinthConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/plinthConfig.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/plinth)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/communicator.h"
 #include "engine/device_dataset.h"
 #include "engine/elementwise.h"
 #include "engine/memory_budget.h"
@@ -19,6 +20,11 @@ NonFiniteError::NonFiniteError(const std::string& finding)
 
 Trainer::Trainer(const Model& model, Backend& backend, Parameters& params, TrainOptions options)
     : model_(model), backend_(backend), params_(params), options_(std::move(options)) {
+  if (options_.batch_size % ranks() != 0)
+    fail(
+        "batch_size: the global batch of {} does not divide among {} ranks (give a multiple of "
+        "{})",
+        options_.batch_size, ranks(), ranks());
   frozen_.assign(model.nodes.size(), false);
   for (const std::string& name : options_.freeze) {
     const int i = model.find(name);
@@ -169,19 +175,26 @@ std::string Trainer::diagnose_nonfinite(const Executor& exec) const {
   return "in the loss";
 }
 
+int Trainer::ranks() const { return options_.communicator ? options_.communicator->size() : 1; }
+
+int Trainer::rank() const { return options_.communicator ? options_.communicator->rank() : 0; }
+
 // Runs the evaluation executor over the first `count` samples of `data` in order, `batch`
-// at a time (the last batch padded); after each batch's forward pass and loss,
-// visit(exec, start, valid) reads what it needs of that batch. Whole batches run through
-// `graph` when given; a last partial one (its loss counts fewer rows) runs eagerly.
+// at a time (the last batch padded), or with `sharded` over this rank's contiguous share
+// of those batches; after each batch's forward pass and loss, visit(exec, start, valid)
+// reads what it needs of that batch. Whole batches run through `graph` when given; a last
+// partial one (its loss counts fewer rows) runs eagerly.
 template <typename Visit>
 void Trainer::forward_batches(DeviceDataset& data, int count, int batch, StepGraph* graph,
-                              Visit&& visit) {
+                              Visit&& visit, bool sharded) {
   Executor& exec = eval_executor(batch);
   exec.reset_stats();
+  const int64_t batches = (count + batch - 1) / batch;
+  const int n = sharded ? ranks() : 1, r = sharded ? rank() : 0;
+  const int64_t first = batches * r / n, last = batches * (r + 1) / n;
   int64_t* batch_index = counters_.as<int64_t>() + 1;
-  const int64_t first = 0;
   backend_.upload(batch_index, &first, sizeof(first));
-  for (int start = 0; start < count; start += batch) {
+  for (int start = static_cast<int>(first * batch); start < last * batch; start += batch) {
     const int valid = std::min(batch, count - start);
     auto queue = [&, start, valid] {
       gather(data, start / batch, batch_index, batch, exec.input().data, exec.labels());
@@ -204,7 +217,15 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
     fail("evaluation needs labels, but the data set '{}' has none", data.name);
   check_input_shape(data);
   if (model_.loss == LossKind::categorical_crossentropy) check_labels(data, this->classes());
-  const int batch = eval_executor(data.count).batch();
+  int batch = eval_executor(data.count).batch();
+  if (ranks() > 1) {
+    // The smallest batch that a rank's memory allowed, so that the ranks' shares of the
+    // batches tile the set.
+    std::vector<double> batches(ranks(), 0);
+    batches[rank()] = batch;
+    options_.communicator->sum(batches.data(), batches.size(), "the evaluation's batch size");
+    batch = static_cast<int>(*std::min_element(batches.begin(), batches.end()));
+  }
   const int classes = static_cast<int>(eval_executor(batch).output().shape.per_sample());
   if (confusion && model_.loss == LossKind::categorical_crossentropy)
     r.confusion.assign(classes, std::vector<int64_t>(classes, 0));
@@ -217,7 +238,8 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
     if (on_device.streamed()) graph->disable(DeviceDataset::kNotReplayable);
   }
   forward_batches(
-      on_device, data.count, batch, graph.get(), [&](const Executor& exec, int start, int valid) {
+      on_device, data.count, batch, graph.get(),
+      [&](const Executor& exec, int start, int valid) {
         if (r.confusion.empty()) return;
         probs.resize(static_cast<size_t>(valid) * classes);
         backend_.download(probs.data(), exec.probabilities(), probs.size() * sizeof(float));
@@ -227,13 +249,26 @@ EvalResult Trainer::evaluate(const Dataset& data, bool confusion) {
           const int truth = data.labels[start + i];
           if (truth >= 0 && truth < classes) ++r.confusion[truth][predicted];
         }
-      });
+      },
+      /*sharded=*/true);
   float s[kStatsSize];
   backend_.download(s, eval_executor(batch).stats(), sizeof(s));
+  double sums[kStatsSize];
+  std::copy(s, s + kStatsSize, sums);
+  if (Communicator* c = options_.communicator) {
+    c->sum(sums, kStatsSize, "the evaluation's sums");
+    for (std::vector<int64_t>& row : r.confusion) {
+      std::vector<double> counts(row.begin(), row.end());
+      c->sum(counts.data(), counts.size(), "the confusion matrix's sums");
+      std::copy(counts.begin(), counts.end(), row.begin());
+    }
+  }
   r.count = data.count;
   r.batch = batch;
-  r.loss = s[kStatLossSum] / std::max(1.0f, s[kStatCount]);
-  r.accuracy = s[kStatCorrect] / std::max(1.0f, s[kStatCount]);
+  // In float, as one process always computed them.
+  const float count = std::max(1.0f, static_cast<float>(sums[kStatCount]));
+  r.loss = static_cast<float>(sums[kStatLossSum]) / count;
+  r.accuracy = static_cast<float>(sums[kStatCorrect]) / count;
   return r;
 }
 

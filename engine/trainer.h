@@ -20,6 +20,7 @@
 
 namespace plinth {
 
+class Communicator;
 class DeviceDataset;
 class StepGraph;
 
@@ -43,6 +44,12 @@ struct TrainOptions {
   // one streams through a chunk of this size (engine/device_dataset.h), with the same
   // batches either way. Steps that read a streamed set cannot be replayed from a graph.
   int64_t data_memory = int64_t{4} << 30;
+  // Data-parallel ranks (engine/communicator.h), or null for this process alone. Every rank
+  // draws the same order and trains on its shard of each batch: batch_size is the global
+  // batch, which must divide by the ranks, so a run equals one process's with that batch.
+  // Every rank calls fit() and evaluate(), which are then collectives; evaluate() takes
+  // each rank's share of the batches and reduces the sums.
+  Communicator* communicator = nullptr;
   // Replay training steps and evaluation batches from graphs where the backend can
   // record them (CUDA graphs; Backend::capture), after kEagerSteps eager ones.
   bool cuda_graphs = true;
@@ -120,7 +127,10 @@ class Trainer {
     float lr_multiplier;
   };
   template <typename Visit>
-  void forward_batches(DeviceDataset& data, int count, int batch, StepGraph* graph, Visit&& visit);
+  void forward_batches(DeviceDataset& data, int count, int batch, StepGraph* graph, Visit&& visit,
+                       bool sharded = false);
+  int ranks() const;
+  int rank() const;
   DeviceDataset& device_data(const Dataset& data, int batch);
   // An inference executor for up to `count` samples a batch: see eval_batch_size.
   Executor& eval_executor(int count);

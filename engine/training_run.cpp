@@ -8,10 +8,17 @@
 // (the CPU) or asked for (on_nan = skip_step), else every kGpuCheckEvery steps. A training
 // set streamed from the host (DeviceDataset) has its batches copied in by the host, so its
 // steps run eagerly.
+//
+// With ranks (TrainOptions::communicator) each rank trains on its shard of every global
+// batch, read from its own share of the epoch's order, and the gradients are averaged
+// right after the backward pass; the ranks agree on the non-finite count (its mean over
+// them) and on stopping. Averaging over MPI goes through the host, so those steps run
+// eagerly; over NCCL they are replayed like any other.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 
+#include "engine/communicator.h"
 #include "engine/device_dataset.h"
 #include "engine/rng.h"
 #include "engine/step_graph.h"
@@ -60,6 +67,18 @@ int64_t checked_batches_per_epoch(const Model& model, const Dataset& train, int 
   return batches;
 }
 
+// This rank's share of the epoch's order: position b * shard + i holds the order's
+// b * global + rank * shard + i, so that batch b of the share is the rank's shard of global
+// batch b, read as one process reads its batches.
+std::vector<int32_t> rank_order(const std::vector<int32_t>& order, int64_t batches, int global,
+                                int shard, int rank) {
+  std::vector<int32_t> share(static_cast<size_t>(batches) * shard);
+  for (int64_t b = 0; b < batches; ++b)
+    std::copy_n(order.begin() + b * global + int64_t{rank} * shard, shard,
+                share.begin() + b * shard);
+  return share;
+}
+
 }  // namespace
 
 RunningMetrics BatchEnd::metrics() const {
@@ -80,8 +99,11 @@ class Trainer::Run {
 
  private:
   bool train_epoch(int epoch);
+  void start_from_rank0();
   void begin_epoch(int epoch);
   void queue_step(int64_t batch);
+  void average_gradients();
+  void agree_on_checks();
   void queue_gradients(int64_t batch);
   const float* queue_clip_scale();
   void queue_update(const float* scale);
@@ -94,6 +116,7 @@ class Trainer::Run {
   bool finish_epoch(int epoch);
   EpochRecord epoch_record(int epoch);
   double epoch_seconds() const;
+  void sum_over_ranks(const float (&stats)[kStatsSize], double (&sums)[kStatsSize]);
 
   Trainer& t_;
   Backend& backend_;
@@ -102,8 +125,10 @@ class Trainer::Run {
   const Dataset* test_;
   const std::vector<TrainHook*>& hooks_;
   TrainState state_;
-  const int batch_;
-  const int64_t batches_;      // per epoch
+  Communicator* const ranks_;  // null for one process
+  const int global_batch_;     // options' batch_size
+  const int batch_;            // this rank's shard of each global batch
+  const int64_t batches_;      // global batches per epoch
   const bool skip_bad_steps_;  // on_nan = skip_step
   const int64_t check_every_;  // steps between the host's looks at the non-finite count
   Executor exec_;
@@ -138,13 +163,17 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       test_(test),
       hooks_(hooks),
       state_(std::move(start)),
-      batch_(trainer.options_.batch_size),
-      batches_(checked_batches_per_epoch(trainer.model_, train, batch_, state_)),
+      ranks_(trainer.options_.communicator),
+      global_batch_(trainer.options_.batch_size),
+      batch_(global_batch_ / trainer.ranks()),  // the constructor checked that it divides
+      batches_(checked_batches_per_epoch(trainer.model_, train, global_batch_, state_)),
       skip_bad_steps_(trainer.options_.on_nan == OnNan::skip_step),
       // Reading the count costs nothing on the CPU; on a GPU it waits for the queued steps.
       check_every_(backend_.kind() == DeviceKind::cpu || skip_bad_steps_ ? 1 : kGpuCheckEvery),
+      // Rank 0 keeps the seed of one process; the others draw their own dropout masks.
       exec_(trainer.model_, trainer.params_, backend_, batch_, true, trainer.frozen_,
-            trainer.options_.seed),
+            trainer.rank() == 0 ? trainer.options_.seed
+                                : hash_combine(trainer.options_.seed, trainer.rank())),
       data_(trainer.device_data(train, batch_)),
       augment_(trainer.model_.training.augment.enabled()),
       staging_(augment_ ? DeviceBuffer(backend_, exec_.input().numel() * sizeof(float))
@@ -157,6 +186,10 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       batch_index_(trainer.counters_.as<int64_t>()),
       graph_(backend_, trainer.options_.cuda_graphs, kEagerSteps) {
   if (data_.streamed()) graph_.disable(DeviceDataset::kNotReplayable);
+  if (ranks_) {
+    ranks_->attach(backend_);
+    if (!ranks_->averages_on_stream(backend_)) graph_.disable(Communicator::kNotReplayable);
+  }
 }
 
 // What ran eagerly and what was replayed, and the arena's size, stay with the trainer, also
@@ -168,12 +201,25 @@ Trainer::Run::~Run() {
 }
 
 TrainState Trainer::Run::fit() {
-  const TrainBegin begin{t_.options_.epochs, batches_, batch_, val_.count > 0, test_ != nullptr};
+  const TrainBegin begin{t_.options_.epochs, batches_, global_batch_, val_.count > 0,
+                         test_ != nullptr};
   for (TrainHook* h : hooks_) h->on_train_begin(begin);
+  start_from_rank0();
   for (int epoch = state_.epoch; epoch < t_.options_.epochs; ++epoch)
     if (!train_epoch(epoch) || !finish_epoch(epoch)) break;
   for (TrainHook* h : hooks_) h->on_train_end(state_);
   return state_;
+}
+
+// Every rank starts from rank 0's weights and optimizer state, whatever each read or drew.
+void Trainer::Run::start_from_rank0() {
+  if (!ranks_) return;
+  const Parameters& p = t_.params_;
+  for (float* arena : {p.values(), p.moment1(), p.moment2()})
+    ranks_->broadcast(backend_, arena, p.size(), "the broadcast of rank 0's weights");
+  int64_t step = p.download_step();
+  ranks_->broadcast(&step, sizeof(step), 0, "the broadcast of rank 0's step");
+  p.upload_step(step);
 }
 
 // Trains the epoch's batches, from where a stopped run left it if it did; false when the
@@ -203,6 +249,7 @@ bool Trainer::Run::train_epoch(int epoch) {
 // per-epoch arguments again.
 void Trainer::Run::begin_epoch(int epoch) {
   std::vector<int32_t> order = epoch_permutation(train_.count, t_.options_.seed, epoch);
+  if (ranks_) order = rank_order(order, batches_, global_batch_, batch_, t_.rank());
   order.resize(data_.padded(), 0);
   data_.set_order(order);
   augment_seed_ = hash_combine(t_.options_.seed ^ kAugmentStream, epoch);
@@ -215,7 +262,8 @@ void Trainer::Run::begin_epoch(int epoch) {
   first_batch_ = state_.batch_in_epoch;
   first_step_ = state_.step;
   set_batch_index(first_batch_);
-  if (first_batch_ > 0) {
+  // The saved sums are the ranks' total: rank 0 carries them on, the others start at zero.
+  if (first_batch_ > 0 && t_.rank() == 0) {
     float partial[kStatsSize];
     for (int i = 0; i < kStatsSize; ++i) partial[i] = static_cast<float>(state_.partial_stats[i]);
     backend_.upload(exec_.stats(), partial, sizeof(partial));
@@ -243,9 +291,11 @@ void Trainer::Run::queue_step(int64_t b) {
       backend_.copy(buffers_before_.as<void>(), t_.params_.buffers(), buffers_before_.bytes());
   }
   queue_gradients(b);
+  average_gradients();
   const float* scale = queue_clip_scale();
   backend_.count_nonfinite(t_.params_.grads(), t_.params_.size(), checks_);
   backend_.count_nonfinite(exec_.stats() + kStatLossSum, 1, checks_);
+  agree_on_checks();
   queue_update(scale);
   backend_.increment(batch_index_, nullptr);
 }
@@ -265,6 +315,20 @@ void Trainer::Run::queue_gradients(int64_t b) {
   exec_.forward(true);
   exec_.loss(batch_, true);
   exec_.backward();
+}
+
+// Each rank's gradients are the mean over its shard; their mean over the ranks is the
+// gradient of the global batch, as one process would compute it. Every rank then takes the
+// same optimizer step.
+void Trainer::Run::average_gradients() {
+  if (ranks_) ranks_->average(backend_, t_.params_.grads(), t_.params_.size());
+}
+
+// The gradients' count is the same on every rank, but a rank's loss is its own: the mean of
+// the counts is 0 only when every rank's is, so every rank skips the same updates and the
+// host's looks agree.
+void Trainer::Run::agree_on_checks() {
+  if (ranks_) ranks_->average(backend_, checks_ + kStatNonFinite, 1);
 }
 
 // The device scale that clips the gradients to clip_norm, or null when clipping is off.
@@ -340,6 +404,7 @@ bool Trainer::Run::should_stop() {
   for (TrainHook* h : hooks_) stop_ = h->should_stop() || stop_;
   const int64_t max_steps = t_.options_.max_steps;
   stop_ = stop_ || (max_steps >= 0 && state_.step >= max_steps);
+  if (ranks_) stop_ = ranks_->any(stop_, "the agreement to stop");  // e.g. one rank's signal
   return stop_;
 }
 
@@ -348,7 +413,7 @@ void Trainer::Run::stop_inside_epoch(int64_t next_batch) {
   float s[kStatsSize];
   backend_.download(s, exec_.stats(), sizeof(s));
   state_.batch_in_epoch = next_batch;
-  std::copy(s, s + kStatsSize, state_.partial_stats);
+  sum_over_ranks(s, state_.partial_stats);
   state_.partial_seconds = epoch_seconds();
   state_.finished_early = true;
 }
@@ -364,6 +429,7 @@ bool Trainer::Run::finish_epoch(int epoch) {
   std::fill(std::begin(state_.partial_stats), std::end(state_.partial_stats), 0.0);
   bool go_on = true;
   for (TrainHook* h : hooks_) go_on = h->on_epoch_end(record, state_) && go_on;
+  if (ranks_) go_on = !ranks_->any(!go_on, "the agreement to stop");
   if (go_on && !should_stop()) return true;
   state_.finished_early = state_.epoch < t_.options_.epochs;
   return false;
@@ -372,6 +438,9 @@ bool Trainer::Run::finish_epoch(int epoch) {
 EpochRecord Trainer::Run::epoch_record(int epoch) {
   float s[kStatsSize];
   backend_.download(s, exec_.stats(), sizeof(s));
+  double sums[kStatsSize];
+  sum_over_ranks(s, sums);
+  std::copy(sums, sums + kStatsSize, s);
   const RunningMetrics m = running_metrics(s);
   EpochRecord r;
   r.epoch = epoch + 1;
@@ -380,7 +449,7 @@ EpochRecord Trainer::Run::epoch_record(int epoch) {
   r.lr = last_lr_;
   r.steps = batches_;
   r.seconds = epoch_seconds();
-  r.samples_per_second = static_cast<double>((batches_ - first_batch_) * batch_) /
+  r.samples_per_second = static_cast<double>((batches_ - first_batch_) * global_batch_) /
                          std::max(1e-9, seconds_since(started_));
   if (val_.count > 0) {
     const EvalResult v = t_.evaluate(val_);
@@ -389,6 +458,12 @@ EpochRecord Trainer::Run::epoch_record(int epoch) {
   }
   if (test_) r.test_accuracy = t_.evaluate(*test_).accuracy;
   return r;
+}
+
+// The epoch's sums (loss, correct, count) over the ranks' shards.
+void Trainer::Run::sum_over_ranks(const float (&stats)[kStatsSize], double (&sums)[kStatsSize]) {
+  std::copy(stats, stats + kStatsSize, sums);
+  if (ranks_) ranks_->sum(sums, kStatsSize, "the sums of the epoch's loss and accuracy");
 }
 
 // Seconds spent training this epoch, including those before a stop when it was resumed.

@@ -29,6 +29,9 @@ class CudaBackend final : public Backend {
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_OVERRIDE_OP)
 
+  // The stream and device, for code beside the ops that queues work on the same stream
+  // (NCCL's gradient allreduce, distributed/nccl_allreduce.cpp).
+  CudaContext& context() const { return *ctx_; }
   // CUDA graphs by stream capture (graph.cpp).
   std::string capture_unavailable() const override;
   std::unique_ptr<OpGraph> capture(const std::function<void()>& ops,

@@ -24,6 +24,10 @@ ls "$prefix"/lib/libplinth.* >/dev/null 2>&1 || die "the library is not installe
 if grep -rlE '#include *[<"](cuda|cudnn|cublas|cub/|thrust/)' "$prefix/include"; then
   die "an installed header includes a CUDA header"
 fi
+# Nor an MPI or NCCL header: data-parallel training is behind engine/communicator.h.
+if grep -rlE '#include *[<"](mpi|nccl)[^>"]*\.h' "$prefix/include"; then
+  die "an installed header includes an MPI or NCCL header"
+fi
 # Only the public API is installed: internals and the tool's own headers stay behind.
 for f in engine/hd.h engine/elementwise.h engine/augment_math.h engine/rng.h engine/json_fields.h \
          engine/device_dataset.h engine/layers datasets/sampling.h cli; do

@@ -5,6 +5,8 @@
 #                                          and cuBLAS, build, plinth info, the libraries the
 #                                          binaries load, every [cuda] test, a 1-epoch GPU run,
 #                                          a run on a streamed training set (eager steps),
+#                                          a 1-rank NCCL job against the plain GPU run (skipped
+#                                          without MPI, which the bare machine lacks),
 #                                          bench at batch 64 and 1024 with --layers (CUDA
 #                                          graphs), eagerly, and in TF32 and BF16 at 1024 and
 #                                          4096, PyTorch eager and CUDA-graph,
@@ -128,6 +130,7 @@ case $phase in
     run_step train 120 build
     run_step eval 60 train
     run_step streamed 30 build         # ~5 s: 40 eager steps, evaluations, start-up
+    run_step nccl 90 build
     run_step bench 120 build
     run_step bench_eager 60 build      # ~10 s: 2 batch sizes x 2 s, start-up
     run_step bench_precision 90 build  # ~20 s: tf32 and bf16, 2 sizes x 2 s and --layers each
@@ -152,6 +155,7 @@ case $phase in
     run_step train 300 build
     run_step eval 120 train
     run_step streamed 120 build
+    run_step nccl 60 build
     run_step bench 300 build
     run_step bench_eager 30 build
     run_step bench_precision 30 build

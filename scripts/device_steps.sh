@@ -153,6 +153,8 @@ step_configure() {
   # The rehearsal hides the system's prefixes, where this machine has the same packages
   # (CMake then warns that it finds no librt for CUDA::cudart_static, which plinth never uses).
   [ -n "$REHEARSAL" ] && args+=("-DCMAKE_IGNORE_PREFIX_PATH=/usr;/;/usr/local")
+  # The GPU machine has no MPI; the rehearsal must not find this machine's.
+  [ -n "$REHEARSAL" ] && args+=(-DPLINTH_MPI=OFF)
   cmake "${args[@]}" && cp "$BUILD/CMakeCache.txt" "$LOGS/"
 }
 
@@ -263,6 +265,28 @@ step_train() {
   [ -n "$REHEARSAL" ] && short=(--classes 0,1 --threads 2)
   "$BUILD/plinth" train --device "$DEVICE" --epochs 1 --data "$PLINTH_DATA" \
     --history "$LOGS/train.json" --save "$BUILD/one-epoch.safetensors" "${short[@]}"
+}
+
+# A 1-rank NCCL job equals the plain GPU run: the same weights, so the same evaluation (one
+# GPU cannot host two NCCL ranks). It needs MPI and NCCL in the build and mpirun, which the
+# bare GPU machine lacks unless they travel with the kit: then it says so and skips.
+step_nccl() {
+  [ "$DEVICE" = cuda ] || { skip "no GPU in the $PHASE phase"; return; }
+  "$BUILD/plinth" info | grep -q "^nccl: built" || { skip "this build has no NCCL (no MPI here)"; return; }
+  command -v mpirun >/dev/null || { skip "no mpirun on this machine"; return; }
+  local run=(train --device cuda --deterministic --epochs 1 --max-steps 100 --seed 5
+             --data "$PLINTH_DATA") plain nccl
+  "$BUILD/plinth" "${run[@]}" --quiet --save "$BUILD/plain.safetensors" || return 1
+  mpirun --allow-run-as-root --oversubscribe -np 1 "$BUILD/plinth" "${run[@]}" \
+    --save "$BUILD/nccl.safetensors" 2>&1 | tee "$LOGS/nccl-train.log" || return 1
+  grep -q "gradients over NCCL" "$LOGS/nccl-train.log" || { echo "NCCL was not used"; return 1; }
+  plain=$("$BUILD/plinth" eval --device cuda --checkpoint "$BUILD/plain.safetensors" --json \
+    --data "$PLINTH_DATA") || return 1
+  nccl=$("$BUILD/plinth" eval --device cuda --checkpoint "$BUILD/nccl.safetensors" --json \
+    --data "$PLINTH_DATA") || return 1
+  echo "plain: $plain"
+  echo "nccl:  $nccl"
+  [ "$plain" = "$nccl" ] || { echo "the 1-rank NCCL run differs from the plain GPU run"; return 1; }
 }
 
 step_eval() {

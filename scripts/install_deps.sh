@@ -5,7 +5,7 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libfmt-dev nlohmann-json3-dev zlib1g-dev
           libopenblas-openmp-dev libpng-dev libturbojpeg0-dev libonnx-dev libprotobuf-dev
-          catch2 clang-format dataset-fashion-mnist
+          libopenmpi-dev openmpi-bin catch2 clang-format dataset-fashion-mnist
           python3 python3-numpy python3-matplotlib python3-pil python3-venv "$@")
 missing=()
 for p in "${packages[@]}"; do

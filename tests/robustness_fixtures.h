@@ -115,6 +115,7 @@ inline const std::string& cli_for_any_user() {
 struct CliOptions {
   bool as_nobody = false;  // drop root first (root ignores file permissions)
   bool paused = false;     // stop before exec: the test knows the pid, then calls resume()
+  std::string launcher;    // words before the CLI's path, e.g. "/usr/bin/mpirun -np 2"
 };
 
 // The CLI as a child process whose output goes to a log file, so the test can signal it.
@@ -124,6 +125,8 @@ class CliProcess {
     std::vector<std::string> words = split_words(args);
     words.insert(words.begin(),
                  options.as_nobody ? cli_for_any_user() : std::string(PLINTH_CLI_PATH));
+    const std::vector<std::string> launcher = split_words(options.launcher);
+    words.insert(words.begin(), launcher.begin(), launcher.end());
     std::vector<char*> argv;
     for (std::string& w : words) argv.push_back(w.data());
     argv.push_back(nullptr);

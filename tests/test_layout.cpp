@@ -40,7 +40,7 @@ std::vector<std::string> quoted_includes(const std::string& path) {
 }
 
 bool is_library_header(const std::string& include) {
-  for (const char* folder : {"engine/", "datasets/", "cpu_fallback/", "kernels/"})
+  for (const char* folder : {"engine/", "datasets/", "cpu_fallback/", "kernels/", "distributed/"})
     if (include.rfind(folder, 0) == 0) return true;
   return false;
 }
@@ -57,7 +57,7 @@ std::set<std::string> public_headers() {
 
 TEST_CASE("layout: the library includes nothing from the tool's folder", "[layout]") {
   size_t files = 0;
-  for (const char* folder : {"engine", "datasets", "cpu_fallback", "kernels"}) {
+  for (const char* folder : {"engine", "datasets", "cpu_fallback", "kernels", "distributed"}) {
     for (const std::string& file : sources_in(folder)) {
       ++files;
       for (const std::string& include : quoted_includes(file)) {
@@ -86,4 +86,23 @@ TEST_CASE("layout: the tool and the public headers use only public library heade
     }
   }
   CHECK(library_includes > 40);  // the scan sees the includes it checks
+}
+
+TEST_CASE("layout: only distributed/ includes MPI's and NCCL's headers", "[layout]") {
+  // A build without MPI or NCCL compiles everything else, and no public header needs them.
+  static const std::regex include(R"(^\s*#\s*include\s*[<"](mpi|nccl)[^>"]*\.h[>"])");
+  size_t mpi_users = 0;
+  for (const char* folder :
+       {"engine", "datasets", "cpu_fallback", "kernels", "cli", "distributed", "tests"}) {
+    for (const std::string& file : sources_in(folder)) {
+      std::ifstream in(kRoot + "/" + file);
+      for (std::string line; std::getline(in, line);) {
+        if (!std::regex_search(line, include)) continue;
+        INFO(file << ": " << line);
+        CHECK(file.rfind("distributed/", 0) == 0);
+        ++mpi_users;
+      }
+    }
+  }
+  CHECK(mpi_users >= 2);  // the scan sees distributed/'s own includes
 }
