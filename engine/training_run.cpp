@@ -100,6 +100,7 @@ class Trainer::Run {
  private:
   bool train_epoch(int epoch);
   void start_from_rank0();
+  void share_buffers_from_rank0();
   void begin_epoch(int epoch);
   void queue_step(int64_t batch);
   void average_gradients();
@@ -207,6 +208,7 @@ TrainState Trainer::Run::fit() {
   start_from_rank0();
   for (int epoch = state_.epoch; epoch < t_.options_.epochs; ++epoch)
     if (!train_epoch(epoch) || !finish_epoch(epoch)) break;
+  share_buffers_from_rank0();  // what rank 0 saves is what every rank evaluates with
   for (TrainHook* h : hooks_) h->on_train_end(state_);
   return state_;
 }
@@ -220,6 +222,19 @@ void Trainer::Run::start_from_rank0() {
   int64_t step = p.download_step();
   ranks_->broadcast(&step, sizeof(step), 0, "the broadcast of rank 0's step");
   p.upload_step(step);
+}
+
+// The layers' buffers (BatchNorm's running statistics) are not trained, so no gradient
+// average keeps them equal: each rank's follow its own shards. As PyTorch's
+// DistributedDataParallel does with broadcast_buffers, rank 0's are given to every rank,
+// here before each evaluation (sharded over the ranks) and at the end, so that every shard
+// is evaluated with the statistics rank 0 saves.
+void Trainer::Run::share_buffers_from_rank0() {
+  const Parameters& p = t_.params_;
+  if (!ranks_ || p.buffer_bytes() == 0) return;
+  std::vector<std::byte> host = p.download_buffers();
+  ranks_->broadcast(host.data(), host.size(), 0, "the broadcast of rank 0's running statistics");
+  p.upload_buffers(host);
 }
 
 // Trains the epoch's batches, from where a stopped run left it if it did; false when the
@@ -451,6 +466,7 @@ EpochRecord Trainer::Run::epoch_record(int epoch) {
   r.seconds = epoch_seconds();
   r.samples_per_second = static_cast<double>((batches_ - first_batch_) * global_batch_) /
                          std::max(1e-9, seconds_since(started_));
+  if (val_.count > 0 || test_) share_buffers_from_rank0();
   if (val_.count > 0) {
     const EvalResult v = t_.evaluate(val_);
     r.val_loss = v.loss;

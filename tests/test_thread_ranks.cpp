@@ -213,3 +213,41 @@ TEST_CASE(
     CHECK(r.loss == Approx(one.loss).epsilon(1e-5));
   }
 }
+
+// Running statistics follow each rank's shards; rank 0's are shared before evaluations and
+// at the end, so every rank ends with the statistics rank 0 saves.
+TEST_CASE("distributed: ranks end with rank 0's BatchNorm statistics", "[distributed]") {
+  REQUIRE_FASHION();
+  const Model m = test::model_from(R"({
+    "name": "bn", "input": [1, 28, 28],
+    "layers": [
+      {"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3, "use_bias": false},
+      {"type": "batchnorm2d", "name": "bn1", "activation": "relu"},
+      {"type": "global_avgpool", "name": "pool"},
+      {"type": "dense", "name": "fc", "units": 10, "activation": "softmax"}],
+    "loss": "categorical_crossentropy",
+    "optimizer": {"type": "adam", "lr": 0.002}
+  })");
+  const Dataset data = test::head(test::fashion_train(), 256);
+  auto run = [&](Communicator* ranks) {
+    auto backend = make_cpu_backend(1);
+    Parameters params(m, *backend);
+    params.initialize(5);
+    TrainOptions o;
+    o.epochs = 1;
+    o.batch_size = 32;
+    o.communicator = ranks;
+    Trainer trainer(m, *backend, params, o);
+    trainer.fit(data, Dataset{});
+    return params.download_buffers();
+  };
+  SharedSlots shared(2);
+  ThreadRank rank0(shared, 0), rank1(shared, 1);
+  std::vector<std::byte> buffers[2];
+  std::thread other([&] { buffers[1] = run(&rank1); });
+  buffers[0] = run(&rank0);
+  other.join();
+  REQUIRE(!buffers[0].empty());
+  CHECK(buffers[0] == buffers[1]);
+  CHECK(buffers[0] != run(nullptr));  // one process saw every sample, rank 0 half of them
+}
