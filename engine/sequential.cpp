@@ -280,7 +280,7 @@ void Sequential::save(const std::string& path) const {
   const nlohmann::json config{{"seed", c.seed},
                               {"optimizer", optimizer_to_json(c.model.optimizer)},
                               {"training", training_to_json(c.model.training)}};
-  save_checkpoint(path, *c.params, {c.model.to_json(), config, c.state, c.normalization, {}});
+  save_checkpoint(path, *c.params, {c.model.to_json(), config, c.state, c.normalization, {}, {}});
 }
 
 void Sequential::load_weights(const std::string& path) {
