@@ -261,7 +261,7 @@ TEST_CASE("distributed: a global batch that does not divide among the ranks is r
                                   "ranks (give a multiple of 2)"));
 }
 
-TEST_CASE("distributed: a killed rank ends the job, naming it; the checkpoint resumes",
+TEST_CASE("distributed: a killed rank ends the job, naming it, and the checkpoint resumes",
           "[distributed][robustness]") {
   REQUIRE_MPIRUN();
   const Run r("dist-kill");
