@@ -106,3 +106,17 @@ TEST_CASE("layout: only distributed/ includes MPI's and NCCL's headers", "[layou
   }
   CHECK(mpi_users >= 2);  // the scan sees distributed/'s own includes
 }
+
+// ctest lists each test case by name and cuts a name at ';': such a test case would run no
+// test and pass. A name may be several string literals over several lines: all are read.
+TEST_CASE("layout: no test case name holds a semicolon, which ctest would cut", "[layout]") {
+  static const std::regex name(R"(TEST_CASE\(\s*((?:"[^"]*"\s*)+),)");
+  for (const std::string& file : sources_in("tests")) {
+    std::ifstream in(kRoot + "/" + file);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    for (std::sregex_iterator it(text.begin(), text.end(), name), end; it != end; ++it) {
+      INFO(file << ": " << (*it)[1].str());
+      CHECK((*it)[1].str().find(';') == std::string::npos);
+    }
+  }
+}
