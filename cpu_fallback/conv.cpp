@@ -21,11 +21,14 @@
 namespace plinth::cpu {
 namespace {
 
-// Runs body(chunk, thread) for every chunk, the chunks spread statically over the threads.
+// Runs body(chunk, thread) for every chunk, each thread taking the next chunk when it is
+// free: on a shared machine a thread that is descheduled for a while leaves its chunks to
+// the others instead of holding up the op's end (what a thread computes never depends on
+// which thread runs it, so results stay the same).
 template <typename F>
 void for_each_chunk(const ConvWorkspace& ws, int count, F&& body) {
   if (ws.threads() > 1 && count > 1) {
-#pragma omp parallel for schedule(static) num_threads(ws.threads())
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ws.threads())
     for (int i = 0; i < count; ++i) body(i, omp_get_thread_num());
   } else {
     for (int i = 0; i < count; ++i) body(i, 0);

@@ -16,21 +16,24 @@ inline constexpr size_t kParallelMin = 16384;
 
 inline bool use_threads(int threads, size_t work) { return threads > 1 && work >= kParallelMin; }
 
-// body(lo, hi) on contiguous ranges that cover [0, n), one range per thread (a static
-// split) when the total work, n * grain elements, pays for a parallel region; otherwise
-// one call on the calling thread. Each range is a plain loop in a plain function body, so
-// it vectorises like serial code.
+// Ranges per thread in parallel_ranges: a thread that the machine's other work deschedules
+// holds up the region's end by one range, not by half of the work, while the others take
+// the rest.
+inline constexpr size_t kRangesPerThread = 4;
+
+// body(lo, hi) on contiguous ranges that cover [0, n), handed to the threads as they come
+// free, when the total work, n * grain elements, pays for a parallel region; otherwise one
+// call on the calling thread. Each range is a plain loop in a plain function body, so it
+// vectorises like serial code.
 template <typename F>
 void parallel_ranges(int threads, size_t n, size_t grain, F&& body) {
   if (n < 2 || !use_threads(threads, n * grain)) {
     body(size_t{0}, n);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    const size_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    body(n * t / nt, n * (t + 1) / nt);
-  }
+  const size_t ranges = std::min(n, kRangesPerThread * static_cast<size_t>(threads));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (size_t r = 0; r < ranges; ++r) body(n * r / ranges, n * (r + 1) / ranges);
 }
 
 // body(i) for i in [0, n), where each i is `grain` elements of work.
