@@ -4,12 +4,18 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
+#include <functional>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "cpu_fallback/activation.h"
 #include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/gemm.h"
 #include "cpu_fallback/im2col.h"
 #include "cpu_fallback/parallel.h"
+#include "cpu_fallback/winograd.h"
 #include "engine/op_shapes.h"
 
 namespace plinth::cpu {
@@ -58,40 +64,253 @@ void bias_activate(Kind kind, const T* src, T bias, int p, T* dst) {
 // of the GEMM output (the seed CNN's first layer has 676).
 constexpr int kPerSamplePixels = 256;
 
+size_t input_sample(const ConvShape& s) { return static_cast<size_t>(s.c) * s.h * s.w; }
+size_t output_sample(const ConvShape& s) {
+  return static_cast<size_t>(s.k) * s.out_h() * s.out_w();
+}
+
+// One chunk of `count` samples of each direction as im2col + GEMM; x, y, dx and dy point to
+// the chunk's first sample.
+template <typename T>
+void gemm_forward_chunk(const ConvPlan& plan, const T* x, const T* w, const T* b, T* y,
+                        Activation act, int count, T* col, T* rows) {
+  const ConvShape& s = plan.shape;
+  const int crs = plan.crs(), p = plan.pixels(), cols = count * p;
+  im2col(s, x, count, col);
+  if (p >= kPerSamplePixels) {
+    for (int j = 0; j < count; ++j) {
+      T* out = y + static_cast<size_t>(j) * s.k * p;
+      gemm<T>(false, false, s.k, p, crs, T(1), w, crs, col + static_cast<size_t>(j) * p, cols, T(0),
+              out, p);
+      with_activation(act, [&](auto kind) {
+        for (int k = 0; k < s.k; ++k) {
+          T* plane = out + static_cast<size_t>(k) * p;
+          bias_activate(kind, plane, b ? b[k] : T(0), p, plane);
+        }
+      });
+    }
+    return;
+  }
+  gemm<T>(false, false, s.k, cols, crs, T(1), w, crs, col, cols, T(0), rows, cols);
+  // Scatter to NCHW with the bias and activation fused, while the rows are in cache.
+  with_activation(act, [&](auto kind) {
+    for (int j = 0; j < count; ++j)
+      for (int k = 0; k < s.k; ++k)
+        bias_activate(kind, rows + static_cast<size_t>(k) * cols + static_cast<size_t>(j) * p,
+                      b ? b[k] : T(0), p, y + (static_cast<size_t>(j) * s.k + k) * p);
+  });
+}
+
+template <typename T>
+void gemm_backward_data_chunk(const ConvPlan& plan, const T* dy, const T* w, T* dx, int count,
+                              T* col, T* rows) {
+  const ConvShape& s = plan.shape;
+  const int crs = plan.crs(), p = plan.pixels(), cols = count * p;
+  if (p >= kPerSamplePixels) {
+    for (int j = 0; j < count; ++j)
+      gemm<T>(true, false, crs, p, s.k, T(1), w, crs, dy + static_cast<size_t>(j) * s.k * p, p,
+              T(0), col + static_cast<size_t>(j) * p, cols);
+  } else {
+    gather_rows(plan, dy, 0, count, rows);
+    gemm<T>(true, false, crs, cols, s.k, T(1), w, crs, rows, cols, T(0), col, cols);
+  }
+  col2im(s, col, count, dx);
+}
+
+// sum = beta * sum + the chunk's filter gradient.
+template <typename T>
+void gemm_backward_filter_chunk(const ConvPlan& plan, const T* x, const T* dy, int count, T beta,
+                                T* sum, T* col, T* rows) {
+  const ConvShape& s = plan.shape;
+  const int crs = plan.crs(), p = plan.pixels(), cols = count * p;
+  im2col(s, x, count, col);
+  if (p >= kPerSamplePixels) {
+    for (int j = 0; j < count; ++j)
+      gemm<T>(false, true, s.k, crs, p, T(1), dy + static_cast<size_t>(j) * s.k * p, p,
+              col + static_cast<size_t>(j) * p, cols, j == 0 ? beta : T(1), sum, crs);
+    return;
+  }
+  gather_rows(plan, dy, 0, count, rows);
+  gemm<T>(false, true, s.k, crs, cols, T(1), rows, cols, col, cols, beta, sum, crs);
+}
+
+// dst[e] += the partial sums of groups 1.. in group order, in blocks of elements.
+template <typename T>
+void add_partials(const ConvWorkspace& ws, int groups, size_t n, T* dst,
+                  const std::function<const T*(int)>& partial) {
+  if (groups < 2) return;
+  constexpr size_t kBlock = 4096;
+  const size_t blocks = (n + kBlock - 1) / kBlock;
+  auto add_block = [&](size_t blk) {
+    const size_t lo = blk * kBlock, hi = std::min(n, lo + kBlock);
+    for (int g = 1; g < groups; ++g) {
+      const T* part = partial(g);
+      for (size_t e = lo; e < hi; ++e) dst[e] += part[e];
+    }
+  };
+  if (use_threads(ws.threads(), n)) {
+#pragma omp parallel for schedule(static) num_threads(ws.threads())
+    for (size_t blk = 0; blk < blocks; ++blk) add_block(blk);
+  } else {
+    for (size_t blk = 0; blk < blocks; ++blk) add_block(blk);
+  }
+}
+
+// Winograd rounds differently from the reference, so auto takes it only when it is
+// clearly faster; this also keeps near ties from going one way in one process and the other
+// in the next.
+constexpr double kWinogradMargin = 0.9;
+
+// Below this many input or output channels Winograd's 16 GEMMs over the channels are too
+// thin to pay (measured 4-8x slower than im2col + GEMM with one input channel): auto keeps
+// the reference without timing.
+constexpr int kWinogradMinChannels = 8;
+
+struct TimedChoice {
+  ConvAlgorithm algorithms[3];
+  ConvTiming timing;
+};
+
+// This thread's CPU seconds so far: unlike the wall clock, it does not count the time the
+// thread waits while the machine's other work runs, so timings stay comparable under load.
+double thread_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// The fastest of a few runs of each of two alternatives, run in turns so that anything
+// passing on the machine (cache pollution, frequency changes) slows both alike.
+template <typename A, typename B>
+std::pair<double, double> time_both(A&& a, B&& b) {
+  constexpr int kRuns = 5;
+  auto seconds = [](auto&& run) {
+    const double start = thread_seconds();
+    run();
+    return thread_seconds() - start;
+  };
+  a();
+  b();
+  double best_a = 1e30, best_b = 1e30;
+  for (int i = 0; i < kRuns; ++i) {
+    best_a = std::min(best_a, seconds(a));
+    best_b = std::min(best_b, seconds(b));
+  }
+  return {best_a, best_b};
+}
+
+// The algorithms of each direction, timed: one chunk of each direction with each algorithm on this
+// thread, as each thread runs them; Winograd's per-call transforms of the filter are counted once
+// per call.
+template <typename T>
+TimedChoice time_algorithms(const ConvWorkspace& ws, const ConvPlan& plan) {
+  const ConvShape& s = plan.shape;
+  const int count = plan.max_chunk;
+  std::vector<T> x(count * input_sample(s)), y(count * output_sample(s)), w(s.weight_elements()),
+      b(s.k);
+  for (std::vector<T>* v : {&x, &y, &w, &b})
+    for (size_t i = 0; i < v->size(); ++i) (*v)[i] = T(0.01) * static_cast<T>(int(i * 7 % 13) - 6);
+  const ThreadScope scope(1);
+  T* col = ws.col<T>(0);
+  T* rows = ws.rows<T>(0);
+  T* scratch = ws.winograd_scratch<T>(0);
+  T* u = ws.winograd_filter<T>(plan);
+  // The faster over the chunks each thread runs in one call, Winograd's once-per-call
+  // transform of the filter (or of the summed gradient) included.
+  const double chunks_per_thread = std::max(1.0, double(plan.chunks) / ws.threads());
+  ConvTiming timing;
+  int direction = 0;
+  auto pick = [&](auto&& once, auto&& gemm_chunk, auto&& winograd_chunk) {
+    const double once_time = time_both(once, [] {}).first;
+    const auto [gemm_time, winograd_time] = time_both(gemm_chunk, winograd_chunk);
+    timing.gemm[direction] = gemm_time * chunks_per_thread;
+    timing.winograd[direction++] = once_time + winograd_time * chunks_per_thread;
+    return timing.winograd[direction - 1] < kWinogradMargin * timing.gemm[direction - 1]
+               ? ConvAlgorithm::winograd
+               : ConvAlgorithm::gemm;
+  };
+  const WinogradGrid fg = forward_grid(s), bg = backward_data_grid(s);
+  const ConvAlgorithm forward =
+      pick([&] { winograd_filter(s, w.data(), false, u); },
+           [&] {
+             gemm_forward_chunk(plan, x.data(), w.data(), b.data(), y.data(), Activation::relu,
+                                count, col, rows);
+           },
+           [&] {
+             winograd_conv_chunk(fg, s.c, s.k, u, x.data(), count, b.data(), Activation::relu,
+                                 y.data(), scratch);
+           });
+  const ConvAlgorithm backward_data =
+      pick([&] { winograd_filter(s, w.data(), true, u); },
+           [&] { gemm_backward_data_chunk(plan, y.data(), w.data(), x.data(), count, col, rows); },
+           [&] {
+             winograd_conv_chunk(bg, s.k, s.c, u, y.data(), count, static_cast<const T*>(nullptr),
+                                 Activation::none, x.data(), scratch);
+           });
+  const ConvAlgorithm backward_filter =
+      pick([&] { winograd_filter_gradient_finish(s, u, w.data()); },
+           [&] {
+             gemm_backward_filter_chunk(plan, x.data(), y.data(), count, T(0), w.data(), col, rows);
+           },
+           [&] { winograd_filter_gradient_chunk(s, x.data(), y.data(), count, T(0), u, scratch); });
+  return {{forward, backward_data, backward_filter}, timing};
+}
+
+// The choices made in this process, by shape and chunking: every workspace in a process
+// runs a shape with the same algorithms (so results do not depend on the thread count or on
+// which backend timed first), and a shape is timed once.
+struct TimedShape {
+  ConvShape shape;
+  size_t elem_size;
+  int chunks, max_chunk;
+  TimedChoice choice;
+};
+
+template <typename T>
+TimedChoice process_choice(const ConvWorkspace& ws, const ConvPlan& plan) {
+  static std::mutex mutex;
+  static std::vector<TimedShape> chosen;
+  const std::lock_guard<std::mutex> lock(mutex);
+  for (const TimedShape& t : chosen)
+    if (t.shape == plan.shape && t.elem_size == sizeof(T) && t.chunks == plan.chunks &&
+        t.max_chunk == plan.max_chunk)
+      return t.choice;
+  const TimedChoice choice = time_algorithms<T>(ws, plan);
+  chosen.push_back({plan.shape, sizeof(T), plan.chunks, plan.max_chunk, choice});
+  return choice;
+}
+
 }  // namespace
+
+template <typename T>
+void conv2d_prepare(ConvWorkspace& ws, const ConvShape& s) {
+  const ConvPlan& plan = ws.prepare(s, sizeof(T));
+  if (ws.policy() != ConvPolicy::fastest || plan.timed || !winograd_fits(s) ||
+      std::min(s.c, s.k) < kWinogradMinChannels)
+    return;
+  const TimedChoice choice = process_choice<T>(ws, plan);
+  ws.choose(s, sizeof(T), choice.algorithms, choice.timing);
+}
 
 template <typename T>
 void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* w, const T* b, T* y,
                     Activation act) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
   const ThreadScope scope(ws.threads());
-  const int crs = plan.crs(), p = plan.pixels();
-  const size_t in_sample = static_cast<size_t>(s.c) * s.h * s.w;
-  for_each_chunk_with_scratch<T>(ws, plan, [&](int first, int count, T* col, T* rows) {
-    const int cols = count * p;
-    im2col(s, x + first * in_sample, count, col);
-    if (p >= kPerSamplePixels) {
-      for (int j = 0; j < count; ++j) {
-        T* out = y + static_cast<size_t>(first + j) * s.k * p;
-        gemm<T>(false, false, s.k, p, crs, T(1), w, crs, col + static_cast<size_t>(j) * p, cols,
-                T(0), out, p);
-        with_activation(act, [&](auto kind) {
-          for (int k = 0; k < s.k; ++k) {
-            T* plane = out + static_cast<size_t>(k) * p;
-            bias_activate(kind, plane, b ? b[k] : T(0), p, plane);
-          }
-        });
-      }
-      return;
-    }
-    gemm<T>(false, false, s.k, cols, crs, T(1), w, crs, col, cols, T(0), rows, cols);
-    // Scatter to NCHW with the bias and activation fused, while the rows are in cache.
-    with_activation(act, [&](auto kind) {
-      for (int j = 0; j < count; ++j)
-        for (int k = 0; k < s.k; ++k)
-          bias_activate(kind, rows + static_cast<size_t>(k) * cols + static_cast<size_t>(j) * p,
-                        b ? b[k] : T(0), p, y + (static_cast<size_t>(first + j) * s.k + k) * p);
+  const size_t in = input_sample(s), out = output_sample(s);
+  if (plan.forward == ConvAlgorithm::winograd) {
+    T* u = ws.winograd_filter<T>(plan);
+    winograd_filter(s, w, false, u);
+    const WinogradGrid grid = forward_grid(s);
+    for_each_chunk(ws, plan.chunks, [&](int i, int thread) {
+      const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
+      winograd_conv_chunk(grid, s.c, s.k, u, x + first * in, count, b, act, y + first * out,
+                          ws.winograd_scratch<T>(thread));
     });
+    return;
+  }
+  for_each_chunk_with_scratch<T>(ws, plan, [&](int first, int count, T* col, T* rows) {
+    gemm_forward_chunk(plan, x + first * in, w, b, y + first * out, act, count, col, rows);
   });
 }
 
@@ -99,20 +318,21 @@ template <typename T>
 void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, const T* w, T* dx) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
   const ThreadScope scope(ws.threads());
-  const int crs = plan.crs(), p = plan.pixels();
-  const size_t in_sample = static_cast<size_t>(s.c) * s.h * s.w;
+  const size_t in = input_sample(s), out = output_sample(s);
+  if (plan.backward_data == ConvAlgorithm::winograd) {
+    T* u = ws.winograd_filter<T>(plan);
+    winograd_filter(s, w, true, u);
+    const WinogradGrid grid = backward_data_grid(s);
+    for_each_chunk(ws, plan.chunks, [&](int i, int thread) {
+      const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
+      winograd_conv_chunk(grid, s.k, s.c, u, dy + first * out, count,
+                          static_cast<const T*>(nullptr), Activation::none, dx + first * in,
+                          ws.winograd_scratch<T>(thread));
+    });
+    return;
+  }
   for_each_chunk_with_scratch<T>(ws, plan, [&](int first, int count, T* col, T* rows) {
-    const int cols = count * p;
-    if (p >= kPerSamplePixels) {
-      for (int j = 0; j < count; ++j)
-        gemm<T>(true, false, crs, p, s.k, T(1), w, crs,
-                dy + static_cast<size_t>(first + j) * s.k * p, p, T(0),
-                col + static_cast<size_t>(j) * p, cols);
-    } else {
-      gather_rows(plan, dy, first, count, rows);
-      gemm<T>(true, false, crs, cols, s.k, T(1), w, crs, rows, cols, T(0), col, cols);
-    }
-    col2im(s, col, count, dx + first * in_sample);
+    gemm_backward_data_chunk(plan, dy + first * out, w, dx + first * in, count, col, rows);
   });
 }
 
@@ -120,47 +340,34 @@ template <typename T>
 void conv2d_backward_filter(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* dy, T* dw) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
   const ThreadScope scope(ws.threads());
-  const int crs = plan.crs(), p = plan.pixels();
-  const size_t in_sample = static_cast<size_t>(s.c) * s.h * s.w;
-  // Each group sums its chunks in order into its own partial (group 0 into dw itself).
+  const size_t in = input_sample(s), out = output_sample(s);
+  const bool winograd = plan.backward_filter == ConvAlgorithm::winograd;
+  // Each group sums its chunks in order into its own partial (group 0 into dw itself, or
+  // into Winograd's first transformed sum).
+  auto sum_of = [&](int g) -> T* {
+    if (winograd) return ws.winograd_filter<T>(plan, g);
+    return g == 0 ? dw : ws.partial<T>(plan, g);
+  };
   for_each_chunk(ws, plan.groups, [&](int g, int thread) {
-    T* sum = g == 0 ? dw : ws.partial<T>(plan, g);
-    T* col = ws.col<T>(thread);
-    T* rows = ws.rows<T>(thread);
     for (int i = plan.group_begin(g); i < plan.group_begin(g + 1); ++i) {
       const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
-      const int cols = count * p;
-      im2col(s, x + first * in_sample, count, col);
       const T beta = i == plan.group_begin(g) ? T(0) : T(1);
-      if (p >= kPerSamplePixels) {
-        for (int j = 0; j < count; ++j)
-          gemm<T>(false, true, s.k, crs, p, T(1), dy + static_cast<size_t>(first + j) * s.k * p, p,
-                  col + static_cast<size_t>(j) * p, cols, j == 0 ? beta : T(1), sum, crs);
-        continue;
-      }
-      gather_rows(plan, dy, first, count, rows);
-      gemm<T>(false, true, s.k, crs, cols, T(1), rows, cols, col, cols, beta, sum, crs);
+      if (winograd)
+        winograd_filter_gradient_chunk(s, x + first * in, dy + first * out, count, beta, sum_of(g),
+                                       ws.winograd_scratch<T>(thread));
+      else
+        gemm_backward_filter_chunk(plan, x + first * in, dy + first * out, count, beta, sum_of(g),
+                                   ws.col<T>(thread), ws.rows<T>(thread));
     }
   });
-  // Then the partials are added to dw in group order, in blocks of elements.
-  const size_t n = plan.filter_elems();
-  constexpr size_t kBlock = 4096;
-  const size_t blocks = (n + kBlock - 1) / kBlock;
-  auto add_block = [&](size_t blk) {
-    const size_t lo = blk * kBlock, hi = std::min(n, lo + kBlock);
-    for (int g = 1; g < plan.groups; ++g) {
-      const T* part = ws.partial<T>(plan, g);
-      for (size_t e = lo; e < hi; ++e) dw[e] += part[e];
-    }
-  };
-  if (plan.groups > 1 && use_threads(ws.threads(), n)) {
-#pragma omp parallel for schedule(static) num_threads(ws.threads())
-    for (size_t blk = 0; blk < blocks; ++blk) add_block(blk);
-  } else if (plan.groups > 1) {
-    for (size_t blk = 0; blk < blocks; ++blk) add_block(blk);
-  }
+  // Then the partials are added to the first in group order.
+  const size_t n = winograd ? plan.winograd_filter_elems() : plan.filter_elems();
+  add_partials<T>(ws, plan.groups, n, sum_of(0), [&](int g) -> const T* { return sum_of(g); });
+  if (winograd) winograd_filter_gradient_finish(s, sum_of(0), dw);
 }
 
+template void conv2d_prepare<float>(ConvWorkspace&, const ConvShape&);
+template void conv2d_prepare<double>(ConvWorkspace&, const ConvShape&);
 template void conv2d_forward<float>(ConvWorkspace&, const ConvShape&, const float*, const float*,
                                     const float*, float*, Activation);
 template void conv2d_forward<double>(ConvWorkspace&, const ConvShape&, const double*, const double*,
@@ -180,7 +387,7 @@ namespace plinth {
 
 void CpuBackend::conv2d_prepare(const ConvShape& shape) {
   check_conv_shape(shape, "conv2d_prepare");
-  conv_.prepare(shape, sizeof(float));
+  cpu::conv2d_prepare<float>(conv_, shape);
 }
 
 void CpuBackend::conv2d_forward(const ConvShape& shape, const float* x, const float* w,

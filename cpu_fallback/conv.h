@@ -1,5 +1,6 @@
-// 2-D convolution (cross-correlation) as chunked im2col + GEMM; see conv_workspace.h for
-// how the batch is chunked. Each chunk is one single-threaded GEMM on one thread, the
+// 2-D convolution (cross-correlation) as chunked im2col + GEMM or, for stride-1 3x3
+// kernels, Winograd (winograd.h); see conv_workspace.h for how the batch is chunked and
+// the algorithm chosen. Each chunk is one single-threaded GEMM on one thread, the
 // chunks run in parallel, and every scratch buffer is per-thread and preallocated.
 #pragma once
 
@@ -7,6 +8,11 @@
 #include "engine/backend.h"
 
 namespace plinth::cpu {
+
+// Plans the shape and, under ConvPolicy::fastest, times each direction's algorithms on one
+// chunk and keeps the faster (a shape used unprepared runs im2col + GEMM).
+template <typename T>
+void conv2d_prepare(ConvWorkspace& ws, const ConvShape& s);
 
 // y = act(conv(x, w) + b); b may be null.
 template <typename T>

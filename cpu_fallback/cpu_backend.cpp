@@ -7,8 +7,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include <fmt/format.h>
+
+#include "engine/error.h"
 
 namespace plinth {
 namespace {
@@ -27,9 +31,23 @@ std::string openblas_version() {
   return config.substr(0, version_end);
 }
 
+// PLINTH_CPU_CONV picks the convolution algorithms: auto (the default: the faster of
+// im2col + GEMM and Winograd, timed per layer when the executor is built), gemm or winograd.
+cpu::ConvPolicy conv_policy_from_environment() {
+  const char* value = std::getenv("PLINTH_CPU_CONV");
+  const std::string name = value ? value : "";
+  for (cpu::ConvPolicy p :
+       {cpu::ConvPolicy::fastest, cpu::ConvPolicy::gemm, cpu::ConvPolicy::winograd})
+    if (name == cpu::conv_policy_name(p)) return p;
+  if (name.empty()) return cpu::ConvPolicy::fastest;
+  fail("PLINTH_CPU_CONV: '{}' is not one of auto, gemm, winograd", name);
+}
+
 }  // namespace
 
-CpuBackend::CpuBackend(int threads) : threads_(resolve_threads(threads)), conv_(threads_) {}
+CpuBackend::CpuBackend(int threads)
+    : threads_(resolve_threads(threads)),
+      conv_(threads_, cpu::ConvWorkspace::kDefaultChunkBytes, conv_policy_from_environment()) {}
 
 std::string CpuBackend::description() const {
   return fmt::format("cpu ({} {}, {} thread{})", openblas_version(), openblas_get_corename(),

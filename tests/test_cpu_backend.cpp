@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -87,6 +88,42 @@ TEST_CASE("cpu backend: conv forwards to the float templates", "[cpu]") {
   cpu::ConvWorkspace ws(2);
   cpu::conv2d_forward(ws, s, x.data(), w.data(), b.data(), direct.data(), Activation::relu);
   CHECK(via_backend == direct);
+}
+
+// The backend built with PLINTH_CPU_CONV set to value (restored after).
+std::unique_ptr<Backend> cpu_backend_with_conv(const char* value) {
+  const char* old = std::getenv("PLINTH_CPU_CONV");
+  const std::string saved = old ? old : "";
+  setenv("PLINTH_CPU_CONV", value, 1);
+  struct Restore {
+    bool had;
+    std::string value;
+    ~Restore() { had ? setenv("PLINTH_CPU_CONV", value.c_str(), 1) : unsetenv("PLINTH_CPU_CONV"); }
+  } restore{old != nullptr, saved};
+  return make_cpu_backend(2);
+}
+
+TEST_CASE("cpu backend: PLINTH_CPU_CONV chooses the convolution algorithm or is refused", "[cpu]") {
+  const ConvShape s{.n = 8, .c = 16, .h = 13, .w = 13, .k = 32, .r = 3, .s = 3, .pad = 1};
+  const std::vector<float> x = random_floats(size_t(s.n) * s.c * s.h * s.w, 1);
+  const std::vector<float> w = random_floats(size_t(s.k) * s.c * 9, 2, 0.1);
+  auto forward = [&](const char* value) {
+    const auto backend = cpu_backend_with_conv(value);
+    backend->conv2d_prepare(s);
+    std::vector<float> y(size_t(s.n) * s.k * s.out_h() * s.out_w());
+    backend->conv2d_forward(s, x.data(), w.data(), nullptr, y.data(), Activation::none);
+    return y;
+  };
+  const std::vector<float> gemm = forward("gemm"), winograd = forward("winograd");
+  const std::vector<float> timed = forward("auto");
+  CHECK(gemm != winograd);  // the setting reaches the convolution: they round differently
+  CHECK((timed == gemm || timed == winograd));
+  double diff = 0;
+  for (size_t i = 0; i < gemm.size(); ++i)
+    diff = std::max(diff, double(std::abs(gemm[i] - winograd[i])));
+  CHECK(diff < 1e-5);
+  CHECK_THROWS_WITH(cpu_backend_with_conv("fast"),
+                    "PLINTH_CPU_CONV: 'fast' is not one of auto, gemm, winograd");
 }
 
 TEST_CASE("cpu backend: conv backward-filter is bitwise identical on 1 and 2 threads", "[cpu]") {

@@ -1,7 +1,9 @@
 // CPU convolution: hand-computed cases, gradient checks of every backward path (with the
-// fused bias and activation), and the chunked float path against the double one.
+// fused bias and activation), the chunked float path against the double one, and both
+// algorithms (im2col + GEMM, Winograd) against plain loops.
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <type_traits>
 #include <vector>
 
@@ -74,11 +76,12 @@ struct ConvCase {
 };
 
 // Every backward output of a conv layer y = act(conv(x, w) + b) against finite differences.
-void check_conv_gradients(const ConvCase& cc, size_t chunk_bytes) {
+void check_conv_gradients(const ConvCase& cc, size_t chunk_bytes,
+                          cpu::ConvPolicy policy = cpu::ConvPolicy::gemm) {
   const ConvShape& s = cc.shape;
-  CAPTURE(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad, static_cast<int>(cc.act),
-          chunk_bytes);
-  cpu::ConvWorkspace ws(2, chunk_bytes);
+  CAPTURE(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad, static_cast<int>(cc.act), chunk_bytes,
+          cpu::conv_policy_name(policy));
+  cpu::ConvWorkspace ws(2, chunk_bytes, policy);
   std::vector<double> x = random_values(input_size(s), 1);
   std::vector<double> w = random_values(weight_size(s), 2);
   std::vector<double> b = random_values(s.k, 3);
@@ -130,6 +133,24 @@ TEST_CASE("cpu conv2d: gradients match finite differences with one sample per ch
   const cpu::ConvPlan& plan = ws.prepare(kCases[std::size(kCases) - 1].shape, sizeof(double));
   REQUIRE(plan.groups < plan.chunks);
   for (const ConvCase& cc : kCases) check_conv_gradients(cc, 1);
+}
+
+// Winograd's stride-1 3x3 shapes: padding 0 to 2, odd sizes, several chunks.
+const ConvCase kWinogradCases[] = {
+    {{.n = 1, .c = 1, .h = 5, .w = 5, .k = 2, .r = 3, .s = 3}, Activation::none},
+    {{.n = 2, .c = 3, .h = 7, .w = 6, .k = 5, .r = 3, .s = 3, .pad = 1}, Activation::relu},
+    {{.n = 3, .c = 2, .h = 4, .w = 5, .k = 3, .r = 3, .s = 3, .pad = 2}, Activation::tanh},
+    {{.n = 20, .c = 2, .h = 4, .w = 4, .k = 2, .r = 3, .s = 3}, Activation::relu},
+};
+
+TEST_CASE("cpu conv2d: Winograd gradients match finite differences", "[cpu]") {
+  for (const ConvCase& cc : kWinogradCases) {
+    REQUIRE(cpu::ConvWorkspace(1, 1, cpu::ConvPolicy::winograd)
+                .prepare(cc.shape, sizeof(double))
+                .forward == cpu::ConvAlgorithm::winograd);
+    check_conv_gradients(cc, cpu::ConvWorkspace::kDefaultChunkBytes, cpu::ConvPolicy::winograd);
+    check_conv_gradients(cc, 1, cpu::ConvPolicy::winograd);
+  }
 }
 
 template <typename T>
@@ -206,52 +227,121 @@ DirectConv direct_conv(const ConvShape& s, const std::vector<double>& x,
 
 // Output widths 1..40 reach every row-copy size class of the unfolding, in float and double;
 // images of 12 and 26 rows (up to 960 pixels per sample) reach the per-sample GEMM path.
+// |got - ref| <= tol * max |ref|, tol by precision.
+template <typename T>
+bool close_to(const std::vector<T>& got, const std::vector<double>& ref) {
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    diff = std::max(diff, std::abs(double(got[i]) - ref[i]));
+    scale = std::max(scale, std::abs(ref[i]));
+  }
+  return diff <= tol * scale;
+}
+
+// Every direction of ws's algorithms on shape s against the plain loops.
+template <typename T>
+void check_against_loops(cpu::ConvWorkspace& ws, const ConvShape& s, uint64_t seed) {
+  const std::vector<double> x = random_values(input_size(s), seed),
+                            w = random_values(weight_size(s), seed + 1);
+  const std::vector<double> dy = random_values(output_size(s), seed + 2);
+  const std::vector<double> bias = random_values(s.k, seed + 3);
+  DirectConv want = direct_conv(s, x, w, dy);
+  const size_t plane = size_t(s.out_h()) * s.out_w();
+  for (size_t o = 0; o < want.y.size(); ++o) want.y[o] += bias[o / plane % s.k];
+  const std::vector<T> xt(x.begin(), x.end()), wt(w.begin(), w.end()), dyt(dy.begin(), dy.end());
+  const std::vector<T> bt(bias.begin(), bias.end());
+  std::vector<T> y(want.y.size(), 7), dx(x.size(), 7), dw(w.size(), 7);  // overwritten
+  cpu::conv2d_forward(ws, s, xt.data(), wt.data(), bt.data(), y.data(), Activation::none);
+  cpu::conv2d_backward_data(ws, s, dyt.data(), wt.data(), dx.data());
+  cpu::conv2d_backward_filter(ws, s, xt.data(), dyt.data(), dw.data());
+  CHECK(close_to(y, want.y));
+  CHECK(close_to(dx, want.dx));
+  CHECK(close_to(dw, want.dw));
+}
+
+// Output widths 1..40 reach every row-copy size class of the unfolding, in float and double;
+// images of 12 and 26 rows (up to 960 pixels per sample) reach the per-sample GEMM path;
+// Winograd sees odd and even planes with both paddings, and single samples.
 TEMPLATE_TEST_CASE("cpu conv2d: matches plain loops for output widths 1 to 40", "[cpu]", float,
                    double) {
-  cpu::ConvWorkspace ws(2, 64 << 10);
-  std::vector<ConvShape> shapes;
-  for (int rows : {5, 12, 26})
-    for (int width = 1; width <= 40; ++width)
-      for (int pad : {0, 1})
-        if (width + 2 - 2 * pad >= 1)
-          shapes.push_back({.n = 3,
-                            .c = 2,
-                            .h = rows,
-                            .w = width + 2 - 2 * pad,
-                            .k = 3,
-                            .r = 3,
-                            .s = 3,
-                            .pad = pad});
-  for (const ConvShape& s : shapes) {
-    CAPTURE(s.h, s.w, s.pad);
-    const std::vector<double> x = random_values(input_size(s), 31),
-                              w = random_values(weight_size(s), 32);
-    const std::vector<double> dy = random_values(output_size(s), 33);
-    const std::vector<double> bias = random_values(s.k, 34);
-    DirectConv want = direct_conv(s, x, w, dy);
-    const size_t plane = size_t(s.out_h()) * s.out_w();
-    for (size_t o = 0; o < want.y.size(); ++o) want.y[o] += bias[o / plane % s.k];
-    const std::vector<TestType> xt(x.begin(), x.end()), wt(w.begin(), w.end()),
-        dyt(dy.begin(), dy.end());
-    const std::vector<TestType> bt(bias.begin(), bias.end());
-    std::vector<TestType> y(want.y.size(), 7), dx(x.size(), 7),
-        dw(w.size(), 7);  // outputs are overwritten
-    cpu::conv2d_forward(ws, s, xt.data(), wt.data(), bt.data(), y.data(), Activation::none);
-    cpu::conv2d_backward_data(ws, s, dyt.data(), wt.data(), dx.data());
-    cpu::conv2d_backward_filter(ws, s, xt.data(), dyt.data(), dw.data());
-    const double tol = std::is_same_v<TestType, float> ? 1e-5 : 1e-12;
-    auto close = [&](const std::vector<TestType>& got, const std::vector<double>& ref) {
-      double diff = 0, scale = 0;
-      for (size_t i = 0; i < got.size(); ++i) {
-        diff = std::max(diff, std::abs(double(got[i]) - ref[i]));
-        scale = std::max(scale, std::abs(ref[i]));
-      }
-      return diff <= tol * scale;
-    };
-    CHECK(close(y, want.y));
-    CHECK(close(dx, want.dx));
-    CHECK(close(dw, want.dw));
+  for (cpu::ConvPolicy policy : {cpu::ConvPolicy::gemm, cpu::ConvPolicy::winograd}) {
+    cpu::ConvWorkspace ws(2, 64 << 10, policy);
+    for (int n : {1, 3})
+      for (int rows : {5, 12, 26})
+        for (int width = 1; width <= 40; ++width)
+          for (int pad : {0, 1})
+            if (width + 2 - 2 * pad >= 1) {
+              const ConvShape s{.n = n,
+                                .c = 2,
+                                .h = rows,
+                                .w = width + 2 - 2 * pad,
+                                .k = 3,
+                                .r = 3,
+                                .s = 3,
+                                .pad = pad};
+              CAPTURE(cpu::conv_policy_name(policy), s.n, s.h, s.w, s.pad);
+              check_against_loops<TestType>(ws, s, 31);
+            }
   }
+}
+
+TEMPLATE_TEST_CASE("cpu conv2d: Winograd matches plain loops on random shapes", "[cpu]", float,
+                   double) {
+  std::mt19937 rng(2026);
+  auto draw = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int i = 0; i < 40; ++i) {
+    // channel counts that are not multiples of 8, odd planes, padding 0 to 2, batch 1 to 9,
+    // and chunk targets from one sample to the whole batch
+    const int pad = draw(0, 2);
+    const ConvShape s{.n = draw(1, 9),
+                      .c = draw(1, 19),
+                      .h = draw(std::max(1, 3 - 2 * pad), 17),
+                      .w = draw(std::max(1, 3 - 2 * pad), 17),
+                      .k = draw(1, 19),
+                      .r = 3,
+                      .s = 3,
+                      .pad = pad};
+    const size_t chunk_bytes = size_t{1} << draw(0, 20);
+    CAPTURE(s.n, s.c, s.h, s.w, s.k, s.pad, chunk_bytes);
+    cpu::ConvWorkspace ws(2, chunk_bytes, cpu::ConvPolicy::winograd);
+    REQUIRE(ws.prepare(s, sizeof(TestType)).backward_filter == cpu::ConvAlgorithm::winograd);
+    check_against_loops<TestType>(ws, s, 40 + i);
+  }
+}
+
+TEST_CASE("cpu conv2d: auto times both algorithms of stride-1 3x3 layers of 8+ channels only",
+          "[cpu]") {
+  cpu::ConvWorkspace ws(2, cpu::ConvWorkspace::kDefaultChunkBytes, cpu::ConvPolicy::fastest);
+  const ConvShape conv2{.n = 32, .c = 32, .h = 13, .w = 13, .k = 64, .r = 3, .s = 3};
+  const ConvShape strided{.n = 4, .c = 3, .h = 9, .w = 9, .k = 4, .r = 3, .s = 3, .stride = 2};
+  const ConvShape wide{.n = 4, .c = 3, .h = 9, .w = 9, .k = 4, .r = 5, .s = 5, .pad = 2};
+  const ConvShape narrow{.n = 4, .c = 1, .h = 9, .w = 9, .k = 16, .r = 3, .s = 3};
+  // Unprepared, a shape runs the reference.
+  CHECK_FALSE(ws.prepare(conv2, sizeof(float)).uses_winograd());
+  cpu::conv2d_prepare<float>(ws, conv2);
+  CHECK(ws.prepare(conv2, sizeof(float)).timed);
+  for (const ConvShape& s : {strided, wide, narrow}) {
+    cpu::conv2d_prepare<float>(ws, s);
+    CHECK_FALSE(ws.prepare(s, sizeof(float)).timed);
+    CHECK_FALSE(ws.prepare(s, sizeof(float)).uses_winograd());
+  }
+  // Whatever was chosen computes the convolution.
+  check_against_loops<float>(ws, conv2, 50);
+}
+
+TEST_CASE("cpu conv2d: Winograd's filter gradient is bitwise identical on 1 and 2 threads",
+          "[cpu]") {
+  const ConvShape s{.n = 32, .c = 32, .h = 13, .w = 13, .k = 64, .r = 3, .s = 3, .pad = 1};
+  const std::vector<float> x = convert<float>(random_values(input_size(s), 60));
+  const std::vector<float> dy = convert<float>(random_values(output_size(s), 61));
+  std::vector<float> one(weight_size(s)), two(weight_size(s));
+  cpu::ConvWorkspace w1(1, 200 << 10, cpu::ConvPolicy::winograd),
+      w2(2, 200 << 10, cpu::ConvPolicy::winograd);
+  REQUIRE(w2.prepare(s, sizeof(float)).groups > 1);
+  cpu::conv2d_backward_filter(w1, s, x.data(), dy.data(), one.data());
+  cpu::conv2d_backward_filter(w2, s, x.data(), dy.data(), two.data());
+  CHECK(one == two);
 }
 
 TEST_CASE("cpu conv2d: shapes that were not prepared are planned on first use", "[cpu]") {
