@@ -147,8 +147,8 @@ void CudaBackend::batchnorm_backward(const BatchNormShape& shape, bool training,
         shape, act, x, y, dy, saved_mean, saved_invstd, dweight, dbias);
   PLINTH_CUDA_CHECK_LAUNCH();
   if (!dx) return;
-  PLINTH_LAUNCH_INDEXED(input_gradient_kernel, total, ctx_->stream, shape, training, act, x, y,
-                        dy, weight, saved_mean, saved_invstd, dweight, dbias, dx);
+  PLINTH_LAUNCH_INDEXED(input_gradient_kernel, total, ctx_->stream, shape, training, act, x, y, dy,
+                        weight, saved_mean, saved_invstd, dweight, dbias, dx);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
