@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""plinth against PyTorch on the seed CNN, in one run, on one device.
+"""plinth against PyTorch and Keras on the seed CNN, in one run, on one device.
 
   /usr/bin/python3 benchmarks/compare.py [--device cpu|cuda] [--threads 2] [--rounds 3] [--tta] [--out DIR]
 
 Throughput is measured in rounds: each round runs `plinth bench` and then every PyTorch found
 (Debian's python3-torch for /usr/bin/python3, PyPI's in .venv-torch from
-scripts/setup_pytorch.sh --pypi, or the one --python names), so that a slow patch of the
-machine hits both engines of a round alike. On cuda PyTorch's training step is timed twice:
+scripts/setup_pytorch.sh --pypi, or the one --python names) and, on the CPU, the source
+text's own Keras code on TensorFlow's CPU build (.venv-tf from scripts/setup_tensorflow.sh,
+benchmarks/keras_seed_cnn.py), so that a slow patch of the machine hits every engine of a
+round alike. On cuda PyTorch's training step is timed twice:
 eager, and captured once in a CUDA graph and replayed. A figure is the median over rounds of
 each round's median; a ratio is the median of the per-round ratios, with their range. Then,
 once: plinth's per-layer times and its BLAS GEMM rate (the conv layers as a fraction of it)
-and, with --tta, time to 90% test accuracy for plinth's fast recipe and PyTorch's Keras recipe.
+and, with --tta, time to 90% test accuracy for plinth's fast recipe and the anchors' Keras recipe.
 Writes OUT/bench.json (every row), OUT/compare.md (the tables, with date, commit, versions and
 threads) and OUT/throughput.png.
 """
@@ -28,6 +30,8 @@ ap.add_argument("--tta", action="store_true", help="also time to 90%% test accur
 ap.add_argument("--tta-model", default=os.path.join(root, "models", "seed_cnn_fast.json"))
 ap.add_argument("--sources", default="debian,pypi", help="which PyTorch installs to run, of debian,pypi")
 ap.add_argument("--python", help="run PyTorch with this python only (e.g. /opt/torch/.venv/bin/python3)")
+ap.add_argument("--keras", default=os.path.join(root, ".venv-tf", "bin", "python"),
+                help="the python with TensorFlow for the Keras anchor (skipped if missing; 'none': off)")
 ap.add_argument("--plinth", default=os.path.join(root, "build", "plinth"))
 ap.add_argument("--out", default=os.path.join(root, "benchmarks", "results", "latest"))
 a = ap.parse_args()
@@ -64,23 +68,38 @@ def pytorch_pythons():
     return found
 
 
+def keras_python():
+    """The Keras anchor's python, or None: TensorFlow's CPU build only (on cuda it is left out)."""
+    if a.keras == "none" or a.device != "cpu":
+        return None
+    ok = os.path.exists(a.keras) and subprocess.run([a.keras, "-c", "import tensorflow"],
+                                                    capture_output=True).returncode == 0
+    if not ok:
+        print(f"(no TensorFlow for {a.keras}; the Keras anchor is skipped: scripts/setup_tensorflow.sh)")
+    return a.keras if ok else None
+
+
 def plinth_bench(extra, path):
     return run_json([a.plinth, "bench", "--device", a.device, "--threads", str(a.threads)] + extra, path)
 
 
-def pytorch(py, extra, path):
-    script = os.path.join(root, "benchmarks", "pytorch_seed_cnn.py")
-    return run_json([py, script, "--device", a.device, "--threads", str(a.threads)] + extra, path)
+def anchor(engine, py, extra, path):
+    """pytorch_seed_cnn.py or keras_seed_cnn.py: the same options and rows."""
+    script = os.path.join(root, "benchmarks", f"{engine}_seed_cnn.py")
+    device = ["--device", a.device] if engine == "pytorch" else []
+    return run_json([py, script, "--threads", str(a.threads)] + device + extra, path)
 
 
-pythons = pytorch_pythons()
-engines = [("plinth", None)] + [("pytorch", s) for _, s in pythons]
+# (engine, python, source): each anchor's column of the tables.
+anchors = [("pytorch", py, source) for py, source in pytorch_pythons()]
+if keras_python():
+    anchors.append(("keras", keras_python(), "pypi"))
 rows = []
 for r in range(a.rounds):
     got = plinth_bench(["--batch-sizes", batches, "--repeats", str(a.repeats)], os.path.join(a.out, f"plinth-round{r}.json"))
-    for py, source in pythons:
-        got += pytorch(py, ["--mode", "bench", "--batch-sizes", batches, "--repeats", str(a.repeats)],
-                       os.path.join(a.out, f"pytorch-{source}-round{r}.json"))
+    for engine, py, source in anchors:
+        got += anchor(engine, py, ["--mode", "bench", "--batch-sizes", batches, "--repeats", str(a.repeats)],
+                      os.path.join(a.out, f"{engine}-{source}-round{r}.json"))
     for row in got:
         row["round"] = r
     rows += got
@@ -96,11 +115,11 @@ if a.tta:
                                       "--repeats", "1", "--time-to-accuracy", "--tta-batch", str(tta_batch),
                                       "--tta-epochs", str(tta_epochs)], os.path.join(a.out, "plinth-tta.json"))
              if x["mode"] == "time_to_accuracy"]
-    for py, source in pythons:
-        h = pytorch(py, ["--mode", "train", "--epochs", "10", "--batch-size", "32", "--val-split", "0",
-                         "--stop-at-target"], os.path.join(a.out, f"pytorch-{source}-tta.json"))
+    for engine, py, source in anchors:
+        h = anchor(engine, py, ["--mode", "train", "--epochs", "10", "--batch-size", "32", "--val-split", "0",
+                                "--stop-at-target"], os.path.join(a.out, f"{engine}-{source}-tta.json"))
         t = h["time_to_accuracy"]
-        rows.append({"engine": "pytorch", "version": h["version"], "source": source, "device": a.device,
+        rows.append({"engine": engine, "version": h["version"], "source": source, "device": a.device,
                      "mode": "time_to_accuracy", "batch_size": 32, "target": t["target"],
                      "seconds": t["train_seconds"] or -1, "epoch": t["epoch"] or 0,
                      "epoch_seconds": h["epochs"][0]["seconds"], "threads": h["threads"],
@@ -133,14 +152,15 @@ dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked
 plinth_name = next((x.get("device_name") for x in rows if x.get("engine") == "plinth"), a.device)
 # PyTorch's variants (column labels): on cuda its training step also replayed as a CUDA graph.
 variants = {"eager": " eager", "cuda-graph": " CUDA graph"} if a.device == "cuda" else {"eager": ""}
-lines = [f"# plinth vs PyTorch: seed CNN, {a.device}, {a.threads} threads", "",
+names = {"pytorch": "PyTorch", "keras": "Keras"}
+lines = [f"# plinth vs PyTorch and Keras: seed CNN, {a.device}, {a.threads} threads", "",
          f"{datetime.date.today()}, commit {commit}{' (with uncommitted changes)' if dirty else ''}; "
          f"plinth: {plinth_name}; {a.rounds} rounds x {a.repeats} windows per figure.", "",
          "Samples/s: median over rounds of each round's median window (min..max over all windows). "
-         "Ratio: plinth/PyTorch, median of the per-round ratios (their range).", "",
-         "| mode | batch | plinth | " + " | ".join(f"PyTorch {s}{label} | ratio" for _, s in pythons
+         "Ratio: plinth/anchor, median of the per-round ratios (their range).", "",
+         "| mode | batch | plinth | " + " | ".join(f"{names[e]} {s}{label} | ratio" for e, _, s in anchors
                                                  for label in variants.values()) + " |",
-         "|---|---|---|" + "---|---|" * len(pythons) * len(variants)]
+         "|---|---|---|" + "---|---|" * len(anchors) * len(variants)]
 plot_rows, versions = [], {}
 for mode in ("train", "infer"):
     for b in [int(x) for x in batches.split(",")]:
@@ -149,20 +169,20 @@ for mode in ("train", "infer"):
             continue
         plot_rows.append(p)
         cells = [mode, str(b), f"{p['samples_per_second']:,.0f} ({p['spread']['min']:,.0f}..{p['spread']['max']:,.0f})"]
-        for (_, source), variant in itertools.product(pythons, variants):
-            t = median_row("pytorch", source, mode, b, variant)
+        for (engine, _, source), variant in itertools.product(anchors, variants):
+            t = median_row(engine, source, mode, b, variant)
             if not t:
                 cells += ["-", "-"]
                 continue
             if variant == "eager":
                 plot_rows.append(t)
-            versions[source] = t["version"]
+            versions[f"{names[engine]} {source}"] = t["version"]
             ratios = [pp / tt for pp, tt in zip(p["rounds"], t["rounds"])]
             cells += [f"{t['samples_per_second']:,.0f} ({t['spread']['min']:,.0f}..{t['spread']['max']:,.0f})",
                       f"**{statistics.median(ratios):.2f}x** ({min(ratios):.2f}..{max(ratios):.2f})"]
         lines.append("| " + " | ".join(cells) + " |")
-lines += ["", "PyTorch: " + (", ".join(f"{v} ({s})" for s, v in versions.items()) or "none found") +
-          f"; {a.threads} threads for both engines."]
+lines += ["", "Anchors: " + (", ".join(f"{s} {v}" for s, v in versions.items()) or "none found") +
+          f"; {a.threads} threads for every engine."]
 
 gemm = next((x for x in rows if x.get("mode") == "gemm"), None)
 layer_rows = [x for x in rows if x.get("mode") == "layer"]
@@ -179,7 +199,7 @@ if tta:
     lines += ["", "## Time to 90% test accuracy (training seconds, test set checked after each epoch)", "",
               "| engine | recipe | reached at | training seconds | seconds per epoch |", "|---|---|---|---|---|"]
     for x in tta:
-        who = "plinth" if x["engine"] == "plinth" else f"PyTorch {x['version']} ({x['source']})"
+        who = "plinth" if x["engine"] == "plinth" else f"{names[x['engine']]} {x['version']} ({x['source']})"
         recipe = os.path.relpath(a.tta_model, root) if x["engine"] == "plinth" else "Keras recipe: Adam 1e-3, batch 32"
         reached = f"epoch {x['epoch']}" if x["seconds"] > 0 else "not reached"
         secs = f"{x['seconds']:.1f}" if x["seconds"] > 0 else "-"

@@ -10,14 +10,16 @@ namespace cuda {
 namespace {
 
 // PoolShape's out_h()/out_w() are host functions: the launcher passes their values.
+template <typename Index>
 __global__ void avgpool_forward_kernel(const float* x, float* y, size_t total, PoolShape s,
                                        int out_h, int out_w) {
-  const size_t out_plane = static_cast<size_t>(out_h) * out_w;
+  const Index out_plane = static_cast<Index>(out_h) * out_w;
   const float area = static_cast<float>(s.size * s.size);
-  PLINTH_GRID_STRIDE_LOOP(i, total) {
-    const size_t plane = i / out_plane;
-    const int o = static_cast<int>(i % out_plane);
-    const float* window = x + plane * s.h * s.w + static_cast<size_t>(o / out_w) * s.stride * s.w +
+  PLINTH_INDEX_LOOP(Index, i, total) {
+    const Index plane = i / out_plane;
+    const int o = static_cast<int>(i - plane * out_plane);
+    const float* window = x + static_cast<size_t>(plane) * s.h * s.w +
+                          static_cast<size_t>(o / out_w) * s.stride * s.w +
                           static_cast<size_t>(o % out_w) * s.stride;
     float sum = 0.0f;
     for (int dy = 0; dy < s.size; ++dy)
@@ -26,21 +28,22 @@ __global__ void avgpool_forward_kernel(const float* x, float* y, size_t total, P
   }
 }
 
+template <typename Index>
 __global__ void avgpool_backward_kernel(const float* dy, float* dx, size_t total, PoolShape s,
                                         int out_h, int out_w) {
-  const size_t in_plane = static_cast<size_t>(s.h) * s.w;
+  const Index in_plane = static_cast<Index>(s.h) * s.w;
   const size_t out_plane = static_cast<size_t>(out_h) * out_w;
   const float area = static_cast<float>(s.size * s.size);
-  PLINTH_GRID_STRIDE_LOOP(i, total) {
-    const size_t plane = i / in_plane;
-    const int pos = static_cast<int>(i % in_plane);
+  PLINTH_INDEX_LOOP(Index, i, total) {
+    const Index plane = i / in_plane;
+    const int pos = static_cast<int>(i - plane * in_plane);
     const int iy = pos / s.w, ix = pos % s.w;
     // Windows covering row iy: oy * stride <= iy <= oy * stride + size - 1.
     const int oy_first = iy >= s.size ? (iy - s.size) / s.stride + 1 : 0;
     const int oy_last = min(iy / s.stride, out_h - 1);
     const int ox_first = ix >= s.size ? (ix - s.size) / s.stride + 1 : 0;
     const int ox_last = min(ix / s.stride, out_w - 1);
-    const float* dyp = dy + plane * out_plane;
+    const float* dyp = dy + static_cast<size_t>(plane) * out_plane;
     float sum = 0.0f;
     for (int oy = oy_first; oy <= oy_last; ++oy)
       for (int ox = ox_first; ox <= ox_last; ++ox) sum += dyp[oy * out_w + ox] / area;
@@ -59,9 +62,12 @@ __global__ void global_avgpool_forward_kernel(const float* x, float* y, size_t p
   }
 }
 
+template <typename Index>
 __global__ void global_avgpool_backward_kernel(const float* dy, float* dx, size_t total,
                                                int spatial) {
-  PLINTH_GRID_STRIDE_LOOP(i, total) dx[i] = dy[i / spatial] / static_cast<float>(spatial);
+  PLINTH_INDEX_LOOP(Index, i, total) {
+    dx[i] = dy[i / static_cast<Index>(spatial)] / static_cast<float>(spatial);
+  }
 }
 
 }  // namespace
@@ -72,16 +78,18 @@ using namespace cuda;
 void CudaBackend::avgpool_forward(const PoolShape& shape, const float* x, float* y) {
   check_pool_shape(shape, "avgpool_forward");
   const size_t total = shape.output_elements();
-  avgpool_forward_kernel<<<grid_for(total), kThreads, 0, ctx_->stream>>>(
-      x, y, total, shape, shape.out_h(), shape.out_w());
+  if (total == 0) return;
+  PLINTH_LAUNCH_INDEXED(avgpool_forward_kernel, total, ctx_->stream, x, y, total, shape,
+                        shape.out_h(), shape.out_w());
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
 void CudaBackend::avgpool_backward(const PoolShape& shape, const float* dy, float* dx) {
   check_pool_shape(shape, "avgpool_backward");
   const size_t total = shape.input_elements();
-  avgpool_backward_kernel<<<grid_for(total), kThreads, 0, ctx_->stream>>>(
-      dy, dx, total, shape, shape.out_h(), shape.out_w());
+  if (total == 0) return;
+  PLINTH_LAUNCH_INDEXED(avgpool_backward_kernel, total, ctx_->stream, dy, dx, total, shape,
+                        shape.out_h(), shape.out_w());
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
@@ -95,8 +103,8 @@ void CudaBackend::global_avgpool_forward(const float* x, float* y, size_t planes
 void CudaBackend::global_avgpool_backward(const float* dy, float* dx, size_t planes, int spatial) {
   const size_t total = planes * static_cast<size_t>(spatial < 0 ? 0 : spatial);
   if (total == 0) return;
-  global_avgpool_backward_kernel<<<grid_for(total), kThreads, 0, ctx_->stream>>>(dy, dx, total,
-                                                                                 spatial);
+  PLINTH_LAUNCH_INDEXED(global_avgpool_backward_kernel, total, ctx_->stream, dy, dx, total,
+                        spatial);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 

@@ -13,18 +13,28 @@ namespace cuda {
 namespace {
 
 // Element j of a channel's n * spatial values.
-__device__ size_t channel_element(const BatchNormShape& s, int channel, size_t j) {
-  return (j / s.spatial * s.c + channel) * s.spatial + j % s.spatial;
+template <typename Index>
+__device__ size_t channel_element(const BatchNormShape& s, int channel, Index j) {
+  const Index sample = j / static_cast<Index>(s.spatial);
+  const Index pos = j - sample * static_cast<Index>(s.spatial);
+  return (static_cast<size_t>(sample) * s.c + channel) * s.spatial + pos;
+}
+
+// Channel of element i of [n, c, spatial].
+template <typename Index>
+__device__ int channel_of(const BatchNormShape& s, Index i) {
+  return static_cast<int>(i / static_cast<Index>(s.spatial) % static_cast<Index>(s.c));
 }
 
 // One block per channel: the batch's mean and invstd, and the running estimates' step.
+template <typename Index>
 __global__ void batch_statistics_kernel(BatchNormShape s, const float* x, float* running_mean,
                                         float* running_var, float* saved_mean,
                                         float* saved_invstd) {
   const int k = blockIdx.x;
   const size_t m = s.per_channel();
   double v[2] = {0.0, 0.0};
-  for (size_t j = threadIdx.x; j < m; j += kThreads) {
+  for (Index j = threadIdx.x; j < static_cast<Index>(m); j += kThreads) {
     const double xj = x[channel_element(s, k, j)];
     v[0] += xj;
     v[1] += xj * xj;
@@ -48,24 +58,26 @@ __global__ void running_statistics_kernel(BatchNormShape s, const float* running
   }
 }
 
+template <typename Index>
 __global__ void normalize_kernel(BatchNormShape s, const float* x, const float* weight,
                                  const float* bias, const float* mean, const float* invstd,
                                  float* y, Activation act) {
-  PLINTH_GRID_STRIDE_LOOP(i, s.elements()) {
-    const int k = static_cast<int>(i / s.spatial % s.c);
+  PLINTH_INDEX_LOOP(Index, i, s.elements()) {
+    const int k = channel_of(s, i);
     const float scale = weight[k] * invstd[k], shift = bias[k] - mean[k] * scale;
     y[i] = activate(act, x[i] * scale + shift);
   }
 }
 
 // One block per channel: dbias = sum of dz, dweight = sum of dz * xhat.
+template <typename Index>
 __global__ void gradient_sums_kernel(BatchNormShape s, Activation act, const float* x,
                                      const float* y, const float* dy, const float* mean,
                                      const float* invstd, float* dweight, float* dbias) {
   const int k = blockIdx.x;
   const size_t m = s.per_channel();
   double v[2] = {0.0, 0.0};
-  for (size_t j = threadIdx.x; j < m; j += kThreads) {
+  for (Index j = threadIdx.x; j < static_cast<Index>(m); j += kThreads) {
     const size_t i = channel_element(s, k, j);
     const float dz = activation_grad(act, y[i], dy[i]);
     v[0] += dz;
@@ -78,13 +90,14 @@ __global__ void gradient_sums_kernel(BatchNormShape s, Activation act, const flo
 }
 
 // dx may alias dy: each element is read before it is written, by the same thread.
+template <typename Index>
 __global__ void input_gradient_kernel(BatchNormShape s, bool training, Activation act,
                                       const float* x, const float* y, const float* dy,
                                       const float* weight, const float* mean, const float* invstd,
                                       const float* dweight, const float* dbias, float* dx) {
   const float m = static_cast<float>(s.per_channel());
-  PLINTH_GRID_STRIDE_LOOP(i, s.elements()) {
-    const int k = static_cast<int>(i / s.spatial % s.c);
+  PLINTH_INDEX_LOOP(Index, i, s.elements()) {
+    const int k = channel_of(s, i);
     const BatchNormInputGrad<float> g =
         batchnorm_input_grad(training, weight[k], invstd[k], dbias[k] / m, dweight[k] / m);
     dx[i] = g.a * activation_grad(act, y[i], dy[i]) + g.b * (x[i] - mean[k]) + g.c;
@@ -101,15 +114,20 @@ void CudaBackend::batchnorm_forward(const BatchNormShape& shape, bool training, 
                                     float* running_var, float* saved_mean, float* saved_invstd,
                                     float* y, Activation act) {
   check_batchnorm_shape(shape, "batchnorm_forward");
-  if (training)
-    batch_statistics_kernel<<<shape.c, kThreads, 0, ctx_->stream>>>(
-        shape, x, running_mean, running_var, saved_mean, saved_invstd);
-  else
+  const size_t total = shape.elements();
+  if (total == 0) return;
+  if (!training)
     running_statistics_kernel<<<grid_for(shape.c), kThreads, 0, ctx_->stream>>>(
         shape, running_mean, running_var, saved_mean, saved_invstd);
+  else if (fits_32bit_index(total))
+    batch_statistics_kernel<uint32_t><<<shape.c, kThreads, 0, ctx_->stream>>>(
+        shape, x, running_mean, running_var, saved_mean, saved_invstd);
+  else
+    batch_statistics_kernel<uint64_t><<<shape.c, kThreads, 0, ctx_->stream>>>(
+        shape, x, running_mean, running_var, saved_mean, saved_invstd);
   PLINTH_CUDA_CHECK_LAUNCH();
-  normalize_kernel<<<grid_for(shape.elements()), kThreads, 0, ctx_->stream>>>(
-      shape, x, weight, bias, saved_mean, saved_invstd, y, act);
+  PLINTH_LAUNCH_INDEXED(normalize_kernel, total, ctx_->stream, shape, x, weight, bias, saved_mean,
+                        saved_invstd, y, act);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
@@ -119,12 +137,18 @@ void CudaBackend::batchnorm_backward(const BatchNormShape& shape, bool training,
                                      const float* saved_invstd, float* dx, float* dweight,
                                      float* dbias) {
   check_batchnorm_shape(shape, "batchnorm_backward");
-  gradient_sums_kernel<<<shape.c, kThreads, 0, ctx_->stream>>>(shape, act, x, y, dy, saved_mean,
-                                                               saved_invstd, dweight, dbias);
+  const size_t total = shape.elements();
+  if (total == 0) return;
+  if (fits_32bit_index(total))
+    gradient_sums_kernel<uint32_t><<<shape.c, kThreads, 0, ctx_->stream>>>(
+        shape, act, x, y, dy, saved_mean, saved_invstd, dweight, dbias);
+  else
+    gradient_sums_kernel<uint64_t><<<shape.c, kThreads, 0, ctx_->stream>>>(
+        shape, act, x, y, dy, saved_mean, saved_invstd, dweight, dbias);
   PLINTH_CUDA_CHECK_LAUNCH();
   if (!dx) return;
-  input_gradient_kernel<<<grid_for(shape.elements()), kThreads, 0, ctx_->stream>>>(
-      shape, training, act, x, y, dy, weight, saved_mean, saved_invstd, dweight, dbias, dx);
+  PLINTH_LAUNCH_INDEXED(input_gradient_kernel, total, ctx_->stream, shape, training, act, x, y, dy,
+                        weight, saved_mean, saved_invstd, dweight, dbias, dx);
   PLINTH_CUDA_CHECK_LAUNCH();
 }
 
