@@ -13,10 +13,13 @@ eager, and captured once in a CUDA graph and replayed. A figure is the median ov
 each round's median; a ratio is the median of the per-round ratios, with their range. Then,
 once: plinth's per-layer times and its BLAS GEMM rate (the conv layers as a fraction of it)
 and, with --tta, time to 90% test accuracy for plinth's fast recipe and the anchors' Keras recipe.
+With --contended a busy-loop process keeps one core busy for the whole run (a shared machine:
+a CI runner, a laptop), and each round also times plinth's training on 1 thread, the rate
+its threads must not fall below.
 Writes OUT/bench.json (every row), OUT/compare.md (the tables, with date, commit, versions and
 threads) and OUT/throughput.png.
 """
-import argparse, datetime, itertools, json, os, statistics, subprocess, sys
+import argparse, atexit, datetime, itertools, json, os, statistics, subprocess, sys
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,6 +37,8 @@ ap.add_argument("--keras", default=os.path.join(root, ".venv-tf", "bin", "python
                 help="the python with TensorFlow for the Keras anchor (skipped if missing; 'none': off)")
 ap.add_argument("--plinth", default=os.path.join(root, "build", "plinth"))
 ap.add_argument("--out", default=os.path.join(root, "benchmarks", "results", "latest"))
+ap.add_argument("--contended", action="store_true",
+                help="keep one core busy with a busy-loop process during the run; also time plinth on 1 thread")
 a = ap.parse_args()
 os.makedirs(a.out, exist_ok=True)
 batches = a.batch_sizes or ("32,64,256,1024" if a.device == "cpu" else "32,64,256,1024,4096")
@@ -94,9 +99,17 @@ def anchor(engine, py, extra, path):
 anchors = [("pytorch", py, source) for py, source in pytorch_pythons()]
 if keras_python():
     anchors.append(("keras", keras_python(), "pypi"))
+if a.contended:  # the other work of a shared machine, for the whole run
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    atexit.register(busy.kill)
 rows = []
 for r in range(a.rounds):
     got = plinth_bench(["--batch-sizes", batches, "--repeats", str(a.repeats)], os.path.join(a.out, f"plinth-round{r}.json"))
+    if a.contended:
+        one = run_json([a.plinth, "bench", "--device", a.device, "--threads", "1", "--modes", "train",
+                        "--batch-sizes", batches, "--repeats", str(a.repeats)],
+                       os.path.join(a.out, f"plinth-1thread-round{r}.json"))
+        got += [dict(x, engine="plinth-1thread") for x in one]
     for engine, py, source in anchors:
         got += anchor(engine, py, ["--mode", "bench", "--batch-sizes", batches, "--repeats", str(a.repeats)],
                       os.path.join(a.out, f"{engine}-{source}-round{r}.json"))
@@ -132,7 +145,7 @@ json.dump(rows, open(os.path.join(a.out, "bench.json"), "w"), indent=1)
 def throughput(engine, source, mode, batch, variant):
     """Per-round medians of one figure, in round order."""
     return [x for x in rows if x.get("engine") == engine and x.get("mode") == mode and x.get("batch_size") == batch
-            and x.get("variant", "eager") == variant and (engine == "plinth" or x.get("source") == source)]
+            and x.get("variant", "eager") == variant and (engine.startswith("plinth") or x.get("source") == source)]
 
 
 def median_row(engine, source, mode, batch, variant="eager"):
@@ -153,7 +166,8 @@ plinth_name = next((x.get("device_name") for x in rows if x.get("engine") == "pl
 # PyTorch's variants (column labels): on cuda its training step also replayed as a CUDA graph.
 variants = {"eager": " eager", "cuda-graph": " CUDA graph"} if a.device == "cuda" else {"eager": ""}
 names = {"pytorch": "PyTorch", "keras": "Keras"}
-lines = [f"# plinth vs PyTorch and Keras: seed CNN, {a.device}, {a.threads} threads", "",
+lines = [f"# plinth vs PyTorch and Keras: seed CNN, {a.device}, {a.threads} threads"
+         + (", one other core busy (--contended)" if a.contended else ""), "",
          f"{datetime.date.today()}, commit {commit}{' (with uncommitted changes)' if dirty else ''}; "
          f"plinth: {plinth_name}; {a.rounds} rounds x {a.repeats} windows per figure.", "",
          "Samples/s: median over rounds of each round's median window (min..max over all windows). "
@@ -183,6 +197,16 @@ for mode in ("train", "infer"):
         lines.append("| " + " | ".join(cells) + " |")
 lines += ["", "Anchors: " + (", ".join(f"{s} {v}" for s, v in versions.items()) or "none found") +
           f"; {a.threads} threads for every engine."]
+if a.contended:
+    lines += ["", f"plinth training on 1 thread under the same load, and {a.threads} threads against it "
+              "(median of the per-round ratios, their range):", "",
+              "| batch | plinth 1 thread | threads / 1 thread |", "|---|---|---|"]
+    for b in [int(x) for x in batches.split(",")]:
+        p, o = median_row("plinth", None, "train", b), median_row("plinth-1thread", None, "train", b)
+        if p and o:
+            ratios = [pp / oo for pp, oo in zip(p["rounds"], o["rounds"])]
+            lines.append(f"| {b} | {o['samples_per_second']:,.0f} | "
+                         f"**{statistics.median(ratios):.2f}x** ({min(ratios):.2f}..{max(ratios):.2f}) |")
 
 gemm = next((x for x in rows if x.get("mode") == "gemm"), None)
 layer_rows = [x for x in rows if x.get("mode") == "layer"]
