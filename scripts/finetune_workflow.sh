@@ -24,6 +24,10 @@
 # (none), SEMI_EPOCHS (100), SEMI_WARMUP (5), SEMI=0 leaves out (f), RESULTS
 # (benchmarks/results); SMOKE=1 checks the script
 # in a minute or two (pretraining cut to 50 steps, one seed, 2 epochs, results in OUT).
+# On a busy machine: PRETRAINED_DIR=DIR takes (a) and (e)'s pretrained checkpoints from
+# DIR/pre04.safetensors and DIR/pre59.safetensors (made by the same commands) instead of
+# pretraining; AUTOENCODER=0 leaves out (b) and its rows; DIAGNOSTICS=0 leaves out the
+# twice-the-epochs, frozen-features and all-labels runs.
 # About 30 minutes on two CPU cores for the seed CNN, most of it the semi-supervised rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +60,8 @@ case $MODEL in
     exit 2
     ;;
 esac
+AUTOENCODER=${AUTOENCODER_ROWS:-$AUTOENCODER}
+DIAGNOSTICS=${DIAGNOSTICS:-1}
 OUT=${OUT:-runs/$NAME}
 PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-5}
 AE_EPOCHS=${AE_EPOCHS:-5}
@@ -130,12 +136,16 @@ SUP=$OUT/pretrain_supervised.safetensors
 SUP_REV=$OUT/pretrain_supervised_rev.safetensors
 AE=$OUT/pretrain_autoencoder.safetensors
 
-# (a) Supervised pretraining: the model's recipe on classes 0-4 (relabelled 0..4).
-run pretrain_supervised pretrain-supervised 1 --model "models/$MODEL.json" --classes 0,1,2,3,4 \
-  --epochs "$PRETRAIN_EPOCHS" "${PRETRAIN_LIMIT[@]}" --save "$SUP"
-# (e)'s pretraining: the same on classes 5-9.
-run pretrain_supervised_rev pretrain-supervised-rev 1 --model "models/$MODEL.json" \
-  --classes 5,6,7,8,9 --epochs "$PRETRAIN_EPOCHS" "${PRETRAIN_LIMIT[@]}" --save "$SUP_REV"
+if [[ -n ${PRETRAINED_DIR:-} ]]; then
+  SUP=$PRETRAINED_DIR/pre04.safetensors SUP_REV=$PRETRAINED_DIR/pre59.safetensors
+else
+  # (a) Supervised pretraining: the model's recipe on classes 0-4 (relabelled 0..4).
+  run pretrain_supervised pretrain-supervised 1 --model "models/$MODEL.json" --classes 0,1,2,3,4 \
+    --epochs "$PRETRAIN_EPOCHS" "${PRETRAIN_LIMIT[@]}" --save "$SUP"
+  # (e)'s pretraining: the same on classes 5-9.
+  run pretrain_supervised_rev pretrain-supervised-rev 1 --model "models/$MODEL.json" \
+    --classes 5,6,7,8,9 --epochs "$PRETRAIN_EPOCHS" "${PRETRAIN_LIMIT[@]}" --save "$SUP_REV"
+fi
 # (b) Unsupervised pretraining: reconstruct all training images; no validation split, the
 # labels are never read.
 if [[ $AUTOENCODER == 1 ]]; then
@@ -168,15 +178,7 @@ for seed in $SEEDS; do
     --init-from "$SUP_REV" --reset "$HEAD"
   run "rev_scratch_seed$seed" rev-scratch "$seed" --model "models/$MODEL.json" "${REV_DATA[@]}" \
     "${FT_TRAIN[@]}"
-  # (f) Semi-supervised, from scratch and from (a) and (b).
-  if [[ $AUTOENCODER == 1 && $SEMI == 1 ]]; then
-    run "semi_scratch_seed$seed" semi-scratch "$seed" --model models/seed_cnn.json \
-      "${FT_DATA[@]}" "${SEMI_TRAIN[@]}"
-    run "semi_supervised_seed$seed" semi-supervised "$seed" --model models/seed_cnn.json \
-      "${FT_DATA[@]}" "${SEMI_TRAIN[@]}" --init-from "$SUP" --reset "$HEAD"
-    run "semi_autoencoder_seed$seed" semi-autoencoder "$seed" --model models/seed_cnn.json \
-      "${FT_DATA[@]}" "${SEMI_TRAIN[@]}" --init-from "$AE" --non-strict
-  fi
+  [[ $DIAGNOSTICS == 1 ]] || continue
   # Is from scratch just short of steps? The same with twice the epochs.
   run "scratch_long_seed$seed" scratch-long "$seed" --model "models/$MODEL.json" "${FT_DATA[@]}" \
     --epochs $((2 * FT_EPOCHS)) --lr "$FT_LR" "${FT_OPTIMIZER[@]}"
@@ -192,9 +194,26 @@ for seed in $SEEDS; do
   fi
 done
 
+# Last, as they take longest.
+for seed in $SEEDS; do
+  # (f) Semi-supervised, from (a), from scratch and from (b).
+  if [[ $MODEL == seed_cnn && $SEMI == 1 ]]; then
+    run "semi_supervised_seed$seed" semi-supervised "$seed" --model models/seed_cnn.json \
+      "${FT_DATA[@]}" "${SEMI_TRAIN[@]}" --init-from "$SUP" --reset "$HEAD"
+    run "semi_scratch_seed$seed" semi-scratch "$seed" --model models/seed_cnn.json \
+      "${FT_DATA[@]}" "${SEMI_TRAIN[@]}"
+    if [[ $AUTOENCODER == 1 ]]; then
+      run "semi_autoencoder_seed$seed" semi-autoencoder "$seed" --model models/seed_cnn.json \
+        "${FT_DATA[@]}" "${SEMI_TRAIN[@]}" --init-from "$AE" --non-strict
+    fi
+  fi
+done
+
 # What the labels would buy: all 30,000 labelled images of classes 5-9, the model's recipe.
-run all_labels all-labels 1 --model "models/$MODEL.json" --classes 5,6,7,8,9 --val-split 0 \
-  --epochs "$PRETRAIN_EPOCHS" "${PRETRAIN_LIMIT[@]}"
+if [[ $DIAGNOSTICS == 1 ]]; then
+  run all_labels all-labels 1 --model "models/$MODEL.json" --classes 5,6,7,8,9 --val-split 0 \
+    --epochs "$PRETRAIN_EPOCHS" "${PRETRAIN_LIMIT[@]}"
+fi
 
 SEMI_SETTINGS="Adam lr 0.003 (cosine), batch 32 labelled + 7 x 32 unlabelled, $SEMI_EPOCHS epochs \
 of 9 steps (the first $SEMI_WARMUP labelled only), threshold 0.8, weak view shift=2,flip, strong \
