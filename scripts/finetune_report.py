@@ -240,8 +240,9 @@ def markdown(report):
                            f"{(row['mean'] - PREVIOUS_BEST) * 100:+.2f} points against the best row before "
                            f"semi-supervised training ({PREVIOUS_BEST}, finetune-2026-11-29.md); above it on "
                            f"{above} of {len(row['runs'])} seeds")
-    out += ["", f"### The features alone: {report['features']} frozen, only the rest trained", ""]
-    out += table(ft["frozen"], FROZEN_VARIANTS, seeds)
+    if ft["frozen"]:
+        out += ["", f"### The features alone: {report['features']} frozen, only the rest trained", ""]
+        out += table(ft["frozen"], FROZEN_VARIANTS, seeds)
     for run in report["runs"]:
         if run["variant"] == "all-labels":
             out += ["", f"For scale: all {run['train_images']} labels of classes 5-9, from scratch, "

@@ -27,7 +27,8 @@
 # On a busy machine: PRETRAINED_DIR=DIR takes (a) and (e)'s pretrained checkpoints from
 # DIR/pre04.safetensors and DIR/pre59.safetensors (made by the same commands) instead of
 # pretraining; AUTOENCODER=0 leaves out (b) and its rows; DIAGNOSTICS=0 leaves out the
-# twice-the-epochs, frozen-features and all-labels runs.
+# twice-the-epochs, frozen-features and all-labels runs. CONTINUE=1 continues an
+# interrupted run in OUT: the runs its runs.jsonl lists are not run again.
 # About 30 minutes on two CPU cores for the seed CNN, most of it the semi-supervised rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -111,13 +112,17 @@ SEMI_TRAIN=(--epochs "$SEMI_EPOCHS" --lr 0.003 --optimizer adam --weight-decay 0
   --semi-ratio 7 --semi-threshold 0.8 --strong-augment shift=2,rotate=10,flip,cutout=6)
 
 mkdir -p "$OUT"
-: >"$OUT/runs.jsonl"
+[[ ${CONTINUE:-0} == 1 ]] || : >"$OUT/runs.jsonl"
 
 # run NAME VARIANT SEED ARGS...: one plinth train, its log and history under $OUT, its
 # exact command line in $OUT/runs.jsonl for the report.
 run() {
   local name=$1 variant=$2 seed=$3
   shift 3
+  if grep -q "^{\"name\": \"$name\"," "$OUT/runs.jsonl"; then
+    echo "== $name: done before (CONTINUE=1)"
+    return
+  fi
   local cmd=("$PLINTH" train --device "$DEVICE" --seed "$seed" --history "$OUT/$name.history.json" "$@")
   echo "== $name: ${cmd[*]}"
   if ! "${cmd[@]}" >"$OUT/$name.log" 2>&1; then
@@ -194,20 +199,23 @@ for seed in $SEEDS; do
   fi
 done
 
-# Last, as they take longest.
-for seed in $SEEDS; do
-  # (f) Semi-supervised, from (a), from scratch and from (b).
-  if [[ $MODEL == seed_cnn && $SEMI == 1 ]]; then
+# (f) Semi-supervised, last as they take longest: from (a) for every seed, then from
+# scratch, then from (b).
+if [[ $MODEL == seed_cnn && $SEMI == 1 ]]; then
+  for seed in $SEEDS; do
     run "semi_supervised_seed$seed" semi-supervised "$seed" --model models/seed_cnn.json \
       "${FT_DATA[@]}" "${SEMI_TRAIN[@]}" --init-from "$SUP" --reset "$HEAD"
+  done
+  for seed in $SEEDS; do
     run "semi_scratch_seed$seed" semi-scratch "$seed" --model models/seed_cnn.json \
       "${FT_DATA[@]}" "${SEMI_TRAIN[@]}"
-    if [[ $AUTOENCODER == 1 ]]; then
-      run "semi_autoencoder_seed$seed" semi-autoencoder "$seed" --model models/seed_cnn.json \
-        "${FT_DATA[@]}" "${SEMI_TRAIN[@]}" --init-from "$AE" --non-strict
-    fi
-  fi
-done
+  done
+  for seed in $SEEDS; do
+    [[ $AUTOENCODER == 1 ]] || break
+    run "semi_autoencoder_seed$seed" semi-autoencoder "$seed" --model models/seed_cnn.json \
+      "${FT_DATA[@]}" "${SEMI_TRAIN[@]}" --init-from "$AE" --non-strict
+  done
+fi
 
 # What the labels would buy: all 30,000 labelled images of classes 5-9, the model's recipe.
 if [[ $DIAGNOSTICS == 1 ]]; then
