@@ -202,6 +202,27 @@ std::vector<int> parse_classes(const Args& args) {
   return classes;
 }
 
+namespace {
+
+// --unlabelled PATH: the training part of the data set at PATH (any --data format), its
+// labels dropped.
+Dataset load_unlabelled(const Args& args, const std::string& path, const Model& model) {
+  std::error_code error;
+  if (!std::filesystem::exists(path, error))
+    fail("--unlabelled {}: no such directory or file (give rest or a data set's path)", path);
+  const DataSource source(path,
+                          {model.input[0], model.input[1], model.input[2], args.on("strict")});
+  std::vector<std::string> skipped;
+  Dataset images = source.load(Split::train, &skipped);
+  if (!skipped.empty())
+    notice(fmt::format("--unlabelled {}: skipped {} unreadable images", path, skipped.size()));
+  images.labels.clear();
+  if (images.count == 0) fail("--unlabelled {}: no training images there", path);
+  return images;
+}
+
+}  // namespace
+
 Data load_data(const Args& args, const Model& model, double val_split, uint64_t seed) {
   const DataSource source = open_data(args, model);
   const std::vector<int> classes = parse_classes(args);
@@ -222,10 +243,20 @@ Data load_data(const Args& args, const Model& model, double val_split, uint64_t 
   }
   const double fraction = args.number("labelled-fraction");
   if (!(fraction > 0 && fraction <= 1)) fail("--labelled-fraction: expected a fraction in (0, 1]");
-  if (fraction < 1) d.train = labelled_fraction(d.train, fraction, seed);
+  const std::string unlabelled = args.str("unlabelled");
+  if (unlabelled == "rest" && fraction == 1)
+    fail("--unlabelled rest: every training image is labelled (give --labelled-fraction < 1)");
+  if (unlabelled == "rest") {
+    std::tie(d.train, d.unlabelled) = split_labelled(d.train, fraction, seed);
+  } else {
+    if (fraction < 1) d.train = labelled_fraction(d.train, fraction, seed);
+    if (!unlabelled.empty()) d.unlabelled = load_unlabelled(args, unlabelled, model);
+  }
   status(fmt::format("data: {} training, {} validation, {} test images of {}x{}x{}, {} classes",
                      d.train.count, d.val.count, d.test.count, d.train.channels, d.train.height,
                      d.train.width, d.train.classes));
+  if (d.unlabelled.count > 0)
+    status(fmt::format("unlabelled: {} images ({})", d.unlabelled.count, d.unlabelled.name));
   return d;
 }
 

@@ -65,6 +65,7 @@ std::string data_dir(const Args& args);
 void add_data_options(Args& args);
 struct Data {
   Dataset train, val, test;
+  Dataset unlabelled;  // train's --unlabelled images (no labels); empty without
 };
 // --data opened for a model: an image folder's images are fitted to the model's input.
 DataSource open_data(const Args& args, const Model& model);
@@ -76,7 +77,8 @@ Dataset load_part(const Args& args, const DataSource& source, const Model& model
 // Loads --data's training and test parts as load_part does, takes its own validation
 // part if it has one or else holds out val_split of the training set (of each class for
 // image folders and packed files, which are sorted by class), and keeps
-// --labelled-fraction of the training part.
+// --labelled-fraction of the training part, and --unlabelled: `rest` (the training part's
+// images that --labelled-fraction leaves unlabelled) or another data set's training part.
 Data load_data(const Args& args, const Model& model, double val_split, uint64_t seed);
 std::vector<int> parse_classes(const Args& args);
 // --data-memory in bytes.

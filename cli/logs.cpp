@@ -70,6 +70,11 @@ void RunLogs::write_history(const std::vector<EpochRecord>& history, const EvalR
                      {"samples_per_second", r.samples_per_second},
                      {"lr", r.lr}};
     if (r.test_accuracy >= 0) e["test_accuracy"] = r.test_accuracy;
+    if (r.above_threshold >= 0) {
+      e["unlabelled_loss"] = r.unlabelled_loss;
+      e["above_threshold"] = r.above_threshold;
+      e["pseudo_labels"] = r.pseudo_labels;
+    }
     epochs.push_back(e);
   }
   nlohmann::json j{{"device", device_}, {"model", model_}, {"epochs", epochs}};

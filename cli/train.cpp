@@ -48,8 +48,8 @@ Args train_args() {
           "learning-rate schedule with its default settings: constant, step, cosine or one_cycle "
           "(default: the model file's; set step_epochs, gamma, min_lr... there)")
       .option("augment", "SPEC",
-              "on-the-fly augmentation: none, or any of shift=PX,rotate=DEG,scale=F,flip (default: "
-              "the model file's)")
+              "on-the-fly augmentation: none, or any of shift=PX,rotate=DEG,scale=F,flip,"
+              "contrast=F,brightness=F,cutout=PX (default: the model file's)")
       .option(
           "val-split", "F",
           "fraction of the training set held out for validation (default: the model file's, 0.1)")
@@ -112,26 +112,49 @@ Args train_args() {
   a.option("labelled-fraction", "F",
            "keep a seeded, class-stratified fraction of the training labels", "1")
       .number_range(0, 1);
+  a.option("unlabelled", "rest|PATH",
+           "semi-supervised training (FixMatch) with unlabelled images: rest (the training images "
+           "--labelled-fraction leaves unlabelled) or a data set whose training images are used "
+           "without labels (default: none)")
+      .option("semi-ratio", "N",
+              "with --unlabelled: unlabelled images per labelled one in a step (default: the model "
+              "file's, 7)")
+      .range(1, 1 << 16)
+      .option("semi-threshold", "F",
+              "with --unlabelled: the weak view's probability a pseudo-label needs (default: the "
+              "model file's, 0.95)")
+      .number_range(0, 1)
+      .option("semi-warmup-epochs", "N",
+              "with --unlabelled: epochs on the labelled images alone first (default: the model "
+              "file's, 0)")
+      .range(0, kMaxEpochs)
+      .option("strong-augment", "SPEC",
+              "with --unlabelled: the strong view's augmentation, as --augment (default: the model "
+              "file's)");
   return a;
 }
 
 // --augment: none, or shift=PX,rotate=DEG,scale=F and flip (a bare word, or flip=1/true
 // and flip=0/false meaning what they say), as the model file's "augment" object.
-nlohmann::json augment_json(const Args& a) {
+nlohmann::json augment_json(const Args& a, const std::string& option) {
   nlohmann::json j = nlohmann::json::object();
-  if (a.str("augment") == "none") return j;
-  for (const std::string& item : a.list("augment")) {
+  if (a.str(option) == "none") return j;
+  for (const std::string& item : a.list(option)) {
     const size_t eq = item.find('=');
     const std::string key = item.substr(0, eq), value = eq == item.npos ? "" : item.substr(eq + 1);
+    const bool number = key == "shift" || key == "rotate" || key == "scale" || key == "contrast" ||
+                        key == "brightness" || key == "cutout";
     if (key == "flip" && (eq == item.npos || value == "1" || value == "true"))
       j["horizontal_flip"] = true;
     else if (key == "flip" && (value == "0" || value == "false"))
       j["horizontal_flip"] = false;
-    else if ((key == "shift" || key == "rotate" || key == "scale") && eq != item.npos)
-      j[key] = parse_real(value, a.who("augment") + " " + key);
+    else if (number && eq != item.npos)
+      j[key] = parse_real(value, a.who(option) + " " + key);
     else
-      fail("{} expects none or shift=PX,rotate=DEG,scale=F,flip[=0|1], got {}", a.who("augment"),
-           quoted_input(item));
+      fail(
+          "{} expects none or shift=PX,rotate=DEG,scale=F,flip[=0|1],contrast=F,brightness=F,"
+          "cutout=PX, got {}",
+          a.who(option), quoted_input(item));
   }
   return j;
 }
@@ -146,7 +169,17 @@ void apply_overrides(const Args& a, Model& m) {
   if (a.has("lr")) m.optimizer.lr = static_cast<float>(a.number("lr"));
   if (a.has("weight-decay"))
     m.optimizer.weight_decay = static_cast<float>(a.number("weight-decay"));
-  if (a.has("augment")) m.training.augment = parse_augment(augment_json(a), "--augment");
+  if (a.has("augment")) m.training.augment = parse_augment(augment_json(a, "augment"), "--augment");
+  SemiSupervisedRecipe& semi = m.training.semi_supervised;
+  if (a.has("semi-ratio")) semi.ratio = a.integer("semi-ratio");
+  if (a.has("semi-threshold")) semi.threshold = static_cast<float>(a.number("semi-threshold"));
+  if (a.has("semi-warmup-epochs")) semi.warmup_epochs = a.integer("semi-warmup-epochs");
+  if (a.has("strong-augment"))
+    semi.strong = parse_augment(augment_json(a, "strong-augment"), "--strong-augment");
+  for (const char* option :
+       {"semi-ratio", "semi-threshold", "semi-warmup-epochs", "strong-augment"})
+    if (a.has(option) && !a.has("unlabelled"))
+      fail("--{} only makes sense with --unlabelled", option);
   if (a.has("schedule"))
     m.training.schedule = parse_schedule({{"type", a.str("schedule")}}, "--schedule");
   if (!(m.optimizer.lr > 0 && m.optimizer.lr < 1e6))
@@ -173,6 +206,7 @@ nlohmann::json run_config(const Args& a, const Model& m, uint64_t seed) {
           {"data", a.str("data")},
           {"classes", parse_classes(a)},
           {"labelled_fraction", a.number("labelled-fraction")},
+          {"unlabelled", a.str("unlabelled")},
           {"freeze", a.list("freeze")},
           {"lr_multiplier", lr_multipliers(a)},
           {"clip_norm", a.number("clip-norm")},
@@ -463,6 +497,21 @@ int train(const Args& a, Communicator* ranks) {
   if (a.on("verbose") && leader) print_summary(model, a.list("freeze"));
   TrainOptions options = train_options(a, run);
   options.communicator = ranks;
+  if (data.unlabelled.count > 0) {
+    if (ranks)
+      fail("--unlabelled: semi-supervised training runs in one process, not {} ranks",
+           ranks->size());
+    if (model.loss != LossKind::categorical_crossentropy)
+      fail("--unlabelled: semi-supervised training needs a classifier, not a {} model",
+           loss_name(model.loss));
+    options.unlabelled = &data.unlabelled;
+    const SemiSupervisedRecipe& semi = model.training.semi_supervised;
+    status(
+        fmt::format("semi-supervised (FixMatch): {} unlabelled images per step ({} x {}), "
+                    "threshold {}, {} warm-up epochs",
+                    semi.ratio * options.batch_size, semi.ratio, options.batch_size, semi.threshold,
+                    semi.warmup_epochs));
+  }
   Trainer trainer = naming_options({{"freeze", "--freeze"},
                                     {"lr_multiplier", "--lr-multiplier"},
                                     {"batch_size", "--batch-size"}},

@@ -105,10 +105,29 @@ void bce_loss(int threads, const T* pred, const T* target, int n, int features, 
   add_row_sums(threads, n, features, stats, row);
 }
 
+// One pass over n rows of a few classes: too little work to share among threads, and in
+// one thread the counts are the same in any run.
+template <typename T>
+void pseudo_label(const T* logits, int n, int classes, T threshold, int32_t* labels, T* counts) {
+  for (int i = 0; i < n; ++i) {
+    const T* z = logits + static_cast<size_t>(i) * classes;
+    int best = 0;  // the first maximum wins ties
+    for (int j = 1; j < classes; ++j)
+      if (z[j] > z[best]) best = j;
+    T sum = 0;
+    for (int j = 0; j < classes; ++j) sum += std::exp(z[j] - z[best]);
+    const bool confident = T(1) / sum >= threshold;  // the argmax's softmax probability
+    labels[i] = confident ? best : -1;
+    if (confident) counts[best] += T(1);
+  }
+}
+
 template void softmax_cross_entropy<float>(int, const float*, const int32_t*, int, int, float*,
                                            float*, float*);
 template void softmax_cross_entropy<double>(int, const double*, const int32_t*, int, int, double*,
                                             double*, double*);
+template void pseudo_label<float>(const float*, int, int, float, int32_t*, float*);
+template void pseudo_label<double>(const double*, int, int, double, int32_t*, double*);
 template void mse_loss<float>(int, const float*, const float*, int, int, float*, float*);
 template void mse_loss<double>(int, const double*, const double*, int, int, double*, double*);
 template void bce_loss<float>(int, const float*, const float*, int, int, float*, float*);
@@ -121,6 +140,11 @@ namespace plinth {
 void CpuBackend::softmax_cross_entropy(const float* logits, const int32_t* labels, int n,
                                        int classes, float* probs, float* grad, float* stats) {
   cpu::softmax_cross_entropy(threads_, logits, labels, n, classes, probs, grad, stats);
+}
+
+void CpuBackend::pseudo_label(const float* logits, int n, int classes, float threshold,
+                              int32_t* labels, float* counts) {
+  cpu::pseudo_label(logits, n, classes, threshold, labels, counts);
 }
 
 void CpuBackend::mse_loss(const float* pred, const float* target, int n, int features, float* grad,

@@ -25,4 +25,9 @@ void mse_loss(int threads, const T* pred, const T* target, int n, int features, 
 template <typename T>
 void bce_loss(int threads, const T* pred, const T* target, int n, int features, T* grad, T* stats);
 
+// Pseudo-labels: labels[i] = argmax of row i where its softmax probability is at least
+// threshold, else -1; counts[c] += rows labelled c.
+template <typename T>
+void pseudo_label(const T* logits, int n, int classes, T threshold, int32_t* labels, T* counts);
+
 }  // namespace plinth::cpu

@@ -173,7 +173,10 @@ Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes) {
   return out;
 }
 
-Dataset labelled_fraction(const Dataset& data, double fraction, uint64_t seed) {
+namespace {
+
+// The samples labelled_fraction keeps, in data set order.
+std::vector<int32_t> labelled_indices(const Dataset& data, double fraction, uint64_t seed) {
   require_labels(data, "labelled_fraction");
   if (!(fraction > 0 && fraction <= 1))
     fail("{}: labelled fraction {} is outside (0, 1]", data.name, fraction);
@@ -191,7 +194,29 @@ Dataset labelled_fraction(const Dataset& data, double fraction, uint64_t seed) {
     kept.insert(kept.end(), members.begin(), members.begin() + keep);
   }
   std::sort(kept.begin(), kept.end());
-  return subset(data, kept, fmt::format("{} ({} labelled)", data.name, fraction));
+  return kept;
+}
+
+}  // namespace
+
+Dataset labelled_fraction(const Dataset& data, double fraction, uint64_t seed) {
+  return subset(data, labelled_indices(data, fraction, seed),
+                fmt::format("{} ({} labelled)", data.name, fraction));
+}
+
+std::pair<Dataset, Dataset> split_labelled(const Dataset& data, double fraction, uint64_t seed) {
+  const std::vector<int32_t> kept = labelled_indices(data, fraction, seed);
+  std::vector<int32_t> rest;
+  for (int i = 0, k = 0; i < data.count; ++i) {
+    if (k < static_cast<int>(kept.size()) && kept[k] == i)
+      ++k;
+    else
+      rest.push_back(i);
+  }
+  Dataset unlabelled = subset(data, rest, fmt::format("{} (unlabelled rest)", data.name));
+  unlabelled.labels.clear();
+  return {subset(data, kept, fmt::format("{} ({} labelled)", data.name, fraction)),
+          std::move(unlabelled)};
 }
 
 std::string Dataset::sample_name(int i) const {

@@ -75,6 +75,9 @@ Dataset restrict_classes(const Dataset& data, const std::vector<int>& classes);
 // Fisher-Yates shuffle seeded from (seed, class); the kept samples stay in dataset order.
 // fraction in (0, 1]. Identical on every platform for one seed.
 Dataset labelled_fraction(const Dataset& data, double fraction, uint64_t seed);
+// labelled_fraction's samples, and the others without their labels (the unlabelled images
+// of semi-supervised training), both in data set order.
+std::pair<Dataset, Dataset> split_labelled(const Dataset& data, double fraction, uint64_t seed);
 
 // Refuses a label outside [0, classes): plinth::Error naming the sample (its file, or the
 // labels file or data set and the index), the label and whose classes they are: a label the

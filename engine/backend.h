@@ -105,15 +105,20 @@ struct LrSchedule {
   float multiplier = 1.0f;  // the parameter group's lr_multiplier
 };
 
-// Random affine augmentation applied per sample; parameters are drawn from a
-// counter-based generator keyed by (seed, epoch, sample id) so CPU and GPU agree.
+// Random augmentation applied per sample; parameters are drawn from a counter-based
+// generator keyed by (seed, epoch, sample id) so CPU and GPU agree. An affine warp, then
+// the photometric changes, then cutout (the strong view of semi-supervised training).
 struct AugmentSpec {
   float max_shift = 0.0f;   // pixels, uniform in [-max_shift, max_shift] for x and y
   float max_rotate = 0.0f;  // degrees, uniform in [-max_rotate, max_rotate]
   float max_scale = 0.0f;   // relative, scale uniform in [1-max_scale, 1+max_scale]
   bool horizontal_flip = false;
+  float contrast = 0.0f;    // value * (1 + u), u uniform in [-contrast, contrast]
+  float brightness = 0.0f;  // + u, u uniform in [-brightness, brightness] (input units)
+  float cutout = 0.0f;      // a square of this side (pixels) at a random centre set to 0
   bool enabled() const {
-    return max_shift > 0 || max_rotate > 0 || max_scale > 0 || horizontal_flip;
+    return max_shift > 0 || max_rotate > 0 || max_scale > 0 || horizontal_flip || contrast > 0 ||
+           brightness > 0 || cutout > 0;
   }
 };
 
@@ -247,6 +252,12 @@ struct AugmentSpec {
      of elements with (pred > 0.5) == (target > 0.5). */                                           \
   OP(void, bce_loss, (const float* pred, const float* target, int n, int features,                 \
                       float* grad, float* stats))                                                  \
+  /* Pseudo-labels from logits [n, classes] (semi-supervised training): labels[i] = the            \
+     argmax of row i (the first maximum wins ties) where its softmax probability is at least       \
+     threshold, else -1 (softmax_cross_entropy then gives that row no loss and no gradient);       \
+     counts[c] += the rows labelled c (counts: `classes` floats). */                               \
+  OP(void, pseudo_label, (const float* logits, int n, int classes, float threshold,                \
+                          int32_t* labels, float* counts))                                         \
                                                                                                    \
   /* ---- regularisation (cpu_fallback/dropout.cpp, kernels/dropout.cu) */                         \
   /* mask[i] = 0 or 1/(1-rate) from a counter-based generator keyed by (seed, *step, i);           \

@@ -64,17 +64,24 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 nlohmann::json history_json(const std::vector<EpochRecord>& history) {
   nlohmann::json h = nlohmann::json::array();
-  for (const EpochRecord& r : history)
-    h.push_back({{"epoch", r.epoch},
-                 {"loss", r.loss},
-                 {"accuracy", r.accuracy},
-                 {"val_loss", r.val_loss},
-                 {"val_accuracy", r.val_accuracy},
-                 {"lr", r.lr},
-                 {"seconds", r.seconds},
-                 {"samples_per_second", r.samples_per_second},
-                 {"steps", r.steps},
-                 {"test_accuracy", r.test_accuracy}});
+  for (const EpochRecord& r : history) {
+    nlohmann::json e = {{"epoch", r.epoch},
+                        {"loss", r.loss},
+                        {"accuracy", r.accuracy},
+                        {"val_loss", r.val_loss},
+                        {"val_accuracy", r.val_accuracy},
+                        {"lr", r.lr},
+                        {"seconds", r.seconds},
+                        {"samples_per_second", r.samples_per_second},
+                        {"steps", r.steps},
+                        {"test_accuracy", r.test_accuracy}};
+    if (r.above_threshold >= 0) {
+      e["unlabelled_loss"] = r.unlabelled_loss;
+      e["above_threshold"] = r.above_threshold;
+      e["pseudo_labels"] = r.pseudo_labels;
+    }
+    h.push_back(e);
+  }
   return h;
 }
 
@@ -107,6 +114,18 @@ class MetadataFields {
   const std::string& path_;
 };
 
+// A JSON array of at most kMaxNumbers finite numbers in [lo, hi].
+std::vector<double> numbers(const nlohmann::json& j, const std::string& where, double lo,
+                            double hi) {
+  constexpr size_t kMaxNumbers = 1 << 20;
+  if (!j.is_array() || j.size() > kMaxNumbers)
+    fail("{}: expected an array of at most {} numbers", where, kMaxNumbers);
+  std::vector<double> out;
+  for (size_t i = 0; i < j.size(); ++i)
+    out.push_back(json_number(j[i], fmt::format("{}[{}]", where, i), lo, hi));
+  return out;
+}
+
 std::vector<EpochRecord> history_from_json(const nlohmann::json& h, const std::string& where) {
   if (!h.is_array()) fail("{}: expected an array of epochs", where);
   std::vector<EpochRecord> out;
@@ -133,6 +152,11 @@ std::vector<EpochRecord> history_from_json(const nlohmann::json& h, const std::s
     r.samples_per_second = number("samples_per_second", 0, kBig);
     r.steps = json_integer(field("steps"), at + ".steps", 0, kMaxSteps);
     r.test_accuracy = j.contains("test_accuracy") ? number("test_accuracy", -1, 1) : -1.0;
+    if (j.contains("above_threshold")) {  // a semi-supervised epoch
+      r.unlabelled_loss = number("unlabelled_loss", -kBig, kBig);
+      r.above_threshold = number("above_threshold", 0, 1);
+      r.pseudo_labels = numbers(field("pseudo_labels"), at + ".pseudo_labels", 0, kBig);
+    }
     out.push_back(r);
   }
   return out;
@@ -229,6 +253,7 @@ void save_checkpoint(const std::string& path, const Parameters& params,
       {"step", std::to_string(meta.state.step)},
       {"batch_in_epoch", std::to_string(meta.state.batch_in_epoch)},
       {"partial_stats", partial.dump()},
+      {"partial_unlabelled", nlohmann::json(meta.state.partial_unlabelled).dump()},
       {"partial_seconds", fmt::format("{}", meta.state.partial_seconds)},
       {"history", history_json(meta.state.history).dump()},
       {"normalization",
@@ -259,6 +284,9 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
     meta.state.partial_stats[i] =
         json_number(partial[i], fmt::format("{}[{}]", field.what("partial_stats"), i), 0, 1e300);
   meta.state.partial_seconds = field.real("partial_seconds", 0, 1e300);
+  if (f.metadata().contains("partial_unlabelled"))  // checkpoints since semi-supervised training
+    meta.state.partial_unlabelled =
+        numbers(field.json("partial_unlabelled"), field.what("partial_unlabelled"), 0, 1e300);
   meta.state.history = history_from_json(field.json("history"), field.what("history"));
   // Checkpoints before per-channel normalisation hold one number each. Inputs are divided
   // by std: zero or less would make every input infinite or flipped.

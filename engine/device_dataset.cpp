@@ -4,11 +4,12 @@
 
 namespace plinth {
 
-DeviceDataset::DeviceDataset(Backend& backend, const Dataset& data, int batch, int64_t limit_bytes)
+DeviceDataset::DeviceDataset(Backend& backend, const Dataset& data, int batch, int64_t limit_bytes,
+                             int64_t positions)
     : backend_(backend),
       data_(data),
       count_(data.count),
-      padded_((data.count + batch - 1) / batch * batch),
+      padded_(positions > 0 ? positions : (int64_t{data.count} + batch - 1) / batch * batch),
       batch_(batch),
       streamed_(data.pixel_bytes() > limit_bytes) {
   const size_t sample = static_cast<size_t>(data.image_size());
@@ -43,7 +44,8 @@ DeviceDataset::DeviceDataset(Backend& backend, const Dataset& data, int batch, i
     indices_ = DeviceBuffer(backend, padded_ * sizeof(int32_t));
   }
   std::vector<int32_t> order(padded_);
-  for (int i = 0; i < padded_; ++i) order[i] = i % count_;  // padding repeats early samples
+  for (int64_t i = 0; i < padded_; ++i)  // padding repeats early samples
+    order[i] = static_cast<int32_t>(i % count_);
   set_order(order);
 }
 

@@ -20,7 +20,10 @@ namespace plinth {
 class DeviceDataset {
  public:
   // limit_bytes: the most device memory the pixels may take (at least one batch streams).
-  DeviceDataset(Backend& backend, const Dataset& data, int batch, int64_t limit_bytes);
+  // positions: the length of an order, a multiple of batch (0: count rounded up to whole
+  // batches); an order may visit a sample several times, as an unlabelled stream does.
+  DeviceDataset(Backend& backend, const Dataset& data, int batch, int64_t limit_bytes,
+                int64_t positions = 0);
 
   bool streamed() const { return streamed_; }
   // Why steps that read a streamed set are not replayed from a graph (StepGraph::disable).
@@ -28,7 +31,7 @@ class DeviceDataset {
       "the data set streams from host memory (data_memory smaller than its pixels): a graph "
       "cannot replay the host's copies of each batch";
   int count() const { return count_; }
-  int padded() const { return padded_; }  // count rounded up to whole batches
+  int64_t padded() const { return padded_; }  // the positions of an order
   int batch_size() const { return batch_; }
   // The order of one pass, padded() entries (padding repeats samples).
   void set_order(const std::vector<int32_t>& order);
@@ -48,7 +51,9 @@ class DeviceDataset {
 
   Backend& backend_;
   const Dataset& data_;
-  int count_, padded_, batch_;
+  int count_;
+  int64_t padded_;
+  int batch_;
   bool streamed_;
   int64_t chunk_samples_ = 0;     // streamed: samples per chunk, whole batches
   int64_t chunk_start_ = -1;      // streamed: the order position the chunk holds, -1 for none

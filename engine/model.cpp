@@ -58,17 +58,38 @@ OptimizerKind parse_optimizer_kind(const std::string& name, const std::string& w
 
 AugmentSpec parse_augment(const nlohmann::json& j, const std::string& where) {
   const JsonFields f(j, where);
-  f.only({"shift", "rotate", "scale", "horizontal_flip"});
+  f.only({"shift", "rotate", "scale", "horizontal_flip", "contrast", "brightness", "cutout"});
   AugmentSpec a;
   a.max_shift = static_cast<float>(f.number("shift", 0));
   a.max_rotate = static_cast<float>(f.number("rotate", 0));
   a.max_scale = static_cast<float>(f.number("scale", 0));
   a.horizontal_flip = f.boolean("horizontal_flip", false);
+  a.contrast = static_cast<float>(f.number("contrast", 0, 0, 1));
+  a.brightness = static_cast<float>(f.number("brightness", 0, 0, 1e6));
+  a.cutout = static_cast<float>(f.number("cutout", 0, 0, 65536));
   // Written as !(in range) so NaN (from --augment shift=nan) is refused too.
   if (!(a.max_shift >= 0 && a.max_shift <= 65536) || !(a.max_rotate >= 0 && a.max_rotate <= 360) ||
       !(a.max_scale >= 0 && a.max_scale < 1))
     fail("{}: shift must be in [0, 65536], rotate in [0, 360] and scale in [0, 1)", where);
   return a;
+}
+
+nlohmann::json augment_to_json(const AugmentSpec& a) {
+  return {{"shift", a.max_shift},   {"rotate", a.max_rotate},
+          {"scale", a.max_scale},   {"horizontal_flip", a.horizontal_flip},
+          {"contrast", a.contrast}, {"brightness", a.brightness},
+          {"cutout", a.cutout}};
+}
+
+void parse_semi_supervised(const nlohmann::json& j, const std::string& where,
+                           SemiSupervisedRecipe& into) {
+  const JsonFields f(j, where);
+  f.only({"ratio", "threshold", "warmup_epochs", "strong_augment"});
+  into.ratio = f.positive_int("ratio", into.ratio);
+  into.threshold = static_cast<float>(f.number("threshold", into.threshold, 0, 1));
+  into.warmup_epochs = f.non_negative_int("warmup_epochs", into.warmup_epochs);
+  if (f.has("strong_augment"))
+    into.strong = parse_augment(f.raw()["strong_augment"], where + ".strong_augment");
 }
 
 Schedule parse_schedule(const nlohmann::json& j, const std::string& where) {
@@ -200,7 +221,8 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
   if (f.has("optimizer")) m.optimizer = parse_optimizer(f.raw()["optimizer"], where);
   if (f.has("training")) {
     const JsonFields t = f.object("training");
-    t.only({"epochs", "batch_size", "val_split", "augment", "schedule", "normalize"});
+    t.only({"epochs", "batch_size", "val_split", "augment", "schedule", "normalize",
+            "semi_supervised"});
     m.training.epochs = t.positive_int("epochs", m.training.epochs);
     m.training.batch_size = t.positive_int("batch_size", m.training.batch_size);
     m.training.val_split = t.number("val_split", m.training.val_split);
@@ -211,6 +233,9 @@ Model parse_model(const nlohmann::json& j, const std::string& where) {
     if (t.has("schedule"))
       m.training.schedule = parse_schedule(t.raw()["schedule"], t.where() + ".schedule");
     m.training.normalize = t.boolean("normalize", false);
+    if (t.has("semi_supervised"))
+      parse_semi_supervised(t.raw()["semi_supervised"], t.where() + ".semi_supervised",
+                            m.training.semi_supervised);
   }
   // Validate the shapes once, with batch 1, so a bad file fails before any allocation.
   std::vector<NodeShapes> shapes;
@@ -396,11 +421,12 @@ nlohmann::json training_to_json(const TrainingRecipe& t) {
           {"batch_size", t.batch_size},
           {"val_split", t.val_split},
           {"normalize", t.normalize},
-          {"augment",
-           {{"shift", t.augment.max_shift},
-            {"rotate", t.augment.max_rotate},
-            {"scale", t.augment.max_scale},
-            {"horizontal_flip", t.augment.horizontal_flip}}},
+          {"augment", augment_to_json(t.augment)},
+          {"semi_supervised",
+           {{"ratio", t.semi_supervised.ratio},
+            {"threshold", t.semi_supervised.threshold},
+            {"warmup_epochs", t.semi_supervised.warmup_epochs},
+            {"strong_augment", augment_to_json(t.semi_supervised.strong)}}},
           {"schedule",
            {{"type", schedules[static_cast<int>(t.schedule.kind)]},
             {"step_epochs", t.schedule.step_epochs},

@@ -18,6 +18,22 @@ namespace plinth {
 
 enum class LossKind { categorical_crossentropy, mse, binary_crossentropy };
 
+// Semi-supervised training (FixMatch: Sohn et al. 2020), used when a run has unlabelled
+// images. Each step also takes ratio x batch_size unlabelled images: a weakly augmented view
+// (the recipe's `augment`) predicts each one's class without gradient, and where that
+// prediction's probability reaches threshold, the strongly augmented view of the same image
+// is trained towards it (cross-entropy, averaged over all ratio x batch_size images, added
+// to the labelled loss with weight 1).
+struct SemiSupervisedRecipe {
+  int ratio = 7;            // unlabelled images per labelled one in a step (FixMatch's mu)
+  float threshold = 0.95f;  // the weak view's top probability a pseudo-label needs
+  int warmup_epochs = 0;    // epochs on the labelled images alone before the unlabelled join
+  // Chosen on a validation split (docs/finetune.md): a stronger view (shift 3, scale 0.1,
+  // contrast 0.4, brightness 0.2, cutout 10) was worse than no unlabelled images at all.
+  AugmentSpec strong = {
+      .max_shift = 2.0f, .max_rotate = 10.0f, .horizontal_flip = true, .cutout = 6.0f};
+};
+
 struct TrainingRecipe {
   int epochs = 10;
   int batch_size = 32;
@@ -25,6 +41,7 @@ struct TrainingRecipe {
   AugmentSpec augment;
   Schedule schedule;
   bool normalize = false;  // subtract the training set's mean and divide by its std
+  SemiSupervisedRecipe semi_supervised;
 };
 
 struct Node {
@@ -82,6 +99,10 @@ const char* optimizer_name(OptimizerKind kind);
 OptimizerKind parse_optimizer_kind(const std::string& name, const std::string& where);
 AugmentSpec parse_augment(const nlohmann::json& j, const std::string& where);
 Schedule parse_schedule(const nlohmann::json& j, const std::string& where);
+// Reads onto `into` the fields j has (ratio, threshold, warmup_epochs, strong_augment).
+void parse_semi_supervised(const nlohmann::json& j, const std::string& where,
+                           SemiSupervisedRecipe& into);
+nlohmann::json augment_to_json(const AugmentSpec& a);
 nlohmann::json optimizer_to_json(const OptimizerSpec& s);
 nlohmann::json training_to_json(const TrainingRecipe& t);
 

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace plinth {
@@ -54,6 +56,16 @@ bool ProgressPrinter::on_epoch_end(const EpochRecord& r, const TrainState&) {
         fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", r.val_loss, r.val_accuracy);
   if (run_.has_test) summary += fmt::format(" - test_accuracy: {:.4f}", r.test_accuracy);
   summary += fmt::format(" - {:.0f} samples/s - lr: {:.3g}", r.samples_per_second, r.lr);
+  if (r.above_threshold >= 0) {  // semi-supervised: the pseudo-labels' share of each class
+    double labelled = 0;
+    for (double n : r.pseudo_labels) labelled += n;
+    std::string shares;
+    for (double n : r.pseudo_labels)
+      shares +=
+          fmt::format("{}{:.0f}%", shares.empty() ? "" : " ", 100 * n / std::max(1.0, labelled));
+    summary += fmt::format(" - unlabelled_loss: {:.4f} - above_threshold: {:.4f} ({})",
+                           r.unlabelled_loss, r.above_threshold, shares);
+  }
   fmt::print(out_, "{}{}\n", interactive_ ? "\r\x1b[K" : "", summary);
   bar_drawn_ = false;
   std::fflush(out_);

@@ -21,6 +21,11 @@ struct EpochRecord {
   double lr = 0, seconds = 0, samples_per_second = 0;
   double test_accuracy = -1;  // only when an evaluation set per epoch was requested
   int64_t steps = 0;
+  // Semi-supervised epochs only (-1 and empty otherwise): the unlabelled loss (over all the
+  // epoch's unlabelled images, as trained), the fraction of them whose weak view reached
+  // the threshold, and how many were pseudo-labelled as each class.
+  double unlabelled_loss = -1, above_threshold = -1;
+  std::vector<double> pseudo_labels;
 };
 
 // The RNG is counter-based, so the seed, epoch and step are the whole random state.
@@ -29,6 +34,9 @@ struct TrainState {
   int64_t step = 0;            // optimizer steps taken
   int64_t batch_in_epoch = 0;  // > 0 when stopped inside epoch `epoch` (should_stop, max_steps)
   double partial_stats[kStatsSize] = {};  // that epoch's accumulated stats so far
+  // Semi-supervised: that epoch's pseudo-label counts per class, then its unlabelled stats
+  // (kStatsSize); empty when there are none.
+  std::vector<double> partial_unlabelled;
   double partial_seconds = 0;
   std::vector<EpochRecord> history;
   bool finished_early = false;  // stopped by a hook or max_steps before the last epoch's end

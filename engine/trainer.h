@@ -53,6 +53,9 @@ struct TrainOptions {
   // Replay training steps and evaluation batches from graphs where the backend can
   // record them (CUDA graphs; Backend::capture), after kEagerSteps eager ones.
   bool cuda_graphs = true;
+  // Semi-supervised training (the model's SemiSupervisedRecipe) with these unlabelled
+  // images, or null. Categorical models, one process.
+  const Dataset* unlabelled = nullptr;
 };
 
 // How steps ran: replayed from a recorded graph or eagerly, and why.
@@ -121,7 +124,8 @@ class Trainer {
   void set_normalization(float mean, float std) { set_normalization(Normalization{{mean}, {std}}); }
 
  private:
-  class Run;  // one fit(): the loop over epochs and steps, with its executor, data and hooks
+  class Run;         // one fit(): the loop over epochs and steps, with its executor, data and hooks
+  class Unlabelled;  // a step's unlabelled share (engine/semi_supervised.h)
   struct Group {
     size_t offset, count;
     float lr_multiplier;

@@ -14,6 +14,10 @@
 // right after the backward pass; the ranks agree on the non-finite count (its mean over
 // them) and on stopping. Averaging over MPI goes through the host, so those steps run
 // eagerly; over NCCL they are replayed like any other.
+//
+// With unlabelled images (TrainOptions::unlabelled), each step after the warm-up epochs
+// adds their share (Trainer::Unlabelled, engine/semi_supervised.h) to the gradients
+// between the backward pass and the checks.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,6 +25,7 @@
 #include "engine/communicator.h"
 #include "engine/device_dataset.h"
 #include "engine/rng.h"
+#include "engine/semi_supervised.h"
 #include "engine/step_graph.h"
 #include "engine/trainer.h"
 
@@ -144,12 +149,14 @@ class Trainer::Run {
   float* checks_;         // and the step checks' counts (kStatsSize floats)
   int64_t* batch_index_;  // device counter: the batch within the epoch's order
   StepGraph graph_;
-  bool stop_ = false;  // a hook or max_steps asked to stop
+  std::unique_ptr<Unlabelled> unlabelled_;  // semi-supervised training, else null
+  bool stop_ = false;                       // a hook or max_steps asked to stop
   // The epoch under way.
   uint64_t augment_seed_ = 0;
-  std::vector<LrSchedule> lr_;  // per parameter group
-  int64_t first_batch_ = 0;     // > 0 when it resumed midway
-  int64_t first_step_ = 0;      // state_.step when it began
+  bool semi_supervised_ = false;  // its steps take unlabelled images too
+  std::vector<LrSchedule> lr_;    // per parameter group
+  int64_t first_batch_ = 0;       // > 0 when it resumed midway
+  int64_t first_step_ = 0;        // state_.step when it began
   Clock::time_point started_;
   double last_lr_ = 0;                // of the last step
   float last_good_[kStatsSize] = {};  // its stats at the last check that found all finite
@@ -187,6 +194,10 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       batch_index_(trainer.counters_.as<int64_t>()),
       graph_(backend_, trainer.options_.cuda_graphs, kEagerSteps) {
   if (data_.streamed()) graph_.disable(DeviceDataset::kNotReplayable);
+  if (const Dataset* unlabelled = trainer.options_.unlabelled) {
+    unlabelled_ = std::make_unique<Unlabelled>(trainer, *unlabelled, batches_, batch_);
+    if (unlabelled_->streamed()) graph_.disable(DeviceDataset::kNotReplayable);
+  }
   if (ranks_) {
     ranks_->attach(backend_);
     if (!ranks_->averages_on_stream(backend_)) graph_.disable(Communicator::kNotReplayable);
@@ -272,6 +283,8 @@ void Trainer::Run::begin_epoch(int epoch) {
   lr_.clear();
   for (const Group& g : t_.groups_)
     lr_.push_back({t_.model_.training.schedule, epoch, total_steps, g.lr_multiplier});
+  semi_supervised_ = unlabelled_ && unlabelled_->active(epoch);
+  if (unlabelled_) unlabelled_->begin_epoch(epoch, state_);
   graph_.recapture();
   exec_.reset_stats();
   first_batch_ = state_.batch_in_epoch;
@@ -306,6 +319,10 @@ void Trainer::Run::queue_step(int64_t b) {
       backend_.copy(buffers_before_.as<void>(), t_.params_.buffers(), buffers_before_.bytes());
   }
   queue_gradients(b);
+  if (semi_supervised_) {
+    unlabelled_->queue_step(b, batch_index_);
+    backend_.count_nonfinite(unlabelled_->loss_stats() + kStatLossSum, 1, checks_);
+  }
   average_gradients();
   const float* scale = queue_clip_scale();
   backend_.count_nonfinite(t_.params_.grads(), t_.params_.size(), checks_);
@@ -429,6 +446,7 @@ void Trainer::Run::stop_inside_epoch(int64_t next_batch) {
   backend_.download(s, exec_.stats(), sizeof(s));
   state_.batch_in_epoch = next_batch;
   sum_over_ranks(s, state_.partial_stats);
+  if (unlabelled_) state_.partial_unlabelled = unlabelled_->counts();
   state_.partial_seconds = epoch_seconds();
   state_.finished_early = true;
 }
@@ -442,6 +460,7 @@ bool Trainer::Run::finish_epoch(int epoch) {
   state_.batch_in_epoch = 0;
   state_.partial_seconds = 0;
   std::fill(std::begin(state_.partial_stats), std::end(state_.partial_stats), 0.0);
+  state_.partial_unlabelled.clear();
   bool go_on = true;
   for (TrainHook* h : hooks_) go_on = h->on_epoch_end(record, state_) && go_on;
   if (ranks_) go_on = !ranks_->any(!go_on, "the agreement to stop");
@@ -466,6 +485,7 @@ EpochRecord Trainer::Run::epoch_record(int epoch) {
   r.seconds = epoch_seconds();
   r.samples_per_second = static_cast<double>((batches_ - first_batch_) * global_batch_) /
                          std::max(1e-9, seconds_since(started_));
+  if (semi_supervised_) unlabelled_->record(r);
   if (val_.count > 0 || test_) share_buffers_from_rank0();
   if (val_.count > 0) {
     const EvalResult v = t_.evaluate(val_);
@@ -518,6 +538,18 @@ TrainState Trainer::fit(const Dataset& train, const Dataset& val, TrainState sta
   if (model_.loss == LossKind::categorical_crossentropy)
     for (const Dataset* d : {&train, &val, per_epoch_test})
       if (d) check_labels(*d, classes());
+  if (const Dataset* unlabelled = options_.unlabelled) {
+    if (model_.loss != LossKind::categorical_crossentropy)
+      fail(
+          "unlabelled images: semi-supervised training needs a classifier "
+          "(categorical_crossentropy), not {}",
+          loss_name(model_.loss));
+    if (ranks() > 1)
+      fail("unlabelled images: semi-supervised training runs in one process, not {} ranks",
+           ranks());
+    if (unlabelled->count == 0) fail("unlabelled images: the set {} is empty", unlabelled->name);
+    check_input_shape(*unlabelled);
+  }
   return Run(*this, train, val, per_epoch_test, std::move(start), hooks).fit();
 }
 

@@ -102,10 +102,35 @@ __global__ void bce_kernel(const float* pred, const float* target, int n, int fe
   block_sum_to_partials(sums, partials);
 }
 
+// One thread per row, its classes in order as on the CPU. The counts are whole numbers
+// (exact in a float up to 2^24), so their atomic sums do not depend on the order.
+__global__ void pseudo_label_kernel(const float* logits, int n, int classes, float threshold,
+                                    int32_t* labels, float* counts) {
+  PLINTH_GRID_STRIDE_LOOP(i, static_cast<size_t>(n)) {
+    const float* z = logits + i * classes;
+    int best = 0;  // the first maximum wins ties
+    for (int j = 1; j < classes; ++j)
+      if (z[j] > z[best]) best = j;
+    float sum = 0.0f;
+    for (int j = 0; j < classes; ++j) sum += expf(z[j] - z[best]);
+    const bool confident = 1.0f / sum >= threshold;
+    labels[i] = confident ? best : -1;
+    if (confident) atomicAdd(counts + best, 1.0f);
+  }
+}
+
 }  // namespace
 }  // namespace cuda
 
 using namespace cuda;
+
+void CudaBackend::pseudo_label(const float* logits, int n, int classes, float threshold,
+                               int32_t* labels, float* counts) {
+  if (n <= 0 || classes <= 0) return;
+  pseudo_label_kernel<<<grid_for(static_cast<size_t>(n)), kThreads, 0, ctx_->stream>>>(
+      logits, n, classes, threshold, labels, counts);
+  PLINTH_CUDA_CHECK_LAUNCH();
+}
 
 void CudaBackend::softmax_cross_entropy(const float* logits, const int32_t* labels, int n,
                                         int classes, float* probs, float* grad, float* stats) {

@@ -34,7 +34,22 @@ FROZEN_VARIANTS = {
     "frozen-supervised": "(a) supervised pretraining",
     "frozen-autoencoder": "(b) conv autoencoder",
 }
-PRETRAIN_VARIANTS = ("pretrain-supervised", "pretrain-autoencoder")
+# (e): the split the other way round, on classes 0-4.
+REVERSE_VARIANTS = {
+    "rev-finetune-supervised": "supervised pretraining on classes 5-9, new head",
+    "rev-scratch": "from scratch",
+}
+# (f): semi-supervised, the 300 labelled images of classes 5-9 and the other 29,700 unlabelled.
+SEMI_VARIANTS = {
+    "semi-supervised": "(a) supervised pretraining, with the unlabelled images",
+    "semi-autoencoder": "(b) conv autoencoder, with the unlabelled images",
+    "semi-scratch": "from scratch, with the unlabelled images",
+    "finetune-supervised": "(a) supervised pretraining, labelled images only",
+    "finetune-autoencoder": "(b) conv autoencoder, labelled images only",
+    "scratch": "(d) from scratch, labelled images only",
+}
+PREVIOUS_BEST = 0.9253  # the best row before semi-supervised training (finetune-2026-11-29.md)
+PRETRAIN_VARIANTS = ("pretrain-supervised", "pretrain-supervised-rev", "pretrain-autoencoder")
 
 
 def fail(message):
@@ -137,7 +152,7 @@ def check_loads(runs, tensors):
     checks = []
     for run in runs:
         source = run["variant"].split("-")[-1]
-        if not run["variant"].startswith(("finetune-", "frozen-")):
+        if not run["variant"].startswith(("finetune-", "frozen-", "semi-", "rev-finetune-")):
             continue
         if source == "supervised":  # everything but the layers reset (the head)
             reset = (option(run, "--reset") or "").split(",")
@@ -206,8 +221,28 @@ def markdown(report):
            "The seed picks the labelled images (the same for every row) and initialises the new "
            "layers. std: sample standard deviation over the seeds; gain in points.", ""]
     out += table(ft["variants"], FINETUNE_VARIANTS, seeds)
-    out += ["", f"### The features alone: {report['features']} frozen, only the rest trained", ""]
-    out += table(ft["frozen"], FROZEN_VARIANTS, seeds)
+    if ft.get("reverse"):
+        out += ["", "## The other split: test accuracy on classes 0-4, trained on 1% of their labels", "",
+                "Pretrained on classes 5-9 (all their labels), fine-tuned with the same settings as above; "
+                "gain over from scratch on the same labelled images.", ""]
+        out += table(ft["reverse"], REVERSE_VARIANTS, seeds)
+    if ft.get("semi"):
+        semi = ft["semi"].get("semi-supervised")
+        out += ["", "## Semi-supervised (FixMatch): classes 5-9, the same 300 labels and the other 29,700 "
+                    "images unlabelled", "",
+                f"Settings: {ft['semi_settings']}. The rows without unlabelled images are the ones above; "
+                "gain over (d) from scratch, labelled images only, on the same labelled images.", ""]
+        out += table(ft["semi"], SEMI_VARIANTS, seeds)
+        for variant, row in ft["semi"].items():
+            if variant.startswith("semi-"):
+                above = sum(r["test_accuracy"] > PREVIOUS_BEST for r in row["runs"])
+                out.append(f"- {SEMI_VARIANTS[variant]}: mean {row['mean']:.4f}, "
+                           f"{(row['mean'] - PREVIOUS_BEST) * 100:+.2f} points against the best row before "
+                           f"semi-supervised training ({PREVIOUS_BEST}, finetune-2026-11-29.md); above it on "
+                           f"{above} of {len(row['runs'])} seeds")
+    if ft["frozen"]:
+        out += ["", f"### The features alone: {report['features']} frozen, only the rest trained", ""]
+        out += table(ft["frozen"], FROZEN_VARIANTS, seeds)
     for run in report["runs"]:
         if run["variant"] == "all-labels":
             out += ["", f"For scale: all {run['train_images']} labels of classes 5-9, from scratch, "
@@ -217,6 +252,8 @@ def markdown(report):
     for run in report["runs"]:
         if run["variant"] in PRETRAIN_VARIANTS:
             test = (f"accuracy {run['test_accuracy']:.4f} on classes 0-4" if run["variant"] == "pretrain-supervised"
+                    else f"accuracy {run['test_accuracy']:.4f} on classes 5-9"
+                    if run["variant"] == "pretrain-supervised-rev"
                     else f"reconstruction loss {run['test_loss']:.4f} (binary cross-entropy)")
             loss = run["final_train_loss"]
             out.append(f"| {run['name']} | {run['train_images']} | {run['epochs']} | "
@@ -232,6 +269,7 @@ def main():
     p.add_argument("run_dir", help="the workflow's output folder (runs/finetune)")
     p.add_argument("--out-dir", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--settings", default="", help="the fine-tune settings, in words")
+    p.add_argument("--semi-settings", default="", help="the semi-supervised settings, in words")
     p.add_argument("--name", default="finetune", help="the report's file name before the date")
     p.add_argument("--model", default=os.path.join(ROOT, "models", "seed_cnn.json"),
                    help="the model fine-tuned (for the tensors a load must report)")
@@ -245,6 +283,10 @@ def main():
         fail(f"{args.run_dir}: no fine-tune runs in runs.jsonl")
     variants = variant_rows(runs, FINETUNE_VARIANTS)
     add_gains(variants, "scratch")
+    reverse = variant_rows(runs, REVERSE_VARIANTS)
+    add_gains(reverse, "rev-scratch")
+    semi = variant_rows(runs, SEMI_VARIANTS)
+    add_gains(semi, "scratch")
     frozen = variant_rows(runs, FROZEN_VARIANTS)
     add_gains(frozen, "frozen-random")
     date = datetime.date.today().isoformat()
@@ -262,6 +304,9 @@ def main():
             "settings": args.settings,
             "variants": variants,
             "frozen": frozen,
+            "reverse": reverse,
+            "semi": semi if any(v.startswith("semi-") for v in semi) else {},
+            "semi_settings": args.semi_settings,
         },
         "model": args.model,
         "features": next((option(r, "--freeze") for r in runs if r["variant"] == "frozen-random"), "?"),

@@ -52,6 +52,31 @@ struct SoftmaxCrossEntropyTest : OpTest {
   }
 };
 
+// Rows spread from flat to peaked around a threshold of 0.6, a tie in the first row (the
+// first index wins); labels start as garbage and counts non-zero ("adds to").
+struct PseudoLabelTest : OpTest {
+  int n, classes;
+  float threshold;
+
+  PseudoLabelTest(int rows, int k, float t) : n(rows), classes(k), threshold(t) {}
+  std::string name() const override {
+    return fmt::format("pseudo_label n={} classes={} threshold={}", n, classes, threshold);
+  }
+  void buffers(Buffers& b) const override {
+    std::vector<float> logits = b.random(size_t(n) * classes, -1, 1);
+    for (int i = 0; i < n; ++i) logits[size_t(i) * classes + (i * 3) % classes] += 0.1f * i;
+    std::fill(logits.begin(), logits.begin() + classes, 0.5f);
+    std::vector<float> counts(static_cast<size_t>(classes));
+    for (int c = 0; c < classes; ++c) counts[c] = float(c + 1);
+    b.in("logits", logits);
+    b.out("labels", std::vector<int32_t>(n, 77), exact());
+    b.out("counts", counts, exact());
+  }
+  void run(Backend& be, const Args& a) const override {
+    be.pseudo_label(a.f32("logits"), n, classes, threshold, a.i32("labels"), a.f32("counts"));
+  }
+};
+
 // Predictions include the clamped ends 0 and 1; targets are 0/1 and soft.
 void prediction_and_target(Buffers& b, size_t size) {
   std::vector<float> p = b.random(size, 0, 1), t = b.random(size, 0, 1);
@@ -99,6 +124,10 @@ void add_losses(OpList& t) {
     for (const bool outputs : {true, false})
       t.push_back(std::make_unique<SoftmaxCrossEntropyTest>(r.n, r.classes, outputs));
   t.push_back(std::make_unique<SoftmaxCrossEntropyTest>(kLargeBatch, 10, true, true));
+  for (const float threshold : {0.0f, 0.6f, 1.0f}) {
+    t.push_back(std::make_unique<PseudoLabelTest>(64, 10, threshold));
+    t.push_back(std::make_unique<PseudoLabelTest>(5, 3, threshold));
+  }
 
   struct Features {
     int n, features;

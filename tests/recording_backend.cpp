@@ -44,8 +44,8 @@ std::string describe(const LrSchedule& s) {
   return fmt::format("lr[{} {} {} {}]", describe(s.schedule), s.epoch, s.total_steps, s.multiplier);
 }
 std::string describe(const AugmentSpec& s) {
-  return fmt::format("augment[{} {} {} {}]", s.max_shift, s.max_rotate, s.max_scale,
-                     s.horizontal_flip);
+  return fmt::format("augment[{} {} {} {} {} {} {}]", s.max_shift, s.max_rotate, s.max_scale,
+                     s.horizontal_flip, s.contrast, s.brightness, s.cutout);
 }
 
 }  // namespace
@@ -231,6 +231,10 @@ void RecordingBackend::mse_loss(const float* pred, const float* target, int n, i
 void RecordingBackend::bce_loss(const float* pred, const float* target, int n, int features,
                                 float* grad, float* stats) {
   PLINTH_RECORD(bce_loss, pred, target, n, features, grad, stats);
+}
+void RecordingBackend::pseudo_label(const float* logits, int n, int classes, float threshold,
+                                    int32_t* labels, float* counts) {
+  PLINTH_RECORD(pseudo_label, logits, n, classes, threshold, labels, counts);
 }
 void RecordingBackend::dropout_forward(const float* x, float* y, float* mask, size_t n, float rate,
                                        uint64_t seed, const int64_t* step) {

@@ -136,6 +136,34 @@ TEST_CASE("cpu augment: an integer shift moves the image exactly", "[cpu]") {
     }
 }
 
+TEST_CASE("cpu augment: cutout zeroes a square, contrast and brightness scale and shift", "[cpu]") {
+  const Images in = random_images(1, 1, 5, 6);
+  InverseAffine t{1, 0, 0, 1, 0.5f * (6 - 1), 0.5f * (5 - 1), 0, 0};
+  t.gain = 1.5f;
+  t.offset = -0.25f;
+  t.cut_x = 4;  // hangs over the right edge: columns 4 and 5 of rows 1..3
+  t.cut_y = 1;
+  t.cut_size = 3;
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 6; ++x) {
+      const bool cut = x >= 4 && y >= 1 && y <= 3;
+      CHECK(augment_pixel(t, in.data.data(), 5, 6, x, y) ==
+            (cut ? 0.0f : in.at(0, 0, y, x) * 1.5f - 0.25f));
+    }
+  // Drawn per sample: a cutout of side 3 zeroes 9 pixels of a 28x28 image when the square
+  // lies inside (or fewer at an edge), and the affine draws are unchanged by it.
+  AugmentSpec strong;
+  strong.cutout = 3;
+  const InverseAffine drawn = augment_transform(strong, 5, 17, 28, 28);
+  CHECK(drawn.cut_size == 3);
+  CHECK((drawn.gain == 1.0f && drawn.offset == 0.0f));
+  AugmentSpec shift{.max_shift = 2};
+  AugmentSpec shift_cut = shift;
+  shift_cut.cutout = 5;
+  CHECK(augment_transform(shift, 5, 17, 28, 28).tx ==
+        augment_transform(shift_cut, 5, 17, 28, 28).tx);
+}
+
 TEST_CASE("cpu augment: random shifts are bilinear translations", "[cpu]") {
   const int n = 4, c = 2, h = 7, w = 9;
   const Images in = random_images(n, c, h, w);

@@ -1,6 +1,7 @@
 // CPU losses: hand-computed values, stats bookkeeping, gradients against finite differences.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -82,6 +83,35 @@ TEST_CASE("cpu softmax cross-entropy: gradient matches finite differences", "[cp
   cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), n, classes, nullptr,
                                      grad.data(), stats.data());
   test::check_gradient(loss, logits, grad);
+}
+
+TEST_CASE("cpu pseudo-labels: the argmax where its probability reaches the threshold, else -1",
+          "[cpu]") {
+  // Row probabilities: [0.75, 0.25] (softmax of [ln 3, 0]), [0.5, 0.5] (a tie: the first
+  // index), [0.2, 0.8].
+  const std::vector<double> logits = {std::log(3.0), 0, 1, 1, 0, std::log(4.0)};
+  for (const auto& [threshold, expected] : {std::pair{0.0, std::vector<int32_t>{0, 0, 1}},
+                                            std::pair{0.5, std::vector<int32_t>{0, 0, 1}},
+                                            std::pair{0.76, std::vector<int32_t>{-1, -1, 1}},
+                                            std::pair{0.9, std::vector<int32_t>{-1, -1, -1}}}) {
+    CAPTURE(threshold);
+    std::vector<int32_t> labels(3, 99);
+    std::vector<double> counts = {10, 20};  // added to
+    cpu::pseudo_label(logits.data(), 3, 2, threshold, labels.data(), counts.data());
+    CHECK(labels == expected);
+    const auto count = [&](int32_t c) {
+      return double(std::count(expected.begin(), expected.end(), c));
+    };
+    CHECK(counts == std::vector<double>{10 + count(0), 20 + count(1)});
+    // Below the threshold a row has no loss and no gradient in the cross-entropy.
+    std::vector<double> grad(6, 7.0);
+    Stats stats(kStatsSize, 0.0);
+    cpu::softmax_cross_entropy<double>(1, logits.data(), labels.data(), 3, 2, nullptr, grad.data(),
+                                       stats.data());
+    for (int i = 0; i < 3; ++i)
+      if (labels[i] < 0) CHECK((grad[2 * i] == 0 && grad[2 * i + 1] == 0));
+    if (threshold == 0.9) CHECK(stats[kStatLossSum] == 0);
+  }
 }
 
 TEST_CASE("cpu mse: Keras definition and gradient", "[cpu]") {

@@ -54,7 +54,16 @@ TEST_CASE("hostile options: --lr-multiplier and --augment values are finite numb
     expect_clean_error(run_cli(d.args(fmt::format("--augment shift={}", shift))), "--augment shift",
                        fmt::format("expects a finite number, got '{}'", shift));
   expect_clean_error(run_cli(d.args("--augment flip=maybe")), "--augment",
-                     "expects none or shift=PX,rotate=DEG,scale=F,flip[=0|1], got 'flip=maybe'");
+                     "expects none or shift=PX,rotate=DEG,scale=F,flip[=0|1],contrast=F,"
+                     "brightness=F,cutout=PX, got 'flip=maybe'");
+  expect_clean_error(run_cli(d.args("--augment contrast=2")), "--augment",
+                     "contrast: expected a number from 0 to 1, got 2");
+  expect_clean_error(run_cli(d.args("--strong-augment cutout=3")), "--strong-augment",
+                     "only makes sense with --unlabelled");
+  expect_clean_error(run_cli(d.args("--unlabelled rest")), "--unlabelled rest",
+                     "every training image is labelled");
+  expect_clean_error(run_cli(d.args("--unlabelled /nonexistent/images")), "--unlabelled",
+                     "no such directory or file");
   // The device number too: "cuda:1abc" was device 1.
   expect_clean_error(run_cli(d.args("--device cuda:1abc")), "--device cuda:N",
                      "expects an integer from 0 to 1023, got '1abc'");
