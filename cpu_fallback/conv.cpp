@@ -162,7 +162,7 @@ void add_partials(const ConvWorkspace& ws, int groups, size_t n, T* dst,
 // Winograd rounds differently from the reference, so auto takes it only when it is
 // clearly faster; this also keeps near ties from going one way in one process and the other
 // in the next.
-constexpr double kWinogradMargin = 0.9;
+constexpr double kWinogradMargin = 0.75;
 
 // Below this many input or output channels Winograd's 16 GEMMs over the channels are too
 // thin to pay (measured 4-8x slower than im2col + GEMM with one input channel): auto keeps
