@@ -97,8 +97,9 @@ def anchor(engine, py, extra, path):
 
 # (engine, python, source): each anchor's column of the tables.
 anchors = [("pytorch", py, source) for py, source in pytorch_pythons()]
-if keras_python():
-    anchors.append(("keras", keras_python(), "pypi"))
+keras = keras_python()
+if keras:
+    anchors.append(("keras", keras, "pypi"))
 if a.contended:  # the other work of a shared machine, for the whole run
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     atexit.register(busy.kill)
