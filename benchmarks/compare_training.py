@@ -25,10 +25,22 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(command, log):
+def engine_environment(keep_blas_coretype):
+    """The environment both engines run in. OPENBLAS_CORETYPE pins OpenBLAS's kernels (some
+    sandboxes set it to Haswell, AVX2, on AVX-512 machines: half the GEMM rate here), which
+    handicaps plinth and a PyTorch on OpenBLAS but not one on oneDNN/MKL: dropped unless
+    --keep-blas-coretype, so OpenBLAS picks the kernels a user of this CPU gets."""
+    env = dict(os.environ)
+    if not keep_blas_coretype and env.pop("OPENBLAS_CORETYPE", None) is not None:
+        print(f"compare_training: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} dropped "
+              "(--keep-blas-coretype keeps it)", flush=True)
+    return env
+
+
+def run(command, log, env):
     print("==", " ".join(command), flush=True)
     with open(log, "w") as f:
-        p = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, text=True)
+        p = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, text=True, env=env)
     if p.returncode != 0:
         sys.exit(f"compare_training: `{' '.join(command)}` exited with {p.returncode} (log: {log})")
 
@@ -62,6 +74,8 @@ def main():
     p.add_argument("--max-steps", type=int, help="smoke runs: stop both after this many steps")
     p.add_argument("--target-accuracy", type=float, default=0.935)
     p.add_argument("--target-seconds", type=float, default=1800)
+    p.add_argument("--keep-blas-coretype", action="store_true",
+                   help="run the engines with this environment's OPENBLAS_CORETYPE")
     p.add_argument("--out", help="folder for the logs and the table (default: "
                    "benchmarks/results/<model>-vs-pytorch-<date>)")
     args = p.parse_args()
@@ -69,6 +83,7 @@ def main():
         stem = os.path.splitext(os.path.basename(args.model))[0]
         args.out = os.path.join(ROOT, "benchmarks", "results", f"{stem}-vs-pytorch-{datetime.date.today()}")
     os.makedirs(args.out, exist_ok=True)
+    env = engine_environment(args.keep_blas_coretype)
     load_before = load_average()
     epochs = ["--epochs", str(args.epochs)] if args.epochs else []
     if args.max_steps:
@@ -84,7 +99,7 @@ def main():
                      str(seed), "--json", torch_history] + epochs
         runs = [("plinth", plinth_cmd), ("pytorch", torch_cmd)]
         for engine, command in runs if k % 2 == 0 else reversed(runs):
-            run(command, os.path.join(args.out, f"{engine}-seed{seed}.log"))
+            run(command, os.path.join(args.out, f"{engine}-seed{seed}.log"), env)
         with open(plinth_history) as f:
             h = json.load(f)
         rows.append(summary("plinth", seed, h["epochs"], h["test"]["accuracy"]))
@@ -119,6 +134,7 @@ def main():
     with open(os.path.join(args.out, "compare.json"), "w") as f:
         json.dump({"model": args.model, "commit": commit, "date": str(datetime.date.today()),
                    "host": platform.node(), "threads": args.threads, "command": sys.argv,
+                   "openblas_coretype": env.get("OPENBLAS_CORETYPE"),
                    "load_average_before": load_before, "load_average_after": load_average(),
                    "target": {"test_accuracy": args.target_accuracy, "train_seconds": args.target_seconds,
                               "met": met},
