@@ -37,12 +37,19 @@ ap.add_argument("--keras", default=os.path.join(root, ".venv-tf", "bin", "python
                 help="the python with TensorFlow for the Keras anchor (skipped if missing; 'none': off)")
 ap.add_argument("--plinth", default=os.path.join(root, "build", "plinth"))
 ap.add_argument("--out", default=os.path.join(root, "benchmarks", "results", "latest"))
+ap.add_argument("--keep-blas-coretype", action="store_true",
+                help="run the engines with this environment's OPENBLAS_CORETYPE (dropped by default)")
 ap.add_argument("--contended", action="store_true",
                 help="keep one core busy with a busy-loop process during the run; also time plinth on 1 thread")
 a = ap.parse_args()
 os.makedirs(a.out, exist_ok=True)
 batches = a.batch_sizes or ("32,64,256,1024" if a.device == "cpu" else "32,64,256,1024,4096")
 env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+# OPENBLAS_CORETYPE pins OpenBLAS's kernels; some sandboxes set Haswell (AVX2) on AVX-512
+# machines, half the GEMM rate, which handicaps plinth and an OpenBLAS PyTorch but not a
+# oneDNN/MKL one. Dropped, OpenBLAS picks the kernels a user of this CPU gets.
+if not a.keep_blas_coretype and env.pop("OPENBLAS_CORETYPE", None) is not None:
+    print(f"compare.py: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} dropped (--keep-blas-coretype keeps it)")
 
 
 def run(cmd):
