@@ -37,28 +37,36 @@ void pad_plane(const WideGrid& g, const T* x, T* padded) {
               padded + g.tap_offset(y + g.pad, g.pad));
 }
 
-// out[i] = bias + sum over taps t of w[t] * padded[i + offset(t)], for every wide pixel i.
-// kTaps > 0: an r * s known at compile time, so the tap loop unrolls and the pixel loop
-// keeps one accumulator in a register; 0: any kernel, one pass over out per tap.
+// out[k][i] = bias[k] + sum over taps t of w[k][t] * padded[i + offset(t)], for every output
+// channel k and wide pixel i, one block of pixels at a time: the block's r * s shifted input
+// vectors are loaded once for all channels, and the channels' sums are independent chains
+// (one channel's 9 dependent multiply-adds alone would wait on the adder's latency).
+// kTaps > 0: an r * s known at compile time, so the tap loops unroll; 0: any kernel.
 template <int kTaps, typename T>
-void correlate_wide(const WideGrid& g, const T* padded, const T* w, T bias, T* out) {
+void correlate_wide(const WideGrid& g, int channels, const T* padded, const T* w, const T* bias,
+                    T* out) {
+  const int taps = kTaps > 0 ? kTaps : g.r * g.s;
   const size_t n = g.wide_elems();
-  if constexpr (kTaps > 0) {
-    size_t offset[kTaps];
-    for (int t = 0; t < kTaps; ++t) offset[t] = g.tap_offset(t / g.s, t % g.s);
+  constexpr int kMaxTaps = kTaps > 0 ? kTaps : 49;
+  size_t offset[kMaxTaps];
+  for (int t = 0; t < taps; ++t) offset[t] = g.tap_offset(t / g.s, t % g.s);
+  for (size_t i = 0; i < n; i += kLanes) {
+    T shifted[kMaxTaps][kLanes];
+    for (int t = 0; t < taps; ++t)
 #pragma omp simd
-    for (size_t i = 0; i < n; ++i) {
-      T acc = bias;
-      for (int t = 0; t < kTaps; ++t) acc += w[t] * padded[i + offset[t]];
-      out[i] = acc;
-    }
-  } else {
-    std::fill(out, out + n, bias);
-    for (int t = 0; t < g.r * g.s; ++t) {
-      const T* shifted = padded + g.tap_offset(t / g.s, t % g.s);
-      const T wt = w[t];
+      for (int l = 0; l < kLanes; ++l) shifted[t][l] = padded[i + offset[t] + l];
+    for (int k = 0; k < channels; ++k) {
+      T acc[kLanes];
+      const T b = bias ? bias[k] : T(0);
+      const T* wk = w + static_cast<size_t>(k) * taps;
 #pragma omp simd
-      for (size_t i = 0; i < n; ++i) out[i] += wt * shifted[i];
+      for (int l = 0; l < kLanes; ++l) acc[l] = b;
+      for (int t = 0; t < taps; ++t)
+#pragma omp simd
+        for (int l = 0; l < kLanes; ++l) acc[l] += wk[t] * shifted[t][l];
+      T* o = out + k * n + i;
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) o[l] = acc[l];
     }
   }
 }
@@ -104,11 +112,11 @@ void with_taps(const ConvShape& s, F&& f) {
 
 }  // namespace
 
-bool direct_fits(const ConvShape& s) { return s.c == 1 && s.stride == 1; }
+bool direct_fits(const ConvShape& s) { return s.c == 1 && s.stride == 1 && s.r * s.s <= 49; }
 
 size_t direct_scratch_elems(const ConvShape& s) {
   const WideGrid g(s);
-  return g.padded_elems() + g.wide_elems();
+  return g.padded_elems() + std::max<size_t>(1, s.k) * g.wide_elems();
 }
 
 template <typename T>
@@ -116,19 +124,20 @@ void direct_conv_chunk(const ConvShape& s, const T* x, const T* w, const T* bias
                        int count, T* y, T* scratch) {
   const WideGrid g(s);
   T* padded = scratch;
-  T* wide = scratch + g.padded_elems();
-  const size_t in = static_cast<size_t>(s.h) * s.w, taps = static_cast<size_t>(s.r) * s.s;
+  T* wide = scratch + g.padded_elems();  // s.k wide planes
+  const size_t in = static_cast<size_t>(s.h) * s.w, n = g.wide_elems();
   const size_t pixels = static_cast<size_t>(g.out_h) * g.out_w;
   with_taps(s, [&](auto known_taps) {
     with_activation(act, [&](auto kind) {
       for (int j = 0; j < count; ++j) {
         pad_plane(g, x + j * in, padded);
+        correlate_wide<known_taps()>(g, s.k, padded, w, bias, wide);
         for (int k = 0; k < s.k; ++k) {
-          correlate_wide<known_taps()>(g, padded, w + k * taps, bias ? bias[k] : T(0), wide);
           T* out = y + (static_cast<size_t>(j) * s.k + k) * pixels;
+          const T* plane = wide + k * n;
           for (int row = 0; row < g.out_h; ++row)
             for (int col = 0; col < g.out_w; ++col)
-              out[row * g.out_w + col] = activate(kind(), wide[g.tap_offset(row, col)]);
+              out[row * g.out_w + col] = activate(kind(), plane[g.tap_offset(row, col)]);
         }
       }
     });

@@ -15,7 +15,7 @@
 
 namespace plinth::cpu {
 
-// One input channel, stride 1 (any kernel size and padding).
+// One input channel, stride 1, any padding and a kernel of at most 49 taps (7x7).
 bool direct_fits(const ConvShape& s);
 
 // Per-thread scratch elements (the padded input plane and one wide plane).
