@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "cpu_fallback/activation.h"
-#include "cpu_fallback/conv_direct.h"
 #include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/gemm.h"
 #include "cpu_fallback/im2col.h"
@@ -160,10 +159,10 @@ void add_partials(const ConvWorkspace& ws, int groups, size_t n, T* dst,
   }
 }
 
-// A fast path rounds differently from the reference, so auto takes it only when it is
+// Winograd rounds differently from the reference, so auto takes it only when it is
 // clearly faster; this also keeps near ties from going one way in one process and the other
 // in the next.
-constexpr double kFastPathMargin = 0.75;
+constexpr double kWinogradMargin = 0.75;
 
 // Below this many input or output channels Winograd's 16 GEMMs over the channels are too
 // thin to pay (measured 4-8x slower than im2col + GEMM with one input channel): auto keeps
@@ -203,118 +202,61 @@ std::pair<double, double> time_both(A&& a, B&& b) {
   return {best_a, best_b};
 }
 
-// Times one chunk of each direction with the reference and with the shape's fast path on
-// this thread, as each thread runs them, and keeps the fast path where it is clearly faster.
-// The fast path's once-per-call work (Winograd's transform of the filter, or of the summed
-// gradient) is counted once per call.
+// The algorithms of each direction, timed: one chunk of each direction with each algorithm on this
+// thread, as each thread runs them; Winograd's per-call transforms of the filter are counted once
+// per call.
 template <typename T>
-class AlgorithmTimer {
- public:
-  AlgorithmTimer(const ConvWorkspace& ws, const ConvPlan& plan)
-      : s(plan.shape),
-        count(plan.max_chunk),
-        x(count * input_sample(s)),
-        y(count * output_sample(s)),
-        w(s.weight_elements()),
-        b(s.k),
-        col(ws.col<T>(0)),
-        rows(ws.rows<T>(0)),
-        chunks_per_thread_(std::max(1.0, double(plan.chunks) / ws.threads())) {
-    for (std::vector<T>* v : {&x, &y, &w, &b})
-      for (size_t i = 0; i < v->size(); ++i) (*v)[i] = T(0.01) * static_cast<T>(int(i * 7 % 13) - 6);
-  }
-
-  // The reference alone (a direction the fast path does not cover).
-  void keep_gemm() { choice_.algorithms[direction_++] = ConvAlgorithm::gemm; }
-
-  template <typename Once, typename Gemm, typename Fast>
-  void pick(ConvAlgorithm fast, Once&& once, Gemm&& gemm_chunk, Fast&& fast_chunk) {
-    const double once_time = time_both(once, [] {}).first;
-    const auto [gemm_time, fast_time] = time_both(gemm_chunk, fast_chunk);
-    ConvTiming& t = choice_.timing;
-    t.gemm[direction_] = gemm_time * chunks_per_thread_;
-    t.fast[direction_] = once_time + fast_time * chunks_per_thread_;
-    choice_.algorithms[direction_] =
-        t.fast[direction_] < kFastPathMargin * t.gemm[direction_] ? fast : ConvAlgorithm::gemm;
-    ++direction_;
-  }
-
-  TimedChoice choice() const { return choice_; }
-
-  const ConvShape& s;
-  const int count;
-  std::vector<T> x, y, w, b;
-  T* const col;
-  T* const rows;
-
- private:
-  double chunks_per_thread_;
-  int direction_ = 0;
-  TimedChoice choice_{};
-};
-
-template <typename T>
-TimedChoice time_winograd(const ConvWorkspace& ws, const ConvPlan& plan) {
-  const ThreadScope scope(1);
-  AlgorithmTimer<T> t(ws, plan);
+TimedChoice time_algorithms(const ConvWorkspace& ws, const ConvPlan& plan) {
   const ConvShape& s = plan.shape;
+  const int count = plan.max_chunk;
+  std::vector<T> x(count * input_sample(s)), y(count * output_sample(s)), w(s.weight_elements()),
+      b(s.k);
+  for (std::vector<T>* v : {&x, &y, &w, &b})
+    for (size_t i = 0; i < v->size(); ++i) (*v)[i] = T(0.01) * static_cast<T>(int(i * 7 % 13) - 6);
+  const ThreadScope scope(1);
+  T* col = ws.col<T>(0);
+  T* rows = ws.rows<T>(0);
   T* scratch = ws.winograd_scratch<T>(0);
   T* u = ws.winograd_filter<T>(plan);
+  // The faster over the chunks each thread runs in one call, Winograd's once-per-call
+  // transform of the filter (or of the summed gradient) included.
+  const double chunks_per_thread = std::max(1.0, double(plan.chunks) / ws.threads());
+  ConvTiming timing;
+  int direction = 0;
+  auto pick = [&](auto&& once, auto&& gemm_chunk, auto&& winograd_chunk) {
+    const double once_time = time_both(once, [] {}).first;
+    const auto [gemm_time, winograd_time] = time_both(gemm_chunk, winograd_chunk);
+    timing.gemm[direction] = gemm_time * chunks_per_thread;
+    timing.winograd[direction++] = once_time + winograd_time * chunks_per_thread;
+    return timing.winograd[direction - 1] < kWinogradMargin * timing.gemm[direction - 1]
+               ? ConvAlgorithm::winograd
+               : ConvAlgorithm::gemm;
+  };
   const WinogradGrid fg = forward_grid(s), bg = backward_data_grid(s);
-  t.pick(
-      ConvAlgorithm::winograd, [&] { winograd_filter(s, t.w.data(), false, u); },
-      [&] {
-        gemm_forward_chunk(plan, t.x.data(), t.w.data(), t.b.data(), t.y.data(), Activation::relu,
-                           t.count, t.col, t.rows);
-      },
-      [&] {
-        winograd_conv_chunk(fg, s.c, s.k, u, t.x.data(), t.count, t.b.data(), Activation::relu,
-                            t.y.data(), scratch);
-      });
-  t.pick(
-      ConvAlgorithm::winograd, [&] { winograd_filter(s, t.w.data(), true, u); },
-      [&] {
-        gemm_backward_data_chunk(plan, t.y.data(), t.w.data(), t.x.data(), t.count, t.col, t.rows);
-      },
-      [&] {
-        winograd_conv_chunk(bg, s.k, s.c, u, t.y.data(), t.count, static_cast<const T*>(nullptr),
-                            Activation::none, t.x.data(), scratch);
-      });
-  t.pick(
-      ConvAlgorithm::winograd, [&] { winograd_filter_gradient_finish(s, u, t.w.data()); },
-      [&] {
-        gemm_backward_filter_chunk(plan, t.x.data(), t.y.data(), t.count, T(0), t.w.data(), t.col,
-                                   t.rows);
-      },
-      [&] { winograd_filter_gradient_chunk(s, t.x.data(), t.y.data(), t.count, T(0), u, scratch); });
-  return t.choice();
-}
-
-// The direct kernel's scratch is the column buffer, which the reference overwrites anyway.
-template <typename T>
-TimedChoice time_direct(const ConvWorkspace& ws, const ConvPlan& plan) {
-  const ThreadScope scope(1);
-  AlgorithmTimer<T> t(ws, plan);
-  const ConvShape& s = plan.shape;
-  t.pick(
-      ConvAlgorithm::direct, [] {},
-      [&] {
-        gemm_forward_chunk(plan, t.x.data(), t.w.data(), t.b.data(), t.y.data(), Activation::relu,
-                           t.count, t.col, t.rows);
-      },
-      [&] {
-        direct_conv_chunk(s, t.x.data(), t.w.data(), t.b.data(), Activation::relu, t.count,
-                          t.y.data(), t.col);
-      });
-  t.keep_gemm();
-  t.pick(
-      ConvAlgorithm::direct, [] {},
-      [&] {
-        gemm_backward_filter_chunk(plan, t.x.data(), t.y.data(), t.count, T(0), t.w.data(), t.col,
-                                   t.rows);
-      },
-      [&] { direct_filter_gradient_chunk(s, t.x.data(), t.y.data(), t.count, T(0), t.w.data(), t.col); });
-  return t.choice();
+  const ConvAlgorithm forward =
+      pick([&] { winograd_filter(s, w.data(), false, u); },
+           [&] {
+             gemm_forward_chunk(plan, x.data(), w.data(), b.data(), y.data(), Activation::relu,
+                                count, col, rows);
+           },
+           [&] {
+             winograd_conv_chunk(fg, s.c, s.k, u, x.data(), count, b.data(), Activation::relu,
+                                 y.data(), scratch);
+           });
+  const ConvAlgorithm backward_data =
+      pick([&] { winograd_filter(s, w.data(), true, u); },
+           [&] { gemm_backward_data_chunk(plan, y.data(), w.data(), x.data(), count, col, rows); },
+           [&] {
+             winograd_conv_chunk(bg, s.k, s.c, u, y.data(), count, static_cast<const T*>(nullptr),
+                                 Activation::none, x.data(), scratch);
+           });
+  const ConvAlgorithm backward_filter =
+      pick([&] { winograd_filter_gradient_finish(s, u, w.data()); },
+           [&] {
+             gemm_backward_filter_chunk(plan, x.data(), y.data(), count, T(0), w.data(), col, rows);
+           },
+           [&] { winograd_filter_gradient_chunk(s, x.data(), y.data(), count, T(0), u, scratch); });
+  return {{forward, backward_data, backward_filter}, timing};
 }
 
 // The choices made in this process, by shape and chunking: every workspace in a process
@@ -328,8 +270,7 @@ struct TimedShape {
 };
 
 template <typename T>
-TimedChoice process_choice(const ConvWorkspace& ws, const ConvPlan& plan,
-                           TimedChoice (*time)(const ConvWorkspace&, const ConvPlan&)) {
+TimedChoice process_choice(const ConvWorkspace& ws, const ConvPlan& plan) {
   static std::mutex mutex;
   static std::vector<TimedShape> chosen;
   const std::lock_guard<std::mutex> lock(mutex);
@@ -337,7 +278,7 @@ TimedChoice process_choice(const ConvWorkspace& ws, const ConvPlan& plan,
     if (t.shape == plan.shape && t.elem_size == sizeof(T) && t.chunks == plan.chunks &&
         t.max_chunk == plan.max_chunk)
       return t.choice;
-  const TimedChoice choice = time(ws, plan);
+  const TimedChoice choice = time_algorithms<T>(ws, plan);
   chosen.push_back({plan.shape, sizeof(T), plan.chunks, plan.max_chunk, choice});
   return choice;
 }
@@ -347,14 +288,10 @@ TimedChoice process_choice(const ConvWorkspace& ws, const ConvPlan& plan,
 template <typename T>
 void conv2d_prepare(ConvWorkspace& ws, const ConvShape& s) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
-  if (ws.policy() != ConvPolicy::fastest || plan.timed) return;
-  TimedChoice (*time)(const ConvWorkspace&, const ConvPlan&) = nullptr;
-  if (direct_fits(s))
-    time = time_direct<T>;
-  else if (winograd_fits(s) && std::min(s.c, s.k) >= kWinogradMinChannels)
-    time = time_winograd<T>;
-  if (!time) return;
-  const TimedChoice choice = process_choice<T>(ws, plan, time);
+  if (ws.policy() != ConvPolicy::fastest || plan.timed || !winograd_fits(s) ||
+      std::min(s.c, s.k) < kWinogradMinChannels)
+    return;
+  const TimedChoice choice = process_choice<T>(ws, plan);
   ws.choose(s, sizeof(T), choice.algorithms, choice.timing);
 }
 
@@ -376,10 +313,7 @@ void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* 
     return;
   }
   for_each_chunk_with_scratch<T>(ws, plan, [&](int first, int count, T* col, T* rows) {
-    if (plan.forward == ConvAlgorithm::direct)
-      direct_conv_chunk(s, x + first * in, w, b, act, count, y + first * out, col);
-    else
-      gemm_forward_chunk(plan, x + first * in, w, b, y + first * out, act, count, col, rows);
+    gemm_forward_chunk(plan, x + first * in, w, b, y + first * out, act, count, col, rows);
   });
 }
 
@@ -424,9 +358,6 @@ void conv2d_backward_filter(ConvWorkspace& ws, const ConvShape& s, const T* x, c
       if (winograd)
         winograd_filter_gradient_chunk(s, x + first * in, dy + first * out, count, beta, sum_of(g),
                                        ws.winograd_scratch<T>(thread));
-      else if (plan.backward_filter == ConvAlgorithm::direct)
-        direct_filter_gradient_chunk(s, x + first * in, dy + first * out, count, beta, sum_of(g),
-                                     ws.col<T>(thread));
       else
         gemm_backward_filter_chunk(plan, x + first * in, dy + first * out, count, beta, sum_of(g),
                                    ws.col<T>(thread), ws.rows<T>(thread));

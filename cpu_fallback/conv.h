@@ -1,8 +1,7 @@
-// 2-D convolution (cross-correlation) as chunked im2col + GEMM or, where the shape allows,
-// Winograd (winograd.h, stride-1 3x3) or a direct kernel (conv_direct.h, one input
-// channel); see conv_workspace.h for how the batch is chunked and the algorithm chosen.
-// Each chunk runs single-threaded on one thread, the chunks run in parallel, and every
-// scratch buffer is per-thread and preallocated.
+// 2-D convolution (cross-correlation) as chunked im2col + GEMM or, for stride-1 3x3
+// kernels, Winograd (winograd.h); see conv_workspace.h for how the batch is chunked and
+// the algorithm chosen. Each chunk is one single-threaded GEMM on one thread, the
+// chunks run in parallel, and every scratch buffer is per-thread and preallocated.
 #pragma once
 
 #include "cpu_fallback/conv_workspace.h"
@@ -10,8 +9,8 @@
 
 namespace plinth::cpu {
 
-// Plans the shape and, under ConvPolicy::fastest, times each direction's reference and fast
-// path on one chunk and keeps the faster (a shape used unprepared runs im2col + GEMM).
+// Plans the shape and, under ConvPolicy::fastest, times each direction's algorithms on one
+// chunk and keeps the faster (a shape used unprepared runs im2col + GEMM).
 template <typename T>
 void conv2d_prepare(ConvWorkspace& ws, const ConvShape& s);
 

@@ -25,8 +25,6 @@ const char* conv_policy_name(ConvPolicy policy) {
       return "gemm";
     case ConvPolicy::winograd:
       return "winograd";
-    case ConvPolicy::direct:
-      return "direct";
     default:
       return "auto";
   }
@@ -56,8 +54,6 @@ ConvPlan ConvWorkspace::make_plan(const ConvShape& s, size_t elem_size) const {
   plan.groups = std::min(chunks, std::max(cores_, std::min(kMaxGroups, affordable)));
   if (policy_ == ConvPolicy::winograd && winograd_fits(s))
     plan.forward = plan.backward_data = plan.backward_filter = ConvAlgorithm::winograd;
-  if (policy_ == ConvPolicy::direct && direct_fits(s))
-    plan.forward = plan.backward_filter = ConvAlgorithm::direct;
   return plan;
 }
 
@@ -65,10 +61,7 @@ ConvPlan& ConvWorkspace::find(const ConvShape& shape, size_t elem_size) {
   for (Entry& e : plans_)
     if (e.shape == shape && e.elem_size == elem_size) return e.plan;
   const ConvPlan plan = make_plan(shape, elem_size);
-  size_t col_elems = plan.col_elems();
-  if (policy_ != ConvPolicy::gemm && direct_fits(shape))  // the direct kernel's planes
-    col_elems = std::max(col_elems, direct_scratch_elems(shape));
-  col_stride_ = std::max(col_stride_, round_up(col_elems * elem_size));
+  col_stride_ = std::max(col_stride_, round_up(plan.col_elems() * elem_size));
   rows_stride_ = std::max(rows_stride_, round_up(plan.rows_elems() * elem_size));
   col_.reserve(col_stride_ * threads_);
   rows_.reserve(rows_stride_ * threads_);

@@ -6,39 +6,35 @@
 // backward-filter sum over chunks adds the same numbers in the same order for any number
 // of threads: bitwise reproducible results.
 //
-// Each direction runs as im2col + GEMM (the reference) or, where the shape has one, on a
-// fast path: Winograd F(2x2, 3x3) for stride-1 3x3 layers (winograd.h), a direct kernel for
-// layers with one input channel (conv_direct.h, forward and filter gradient). The policy
-// says which, or that conv2d_prepare (conv.h) times both on one chunk and keeps the faster.
+// Each direction of a stride-1 3x3 convolution runs either as im2col + GEMM (the
+// reference) or as Winograd F(2x2, 3x3) (winograd.h); the policy says which, or that
+// conv2d_prepare (conv.h) times both on one chunk and keeps the faster.
 #pragma once
 
 #include <cstddef>
 #include <deque>
 
 #include "cpu_fallback/aligned_buffer.h"
-#include "cpu_fallback/conv_direct.h"
 #include "cpu_fallback/winograd.h"
 #include "engine/backend.h"
 
 namespace plinth::cpu {
 
-enum class ConvAlgorithm { gemm, winograd, direct };
+enum class ConvAlgorithm { gemm, winograd };
 
 enum class ConvPolicy {
   fastest,   // the faster of the two, timed when the shape is prepared (gemm until then)
   gemm,      // im2col + GEMM everywhere
   winograd,  // Winograd wherever the shape allows it
-  direct,    // the direct kernel wherever the shape allows it
 };
 
-// "auto", "gemm", "winograd", "direct"
+// "auto", "gemm", "winograd"
 const char* conv_policy_name(ConvPolicy policy);
 
 // The CPU seconds one thread spent on its share of one call, timed on one chunk: forward,
-// backward data, backward filter; `fast` is the shape's fast path (Winograd or direct), 0
-// where it has none.
+// backward data, backward filter.
 struct ConvTiming {
-  double gemm[3] = {}, fast[3] = {};
+  double gemm[3] = {}, winograd[3] = {};
 };
 
 struct ConvPlan {
@@ -60,8 +56,7 @@ struct ConvPlan {
   int group_begin(int g) const {
     return static_cast<int>(static_cast<long long>(g) * chunks / groups);
   }
-  // Per-thread scratch elements: the column matrix (also the direct kernel's planes) and
-  // the [K, chunk*P] GEMM rows.
+  // Per-thread scratch elements: the column matrix and the [K, chunk*P] GEMM rows.
   size_t col_elems() const { return static_cast<size_t>(crs()) * max_chunk * pixels(); }
   size_t rows_elems() const { return static_cast<size_t>(shape.k) * max_chunk * pixels(); }
   size_t filter_elems() const { return static_cast<size_t>(shape.k) * crs(); }

@@ -32,17 +32,15 @@ std::string openblas_version() {
 }
 
 // PLINTH_CPU_CONV picks the convolution algorithms: auto (the default: the faster of
-// im2col + GEMM and the shape's fast path, timed per layer when the executor is built),
-// gemm, winograd or direct.
+// im2col + GEMM and Winograd, timed per layer when the executor is built), gemm or winograd.
 cpu::ConvPolicy conv_policy_from_environment() {
   const char* value = std::getenv("PLINTH_CPU_CONV");
   const std::string name = value ? value : "";
   for (cpu::ConvPolicy p :
-       {cpu::ConvPolicy::fastest, cpu::ConvPolicy::gemm, cpu::ConvPolicy::winograd,
-        cpu::ConvPolicy::direct})
+       {cpu::ConvPolicy::fastest, cpu::ConvPolicy::gemm, cpu::ConvPolicy::winograd})
     if (name == cpu::conv_policy_name(p)) return p;
   if (name.empty()) return cpu::ConvPolicy::fastest;
-  fail("PLINTH_CPU_CONV: '{}' is not one of auto, gemm, winograd, direct", name);
+  fail("PLINTH_CPU_CONV: '{}' is not one of auto, gemm, winograd", name);
 }
 
 // OPENBLAS_CORETYPE overrides OpenBLAS's choice of kernels; pinned to an AVX2 core on an

@@ -310,96 +310,38 @@ TEMPLATE_TEST_CASE("cpu conv2d: Winograd matches plain loops on random shapes", 
   }
 }
 
-TEMPLATE_TEST_CASE("cpu conv2d: the direct kernel matches plain loops on random shapes", "[cpu]",
-                   float, double) {
-  std::mt19937 rng(2027);
-  auto draw = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  for (int i = 0; i < 40; ++i) {
-    // kernels 1x1 to 5x5 (3x3 and 5x5 have unrolled loops, the rest the generic one), padding
-    // 0 to 2, planes down to one output pixel, and chunk targets from one sample to the batch
-    const int r = draw(1, 5), t = draw(1, 5), pad = draw(0, std::min({2, r - 1, t - 1}));
-    const ConvShape s{.n = draw(1, 9),
-                      .c = 1,
-                      .h = draw(std::max(1, r - 2 * pad), 30),
-                      .w = draw(std::max(1, t - 2 * pad), 30),
-                      .k = draw(1, 19),
-                      .r = r,
-                      .s = t,
-                      .pad = pad};
-    const size_t chunk_bytes = size_t{1} << draw(0, 20);
-    CAPTURE(s.n, s.h, s.w, s.k, s.r, s.s, s.pad, chunk_bytes);
-    cpu::ConvWorkspace ws(2, chunk_bytes, cpu::ConvPolicy::direct);
-    const cpu::ConvPlan& plan = ws.prepare(s, sizeof(TestType));
-    REQUIRE(plan.forward == cpu::ConvAlgorithm::direct);
-    REQUIRE(plan.backward_filter == cpu::ConvAlgorithm::direct);
-    check_against_loops<TestType>(ws, s, 80 + i);
-  }
-}
-
-TEST_CASE("cpu conv2d: direct kernel gradients match finite differences", "[cpu]") {
-  const ConvCase cases[] = {
-      {{.n = 1, .c = 1, .h = 5, .w = 5, .k = 2, .r = 3, .s = 3}, Activation::none},
-      {{.n = 3, .c = 1, .h = 6, .w = 7, .k = 2, .r = 2, .s = 3, .pad = 1}, Activation::tanh},
-      {{.n = 2, .c = 1, .h = 7, .w = 6, .k = 3, .r = 5, .s = 5, .pad = 2}, Activation::relu},
-      {{.n = 20, .c = 1, .h = 4, .w = 4, .k = 2, .r = 3, .s = 3, .pad = 1}, Activation::sigmoid},
-  };
-  for (const ConvCase& cc : cases) {
-    REQUIRE(cpu::ConvWorkspace(1, 1, cpu::ConvPolicy::direct)
-                .prepare(cc.shape, sizeof(double))
-                .forward == cpu::ConvAlgorithm::direct);
-    check_conv_gradients(cc, cpu::ConvWorkspace::kDefaultChunkBytes, cpu::ConvPolicy::direct);
-    check_conv_gradients(cc, 1, cpu::ConvPolicy::direct);
-  }
-}
-
-TEST_CASE("cpu conv2d: auto times stride-1 layers of one input channel, and 3x3 ones of 8+ channels",
+TEST_CASE("cpu conv2d: auto times both algorithms of stride-1 3x3 layers of 8+ channels only",
           "[cpu]") {
   cpu::ConvWorkspace ws(2, cpu::ConvWorkspace::kDefaultChunkBytes, cpu::ConvPolicy::fastest);
   const ConvShape conv2{.n = 32, .c = 32, .h = 13, .w = 13, .k = 64, .r = 3, .s = 3};
-  const ConvShape conv1{.n = 32, .c = 1, .h = 28, .w = 28, .k = 32, .r = 3, .s = 3};
   const ConvShape strided{.n = 4, .c = 3, .h = 9, .w = 9, .k = 4, .r = 3, .s = 3, .stride = 2};
   const ConvShape wide{.n = 4, .c = 3, .h = 9, .w = 9, .k = 4, .r = 5, .s = 5, .pad = 2};
-  const ConvShape thin{.n = 4, .c = 4, .h = 9, .w = 9, .k = 16, .r = 3, .s = 3};
+  const ConvShape narrow{.n = 4, .c = 1, .h = 9, .w = 9, .k = 16, .r = 3, .s = 3};
   // Unprepared, a shape runs the reference.
   CHECK_FALSE(ws.prepare(conv2, sizeof(float)).uses_winograd());
-  CHECK(ws.prepare(conv1, sizeof(float)).forward == cpu::ConvAlgorithm::gemm);
-  for (const ConvShape& s : {conv2, conv1}) {
-    cpu::conv2d_prepare<float>(ws, s);
-    CHECK(ws.prepare(s, sizeof(float)).timed);
-  }
-  // One input channel: the direct kernel or the reference, never Winograd, and the input
-  // gradient always the reference.
-  const cpu::ConvPlan& first = ws.prepare(conv1, sizeof(float));
-  CHECK_FALSE(first.uses_winograd());
-  CHECK(first.backward_data == cpu::ConvAlgorithm::gemm);
-  CHECK(first.timing.fast[0] > 0);
-  CHECK(first.timing.fast[1] == 0);
-  for (const ConvShape& s : {strided, wide, thin}) {
+  cpu::conv2d_prepare<float>(ws, conv2);
+  CHECK(ws.prepare(conv2, sizeof(float)).timed);
+  for (const ConvShape& s : {strided, wide, narrow}) {
     cpu::conv2d_prepare<float>(ws, s);
     CHECK_FALSE(ws.prepare(s, sizeof(float)).timed);
     CHECK_FALSE(ws.prepare(s, sizeof(float)).uses_winograd());
   }
   // Whatever was chosen computes the convolution.
   check_against_loops<float>(ws, conv2, 50);
-  check_against_loops<float>(ws, conv1, 51);
 }
 
-TEST_CASE("cpu conv2d: the fast paths' filter gradients are bitwise identical on 1 and 2 threads",
+TEST_CASE("cpu conv2d: Winograd's filter gradient is bitwise identical on 1 and 2 threads",
           "[cpu]") {
-  const ConvShape winograd{.n = 32, .c = 32, .h = 13, .w = 13, .k = 64, .r = 3, .s = 3, .pad = 1};
-  const ConvShape direct{.n = 64, .c = 1, .h = 28, .w = 28, .k = 32, .r = 3, .s = 3};
-  for (auto [s, policy] : {std::pair{winograd, cpu::ConvPolicy::winograd},
-                           std::pair{direct, cpu::ConvPolicy::direct}}) {
-    CAPTURE(cpu::conv_policy_name(policy));
-    const std::vector<float> x = convert<float>(random_values(input_size(s), 60));
-    const std::vector<float> dy = convert<float>(random_values(output_size(s), 61));
-    std::vector<float> one(weight_size(s)), two(weight_size(s));
-    cpu::ConvWorkspace w1(1, 200 << 10, policy), w2(2, 200 << 10, policy);
-    REQUIRE(w2.prepare(s, sizeof(float)).groups > 1);
-    cpu::conv2d_backward_filter(w1, s, x.data(), dy.data(), one.data());
-    cpu::conv2d_backward_filter(w2, s, x.data(), dy.data(), two.data());
-    CHECK(one == two);
-  }
+  const ConvShape s{.n = 32, .c = 32, .h = 13, .w = 13, .k = 64, .r = 3, .s = 3, .pad = 1};
+  const std::vector<float> x = convert<float>(random_values(input_size(s), 60));
+  const std::vector<float> dy = convert<float>(random_values(output_size(s), 61));
+  std::vector<float> one(weight_size(s)), two(weight_size(s));
+  cpu::ConvWorkspace w1(1, 200 << 10, cpu::ConvPolicy::winograd),
+      w2(2, 200 << 10, cpu::ConvPolicy::winograd);
+  REQUIRE(w2.prepare(s, sizeof(float)).groups > 1);
+  cpu::conv2d_backward_filter(w1, s, x.data(), dy.data(), one.data());
+  cpu::conv2d_backward_filter(w2, s, x.data(), dy.data(), two.data());
+  CHECK(one == two);
 }
 
 TEST_CASE("cpu conv2d: shapes that were not prepared are planned on first use", "[cpu]") {
