@@ -85,6 +85,10 @@ int bench_command(int argc, char** argv) {
       .option("conv-impl", "cudnn|native", "GPU convolution", "cudnn")
       .option("precision", "fp32|tf32|bf16", "GPU math in convolutions and GEMMs", "fp32")
       .option("cuda-graph", "on|off", "GPU: replay steps from CUDA graphs", "on")
+      .option("adapt-threads", "on|off",
+              "CPU training: run on fewer threads while that is clearly faster (another "
+              "process holding a core); off keeps --threads",
+              "on")
       .option("data", "DIR", "IDX data set directory, or $PLINTH_DATA", default_data_dir());
   if (!a.parse(argc, argv)) return 0;
   std::vector<int> batches;
@@ -108,6 +112,7 @@ int bench_command(int argc, char** argv) {
   cuda.native_conv = a.str("conv-impl") == "native";
   cuda.precision = parse_precision(a.str("precision"));
   const bool graphs = cuda_graphs_from(a);
+  const bool adapt = on_off(a, "adapt-threads");
 
   for (const std::string& device : devices_to_run(a.str("device"))) {
     DeviceChoice choice = open_device_option(device, threads, cuda);
@@ -122,7 +127,8 @@ int bench_command(int argc, char** argv) {
     for (const std::string& mode : modes) {
       for (int batch : batches) {
         const Throughput t = measure_throughput(model, be, train, batch, mode == "train",
-                                                a.integer("repeats"), a.number("window"), graphs);
+                                                a.integer("repeats"), a.number("window"), graphs,
+                                                adapt);
         std::printf("%-6s %-6s %7d %14.0f %10.0f..%-11.0f %10.1f %10.1f %9s\n", kind.c_str(),
                     mode.c_str(), batch, t.median, t.min, t.max, t.device_bytes / 1048576.0,
                     t.peak_rss_mb, t.launches ? std::to_string(t.launches).c_str() : "-");
@@ -192,6 +198,7 @@ int bench_command(int argc, char** argv) {
       params.initialize(static_cast<uint64_t>(a.integer64("seed")));
       TrainOptions o;
       o.cuda_graphs = graphs;
+      o.adapt_threads = adapt;
       o.epochs = a.integer("tta-epochs");
       o.batch_size = a.integer("tta-batch");
       o.seed = static_cast<uint64_t>(a.integer64("seed"));

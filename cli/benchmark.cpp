@@ -66,13 +66,15 @@ std::vector<double> rates_of(const std::vector<double>& seconds, int64_t steps, 
 }
 
 Throughput measure_training(const Model& model, Backend& backend, const Dataset& data, int batch,
-                            int repeats, double seconds_per_window, bool cuda_graphs) {
+                            int repeats, double seconds_per_window, bool cuda_graphs,
+                            bool adapt_threads) {
   Parameters params(model, backend);
   params.initialize(1);
   TrainOptions o;
   o.epochs = 1;
   o.batch_size = batch;
   o.cuda_graphs = cuda_graphs;
+  o.adapt_threads = adapt_threads;
   Trainer trainer(model, backend, params, o);
   // Warm-up (first touch, algorithm choice, the graph's capture) and the window's length.
   constexpr int64_t kProbe = 10;
@@ -151,10 +153,10 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
 
 Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
                               bool train, int repeats, double seconds_per_window,
-                              bool cuda_graphs) {
+                              bool cuda_graphs, bool adapt_threads) {
   reset_peak_rss();
   Throughput t = train ? measure_training(model, backend, data, batch, repeats, seconds_per_window,
-                                          cuda_graphs)
+                                          cuda_graphs, adapt_threads)
                        : measure_inference(model, backend, data, batch, repeats, seconds_per_window,
                                            cuda_graphs);
   t.peak_rss_mb = peak_rss_mb();

@@ -96,11 +96,13 @@ Precision parse_precision(const std::string& name) {
   fail("--precision: expected fp32, tf32 or bf16, got '{}'", name);
 }
 
-bool cuda_graphs_from(const Args& args) {
-  const std::string graphs = args.str("cuda-graph");
-  if (graphs != "on" && graphs != "off") fail("--cuda-graph: expected on or off, got '{}'", graphs);
-  return graphs == "on";
+bool on_off(const Args& args, const std::string& option) {
+  const std::string value = args.str(option);
+  if (value != "on" && value != "off") fail("--{}: expected on or off, got '{}'", option, value);
+  return value == "on";
 }
+
+bool cuda_graphs_from(const Args& args) { return on_off(args, "cuda-graph"); }
 
 DeviceChoice open_device_from(const Args& args, const Communicator* ranks,
                               std::function<void(const std::string&)> log) {

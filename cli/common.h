@@ -46,6 +46,8 @@ DeviceChoice open_device_from(const Args& args, const Communicator* ranks = null
                               std::function<void(const std::string&)> log = {});
 // --cuda-graph on (true) or off.
 bool cuda_graphs_from(const Args& args);
+// The value of an on|off option, or a one-line error naming it.
+bool on_off(const Args& args, const std::string& option);
 // --precision's value.
 Precision parse_precision(const std::string& name);
 // open_device() with its errors under --device.

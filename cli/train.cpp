@@ -102,7 +102,11 @@ Args train_args() {
             "print only errors, warnings and the final result (no progress or status lines)")
       .flag("verbose",
             "also print the model's layers, output shapes and parameter counts, the GPU's "
-            "convolution algorithms and how the steps ran (CUDA graphs or eagerly)");
+            "convolution algorithms and how the steps ran (CUDA graphs or eagerly)")
+      .option("adapt-threads", "on|off",
+              "CPU: train on fewer threads while that is clearly faster (another process "
+              "holding a core; results do not change); off keeps --threads",
+              "on");
   add_device_options(a);
   add_distributed_options(a);
   add_data_options(a);
@@ -405,6 +409,7 @@ TrainOptions train_options(const Args& a, const RunSpec& run) {
   if (on_nan != "stop" && on_nan != "skip-step") fail("--on-nan: expected stop or skip-step");
   opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;
   opt.cuda_graphs = cuda_graphs_from(a);
+  opt.adapt_threads = on_off(a, "adapt-threads");
   opt.data_memory = data_memory(a);
   return opt;
 }

@@ -31,10 +31,13 @@ const char* conv_policy_name(ConvPolicy policy) {
 }
 
 ConvWorkspace::ConvWorkspace(int threads, size_t chunk_bytes, ConvPolicy policy)
-    : threads_(std::max(1, threads)),
+    : max_threads_(std::max(1, threads)),
+      threads_(max_threads_),
       chunk_bytes_(std::max<size_t>(1, chunk_bytes)),
       cores_(std::max(1, omp_get_num_procs())),
       policy_(policy) {}
+
+void ConvWorkspace::use_threads(int threads) { threads_ = std::clamp(threads, 1, max_threads_); }
 
 ConvPlan ConvWorkspace::make_plan(const ConvShape& s, size_t elem_size) const {
   // The plan's int arithmetic (taps, pixels) relies on a valid shape; the templates may be
@@ -63,14 +66,14 @@ ConvPlan& ConvWorkspace::find(const ConvShape& shape, size_t elem_size) {
   const ConvPlan plan = make_plan(shape, elem_size);
   col_stride_ = std::max(col_stride_, round_up(plan.col_elems() * elem_size));
   rows_stride_ = std::max(rows_stride_, round_up(plan.rows_elems() * elem_size));
-  col_.reserve(col_stride_ * threads_);
-  rows_.reserve(rows_stride_ * threads_);
+  col_.reserve(col_stride_ * max_threads_);
+  rows_.reserve(rows_stride_ * max_threads_);
   partials_.reserve((plan.groups - 1) * plan.filter_elems() * elem_size);
   // Winograd's buffers are needed where it may run: forced, or timed against GEMM.
   if (policy_ != ConvPolicy::gemm && winograd_fits(shape)) {
     const size_t scratch = winograd_scratch_elems(shape, plan.max_chunk) * elem_size;
     winograd_stride_ = std::max(winograd_stride_, round_up(scratch));
-    winograd_.reserve(winograd_stride_ * threads_);
+    winograd_.reserve(winograd_stride_ * max_threads_);
     winograd_filters_.reserve(plan.groups * plan.winograd_filter_elems() * elem_size);
   }
   plans_.push_back({shape, elem_size, plan});

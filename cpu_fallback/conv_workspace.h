@@ -77,7 +77,9 @@ class ConvWorkspace {
   explicit ConvWorkspace(int threads, size_t chunk_bytes = kDefaultChunkBytes,
                          ConvPolicy policy = ConvPolicy::gemm);
 
+  // The threads the ops run on now (use_threads), at most the count the scratch is for.
   int threads() const { return threads_; }
+  void use_threads(int threads);
   ConvPolicy policy() const { return policy_; }
 
   // The plan for shape with scalars of elem_size bytes; grows the buffers to fit it the
@@ -120,6 +122,7 @@ class ConvWorkspace {
   ConvPlan make_plan(const ConvShape& shape, size_t elem_size) const;
   ConvPlan& find(const ConvShape& shape, size_t elem_size);
 
+  int max_threads_;  // per-thread scratch is kept for this many
   int threads_;
   size_t chunk_bytes_;
   int cores_;

@@ -59,8 +59,14 @@ std::string blas_core() {
 }  // namespace
 
 CpuBackend::CpuBackend(int threads)
-    : threads_(resolve_threads(threads)),
+    : max_threads_(resolve_threads(threads)),
+      threads_(max_threads_),
       conv_(threads_, cpu::ConvWorkspace::kDefaultChunkBytes, conv_policy_from_environment()) {}
+
+void CpuBackend::use_threads(int threads) {
+  threads_ = std::clamp(threads, 1, max_threads_);
+  conv_.use_threads(threads_);
+}
 
 std::string CpuBackend::description() const {
   return fmt::format("cpu ({} {}, {} thread{})", openblas_version(), blas_core(), threads_,

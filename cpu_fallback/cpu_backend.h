@@ -25,11 +25,14 @@ class CpuBackend final : public Backend {
   DeviceKind kind() const override { return DeviceKind::cpu; }
   std::string description() const override;
   size_t available_memory() const override;
+  int max_threads() const override { return max_threads_; }
+  void use_threads(int threads) override;
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_OVERRIDE_OP)
 
  private:
-  int threads_;
+  int max_threads_;
+  int threads_;  // the ops' threads now, 1..max_threads_
   cpu::ConvWorkspace conv_;
 };
 

@@ -337,6 +337,12 @@ class Backend {
   // available memory within any cgroup limit. Plans are checked against it before they
   // allocate (engine/memory_budget.h).
   virtual size_t available_memory() const = 0;
+  // The host threads the ops may use: max_threads() is the count the backend was made with
+  // (0 where the ops run elsewhere, on a GPU), use_threads() runs them on fewer, or on all
+  // again. Results do not depend on the count, so it may change between any two ops
+  // (engine/thread_governor.h does, between training steps).
+  virtual int max_threads() const { return 0; }
+  virtual void use_threads(int threads) {}
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_PURE_VIRTUAL_OP)
 

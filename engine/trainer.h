@@ -53,6 +53,10 @@ struct TrainOptions {
   // Replay training steps and evaluation batches from graphs where the backend can
   // record them (CUDA graphs; Backend::capture), after kEagerSteps eager ones.
   bool cuda_graphs = true;
+  // CPU: while training, run on fewer threads than the backend's whenever that is clearly
+  // faster, as when another process holds a core (engine/thread_governor.h). One process
+  // only: a rank's step time also waits on the other ranks.
+  bool adapt_threads = true;
   // Semi-supervised training (the model's SemiSupervisedRecipe) with these unlabelled
   // images, or null. Categorical models, one process.
   const Dataset* unlabelled = nullptr;

@@ -21,12 +21,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "engine/communicator.h"
 #include "engine/device_dataset.h"
 #include "engine/rng.h"
 #include "engine/semi_supervised.h"
 #include "engine/step_graph.h"
+#include "engine/thread_governor.h"
 #include "engine/trainer.h"
 
 namespace plinth {
@@ -149,6 +151,7 @@ class Trainer::Run {
   float* checks_;         // and the step checks' counts (kStatsSize floats)
   int64_t* batch_index_;  // device counter: the batch within the epoch's order
   StepGraph graph_;
+  std::optional<ThreadGovernor> governor_;  // with adapt_threads, in one process
   std::unique_ptr<Unlabelled> unlabelled_;  // semi-supervised training, else null
   bool stop_ = false;                       // a hook or max_steps asked to stop
   // The epoch under way.
@@ -194,6 +197,7 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       batch_index_(trainer.counters_.as<int64_t>()),
       graph_(backend_, trainer.options_.cuda_graphs, kEagerSteps) {
   if (data_.streamed()) graph_.disable(DeviceDataset::kNotReplayable);
+  if (trainer.options_.adapt_threads && !ranks_) governor_.emplace(backend_);
   if (const Dataset* unlabelled = trainer.options_.unlabelled) {
     unlabelled_ = std::make_unique<Unlabelled>(trainer, *unlabelled, batches_, batch_);
     if (unlabelled_->streamed()) graph_.disable(DeviceDataset::kNotReplayable);
@@ -210,6 +214,7 @@ Trainer::Run::~Run() {
   t_.training_graph_ = {graph_.replays(), graph_.eager_runs(), graph_.launches(),
                         graph_.eager_reason()};
   t_.training_arena_bytes_ = exec_.arena_bytes();
+  if (governor_) backend_.use_threads(backend_.max_threads());  // what the caller made it with
 }
 
 TrainState Trainer::Run::fit() {
@@ -256,6 +261,7 @@ bool Trainer::Run::train_epoch(int epoch) {
     last_lr_ = t_.learning_rate(epoch, state_.step, batches_);
     graph_.run([this, b] { queue_step(b); });
     if (step_taken(epoch, b)) ++state_.step;
+    if (governor_) governor_->step_done(global_batch_);
     const BatchEnd end(epoch + 1, b + 1, state_.step, backend_, exec_.stats());
     for (TrainHook* h : hooks_) h->on_batch_end(end);
     // A stop after the last batch waits for the epoch's evaluation (finish_epoch). A stop
@@ -517,6 +523,7 @@ std::vector<double> Trainer::Run::time_steps(int64_t warmup, int64_t steps, int 
     }
     graph_.run([this, b] { queue_step(b); });
     if (step_taken(0, b)) ++state_.step;
+    if (governor_) governor_->step_done(global_batch_);
     ++b;
   };
   for (int64_t i = 0; i < warmup; ++i) one_step();

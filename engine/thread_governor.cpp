@@ -1,0 +1,65 @@
+#include "engine/thread_governor.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "engine/backend.h"
+
+namespace plinth {
+
+ThreadGovernor::ThreadGovernor(Backend& backend, std::function<double()> now)
+    : backend_(backend),
+      now_(now ? std::move(now) : [] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+      }),
+      max_threads_(backend.max_threads()),
+      threads_(max_threads_) {}
+
+void ThreadGovernor::step_done(int samples) {
+  if (max_threads_ < 2) return;
+  const double t = now_();
+  if (window_start_ < 0) {  // the first step warms caches and the thread team: not timed
+    window_start_ = t;
+    return;
+  }
+  samples_ += samples;
+  ++steps_;
+  const double seconds = t - window_start_;
+  if (seconds < kWindowSeconds || steps_ < 2) return;
+  end_window(samples_ / seconds);
+  window_start_ = now_();
+  samples_ = 0;
+  steps_ = 0;
+}
+
+void ThreadGovernor::end_window(double rate) {
+  if (probing_from_ > 0) {  // the probe's window against the last one before it
+    const bool better = rate > kMargin * rate_;
+    if (better) {
+      ++changes_;
+      probe_every_ = kFirstProbeEvery;  // the machine changed: look again soon
+    } else {
+      use(probing_from_);
+      probe_every_ = std::min(kLastProbeEvery, 2 * probe_every_);
+    }
+    probing_from_ = 0;
+    windows_to_probe_ = probe_every_;
+    if (better) rate_ = rate;
+    return;
+  }
+  rate_ = rate;
+  if (--windows_to_probe_ > 0) return;
+  const bool can_go_down = threads_ > 1, can_go_up = threads_ < max_threads_;
+  const bool down = can_go_down && (probe_down_ || !can_go_up);
+  probe_down_ = !probe_down_;
+  probing_from_ = threads_;
+  use(down ? threads_ - 1 : threads_ + 1);
+}
+
+void ThreadGovernor::use(int threads) {
+  threads_ = std::clamp(threads, 1, max_threads_);
+  backend_.use_threads(threads_);
+}
+
+}  // namespace plinth

@@ -1,0 +1,55 @@
+// Keeps the CPU's training steps at the thread count that runs fastest now.
+//
+// On a shared machine (a CI runner, a laptop) another process may hold a core. Each step has
+// many short parallel regions, and at every barrier the threads wait for one that is
+// descheduled: measured here with one other core busy, the seed CNN trained at 2,045
+// samples/s on 2 threads against 5,252 on 1. No OpenMP wait policy fixes that without
+// costing the quiet machine (benchmarks/results/2026-12-02-wait-policy-quiet/). Results do
+// not depend on the thread count (fixed chunks and reduction orders), so the governor may
+// change it between steps: it times windows of steps, now and then tries one thread fewer
+// (or more) for a window, and moves when that ran clearly faster.
+#pragma once
+
+#include <functional>
+
+namespace plinth {
+
+class Backend;
+
+class ThreadGovernor {
+ public:
+  // Seconds of steps per timed window, and how much faster a tried count must run to be
+  // kept (a probe on a quiet machine costs its window at about half speed, so probes back
+  // off: every 16 windows at first, at most every 128 after probes that lost).
+  static constexpr double kWindowSeconds = 0.25;
+  static constexpr double kMargin = 1.10;
+  static constexpr int kFirstProbeEvery = 16, kLastProbeEvery = 128;
+
+  // Idle where backend.max_threads() < 2 (one core, or a GPU). `now` returns seconds.
+  explicit ThreadGovernor(Backend& backend, std::function<double()> now = {});
+
+  // After each step, with the samples it trained.
+  void step_done(int samples);
+  int threads() const { return threads_; }
+  int changes() const { return changes_; }
+
+ private:
+  void end_window(double rate);
+  void use(int threads);
+
+  Backend& backend_;
+  std::function<double()> now_;
+  int max_threads_;
+  int threads_;
+  double window_start_ = -1;
+  double samples_ = 0;
+  int steps_ = 0;
+  double rate_ = 0;          // the last window's samples/s at threads_
+  int probing_from_ = 0;     // the count to return to when the window is a probe, else 0
+  int windows_to_probe_ = kFirstProbeEvery;
+  int probe_every_ = kFirstProbeEvery;
+  bool probe_down_ = true;   // probes alternate between one thread fewer and one more
+  int changes_ = 0;
+};
+
+}  // namespace plinth
