@@ -21,6 +21,10 @@
 namespace plinth::cpu {
 namespace {
 
+// Every GEMM of a convolution is single-threaded (a scope of 1 thread around each op): the chunks are the parallelism, also where there is only one chunk,
+// because OpenBLAS's threaded sgemm does not round as its one-threaded one does and the
+// results must not depend on the thread count.
+//
 // Runs body(chunk, thread) for every chunk, each thread taking the next chunk when it is
 // free: on a shared machine a thread that is descheduled for a while leaves its chunks to
 // the others instead of holding up the op's end (what a thread computes never depends on
@@ -220,7 +224,9 @@ TimedChoice time_algorithms(const ConvWorkspace& ws, const ConvPlan& plan) {
   T* u = ws.winograd_filter<T>(plan);
   // The faster over the chunks each thread runs in one call, Winograd's once-per-call
   // transform of the filter (or of the summed gradient) included.
-  const double chunks_per_thread = std::max(1.0, double(plan.chunks) / ws.threads());
+  // Per core, not per thread, so that the choice (and with it the rounding) does not depend
+  // on the thread count.
+  const double chunks_per_thread = std::max(1.0, double(plan.chunks) / ws.cores());
   ConvTiming timing;
   int direction = 0;
   auto pick = [&](auto&& once, auto&& gemm_chunk, auto&& winograd_chunk) {
@@ -299,7 +305,7 @@ template <typename T>
 void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* w, const T* b, T* y,
                     Activation act) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
-  const ThreadScope scope(ws.threads());
+  const ThreadScope scope(1);  // one-threaded GEMMs (above)
   const size_t in = input_sample(s), out = output_sample(s);
   if (plan.forward == ConvAlgorithm::winograd) {
     T* u = ws.winograd_filter<T>(plan);
@@ -320,7 +326,7 @@ void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* 
 template <typename T>
 void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, const T* w, T* dx) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
-  const ThreadScope scope(ws.threads());
+  const ThreadScope scope(1);  // one-threaded GEMMs (above)
   const size_t in = input_sample(s), out = output_sample(s);
   if (plan.backward_data == ConvAlgorithm::winograd) {
     T* u = ws.winograd_filter<T>(plan);
@@ -342,7 +348,7 @@ void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, co
 template <typename T>
 void conv2d_backward_filter(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* dy, T* dw) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
-  const ThreadScope scope(ws.threads());
+  const ThreadScope scope(1);  // one-threaded GEMMs (above)
   const size_t in = input_sample(s), out = output_sample(s);
   const bool winograd = plan.backward_filter == ConvAlgorithm::winograd;
   // Each group sums its chunks in order into its own partial (group 0 into dw itself, or

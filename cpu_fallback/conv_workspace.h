@@ -80,6 +80,7 @@ class ConvWorkspace {
   // The threads the ops run on now (use_threads), at most the count the scratch is for.
   int threads() const { return threads_; }
   void use_threads(int threads);
+  int cores() const { return cores_; }
   ConvPolicy policy() const { return policy_; }
 
   // The plan for shape with scalars of elem_size bytes; grows the buffers to fit it the

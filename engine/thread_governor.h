@@ -20,10 +20,11 @@ class ThreadGovernor {
  public:
   // Seconds of steps per timed window, and how much faster a tried count must run to be
   // kept (a probe on a quiet machine costs its window at about half speed, so probes back
-  // off: every 16 windows at first, at most every 128 after probes that lost).
+  // off: after 4 windows at first, then twice as long after each probe that lost, up to
+  // every 128 windows).
   static constexpr double kWindowSeconds = 0.25;
   static constexpr double kMargin = 1.10;
-  static constexpr int kFirstProbeEvery = 16, kLastProbeEvery = 128;
+  static constexpr int kFirstProbeEvery = 4, kLastProbeEvery = 128;
 
   // Idle where backend.max_threads() < 2 (one core, or a GPU). `now` returns seconds.
   explicit ThreadGovernor(Backend& backend, std::function<double()> now = {});
