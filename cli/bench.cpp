@@ -126,9 +126,9 @@ int bench_command(int argc, char** argv) {
                 "spread (min..max)", "device MB", "peak RSS", "launches");
     for (const std::string& mode : modes) {
       for (int batch : batches) {
-        const Throughput t = measure_throughput(model, be, train, batch, mode == "train",
-                                                a.integer("repeats"), a.number("window"), graphs,
-                                                adapt);
+        const Throughput t =
+            measure_throughput(model, be, train, batch, mode == "train", a.integer("repeats"),
+                               a.number("window"), graphs, adapt);
         std::printf("%-6s %-6s %7d %14.0f %10.0f..%-11.0f %10.1f %10.1f %9s\n", kind.c_str(),
                     mode.c_str(), batch, t.median, t.min, t.max, t.device_bytes / 1048576.0,
                     t.peak_rss_mb, t.launches ? std::to_string(t.launches).c_str() : "-");

@@ -152,8 +152,8 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
 }  // namespace
 
 Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
-                              bool train, int repeats, double seconds_per_window,
-                              bool cuda_graphs, bool adapt_threads) {
+                              bool train, int repeats, double seconds_per_window, bool cuda_graphs,
+                              bool adapt_threads) {
   reset_peak_rss();
   Throughput t = train ? measure_training(model, backend, data, batch, repeats, seconds_per_window,
                                           cuda_graphs, adapt_threads)

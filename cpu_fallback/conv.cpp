@@ -21,9 +21,9 @@
 namespace plinth::cpu {
 namespace {
 
-// Every GEMM of a convolution is single-threaded (a scope of 1 thread around each op): the chunks are the parallelism, also where there is only one chunk,
-// because OpenBLAS's threaded sgemm does not round as its one-threaded one does and the
-// results must not depend on the thread count.
+// Every GEMM of a convolution is single-threaded (a scope of 1 thread around each op): the chunks
+// are the parallelism, also where there is only one chunk, because OpenBLAS's threaded sgemm does
+// not round as its one-threaded one does and the results must not depend on the thread count.
 //
 // Runs body(chunk, thread) for every chunk, each thread taking the next chunk when it is
 // free: on a shared machine a thread that is descheduled for a while leaves its chunks to

@@ -44,7 +44,8 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alp
   const size_t tile_work = static_cast<size_t>(std::min(m, kTile)) * std::min(n, kTile) * k;
   const cpu::ThreadScope scope(1);
   cpu::parallel_for(threads_, static_cast<size_t>(row_tiles) * col_tiles, tile_work, [&](size_t t) {
-    const int i = static_cast<int>(t / col_tiles) * kTile, j = static_cast<int>(t % col_tiles) * kTile;
+    const int i = static_cast<int>(t / col_tiles) * kTile,
+              j = static_cast<int>(t % col_tiles) * kTile;
     // Row i of op(A) and column j of op(B), wherever the transposes put them.
     const float* a_tile = trans_a ? a + i : a + static_cast<size_t>(i) * lda;
     const float* b_tile = trans_b ? b + static_cast<size_t>(j) * ldb : b + j;

@@ -45,11 +45,11 @@ class ThreadGovernor {
   double window_start_ = -1;
   double samples_ = 0;
   int steps_ = 0;
-  double rate_ = 0;          // the last window's samples/s at threads_
-  int probing_from_ = 0;     // the count to return to when the window is a probe, else 0
+  double rate_ = 0;       // the last window's samples/s at threads_
+  int probing_from_ = 0;  // the count to return to when the window is a probe, else 0
   int windows_to_probe_ = kFirstProbeEvery;
   int probe_every_ = kFirstProbeEvery;
-  bool probe_down_ = true;   // probes alternate between one thread fewer and one more
+  bool probe_down_ = true;  // probes alternate between one thread fewer and one more
   int changes_ = 0;
 };
 
