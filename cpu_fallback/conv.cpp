@@ -222,18 +222,18 @@ TimedChoice time_algorithms(const ConvWorkspace& ws, const ConvPlan& plan) {
   T* rows = ws.rows<T>(0);
   T* scratch = ws.winograd_scratch<T>(0);
   T* u = ws.winograd_filter<T>(plan);
-  // The faster over the chunks each thread runs in one call, Winograd's once-per-call
+  // The faster over the chunks each core runs in one call, Winograd's once-per-call
   // transform of the filter (or of the summed gradient) included.
   // Per core, not per thread, so that the choice (and with it the rounding) does not depend
   // on the thread count.
-  const double chunks_per_thread = std::max(1.0, double(plan.chunks) / ws.cores());
+  const double chunks_per_core = std::max(1.0, double(plan.chunks) / ws.cores());
   ConvTiming timing;
   int direction = 0;
   auto pick = [&](auto&& once, auto&& gemm_chunk, auto&& winograd_chunk) {
     const double once_time = time_both(once, [] {}).first;
     const auto [gemm_time, winograd_time] = time_both(gemm_chunk, winograd_chunk);
-    timing.gemm[direction] = gemm_time * chunks_per_thread;
-    timing.winograd[direction++] = once_time + winograd_time * chunks_per_thread;
+    timing.gemm[direction] = gemm_time * chunks_per_core;
+    timing.winograd[direction++] = once_time + winograd_time * chunks_per_core;
     return timing.winograd[direction - 1] < kWinogradMargin * timing.gemm[direction - 1]
                ? ConvAlgorithm::winograd
                : ConvAlgorithm::gemm;

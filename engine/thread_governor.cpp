@@ -28,7 +28,12 @@ void ThreadGovernor::step_done(int samples) {
   const double seconds = t - window_start_;
   if (seconds < kWindowSeconds || steps_ < 2) return;
   end_window(samples_ / seconds);
+  restart_window();
   window_start_ = now_();
+}
+
+void ThreadGovernor::restart_window() {
+  window_start_ = -1;
   samples_ = 0;
   steps_ = 0;
 }

@@ -31,6 +31,10 @@ class ThreadGovernor {
 
   // After each step, with the samples it trained.
   void step_done(int samples);
+  // Drops the window under way, for a pause between steps that is not training (an epoch's
+  // evaluation, a checkpoint): timed, it would make the count in use look slow. The next
+  // step_done starts a new window.
+  void restart_window();
   int threads() const { return threads_; }
   int changes() const { return changes_; }
 

@@ -197,7 +197,8 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       batch_index_(trainer.counters_.as<int64_t>()),
       graph_(backend_, trainer.options_.cuda_graphs, kEagerSteps) {
   if (data_.streamed()) graph_.disable(DeviceDataset::kNotReplayable);
-  if (trainer.options_.adapt_threads && !ranks_) governor_.emplace(backend_);
+  if (trainer.options_.adapt_threads && !ranks_ && backend_.max_threads() > 1)
+    governor_.emplace(backend_);
   if (const Dataset* unlabelled = trainer.options_.unlabelled) {
     unlabelled_ = std::make_unique<Unlabelled>(trainer, *unlabelled, batches_, batch_);
     if (unlabelled_->streamed()) graph_.disable(DeviceDataset::kNotReplayable);
@@ -303,6 +304,7 @@ void Trainer::Run::begin_epoch(int epoch) {
     backend_.upload(exec_.stats(), partial, sizeof(partial));
   }
   for (TrainHook* h : hooks_) h->on_epoch_begin(epoch + 1);
+  if (governor_) governor_->restart_window();  // not the evaluation since the last step
   started_ = Clock::now();
   last_lr_ = 0;
   backend_.download(last_good_, exec_.stats(), sizeof(last_good_));

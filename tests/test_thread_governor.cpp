@@ -84,6 +84,32 @@ TEST_CASE("thread governor: within 10% it does not move, and a 1-thread backend 
   CHECK(count(alone, 1) == 1000);
 }
 
+TEST_CASE("thread governor: a pause between epochs, with its window restarted, moves nothing",
+          "[engine][cpu]") {
+  // Quiet machine, a 1-second pause every 50 steps (a window's worth on 2 threads): timed,
+  // the windows holding one look slow and a probe of 1 thread without one wins.
+  for (bool restart : {true, false}) {
+    CpuBackend backend(2);
+    double now = 0;
+    ThreadGovernor governor(backend, [&] { return now; });
+    int on_one = 0;
+    for (int i = 0; i < 20000; ++i) {
+      if (i % 50 == 0) {
+        now += 1.0;
+        if (restart) governor.restart_window();
+      }
+      on_one += backend.threads() == 1;
+      now += backend.threads() == 2 ? 0.005 : 0.009;
+      governor.step_done(32);
+    }
+    CAPTURE(restart, on_one);
+    if (restart)
+      CHECK(on_one < 20000 * 3 / 100);
+    else
+      CHECK(on_one > 20000 * 3 / 100);  // the failure restart_window prevents
+  }
+}
+
 TEST_CASE("thread governor: changing the thread count between steps changes no weight",
           "[engine][cpu]") {
   REQUIRE_FASHION();
