@@ -167,13 +167,13 @@ int bench_command(int argc, char** argv) {
       const auto timings = measure_layers(model, be, batch, std::max(3, a.integer("repeats")));
       std::printf(
           "\nper-layer time at batch %d (ms per step) and launches (kernels, copies, fills)\n"
-          "%-10s %10s %10s %12s %12s %9s %9s\n",
+          "%-12s %10s %10s %12s %12s %9s %9s\n",
           batch, "layer", "forward", "backward", "fwd GFLOP/s", "of GEMM", "fwd", "bwd");
       for (size_t i = 0; i < timings.size(); ++i) {
         const double flops = layer_forward_flops(model, i) * batch;
         const double gflops = timings[i].forward_ms > 0 ? flops / (timings[i].forward_ms * 1e6) : 0;
         auto count = [](long n) { return n < 0 ? std::string("-") : std::to_string(n); };
-        std::printf("%-10s %10.3f %10.3f %12.1f %11s %9s %9s\n", timings[i].name.c_str(),
+        std::printf("%-12s %10.3f %10.3f %12.1f %11s %9s %9s\n", timings[i].name.c_str(),
                     timings[i].forward_ms, timings[i].backward_ms, gflops,
                     gemm_rate > 0 && flops > 0
                         ? fmt::format("{:.0f}%", 100 * gflops * 1e9 / gemm_rate).c_str()

@@ -213,6 +213,11 @@ std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, in
   for (int r = 0; r < repeats; ++r) time_one_step(exec, backend, repeats, t);
   count_launches(exec, backend, t);
   for (size_t i = 0; i < t.size(); ++i) t[i].name = model.nodes[i].layer->name();
+  // A convolution whose pool is computed in its passes is timed with that pool.
+  for (size_t i = 0; i < t.size(); ++i)
+    for (size_t j = i + 1; j < t.size() && !exec.node_output_kept(i); ++j)
+      if (model.nodes[j].inputs == std::vector<int>{static_cast<int>(i)})
+        t[i].name += "+" + model.nodes[j].layer->name();
   return t;
 }
 

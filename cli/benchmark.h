@@ -34,7 +34,7 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
 // over `repeats` steps (after one warm-up step). Each layer is timed on its own, with the
 // device synchronised around it.
 struct LayerTiming {
-  std::string name;
+  std::string name;  // "conv1+pool1" where the pool is computed in the convolution's passes
   double forward_ms = 0, backward_ms = 0;
   // Kernel launches, copies and fills each pass queues, counted by capturing it alone;
   // -1 where the backend cannot capture.

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <functional>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "cpu_fallback/gemm.h"
 #include "cpu_fallback/im2col.h"
 #include "cpu_fallback/parallel.h"
+#include "cpu_fallback/pool.h"
 #include "cpu_fallback/winograd.h"
 #include "engine/op_shapes.h"
 
@@ -108,6 +110,40 @@ void gemm_forward_chunk(const ConvPlan& plan, const T* x, const T* w, const T* b
   });
 }
 
+// The chunk's forward followed by the max pool over it, each output plane pooled while it
+// is in cache: the convolution's output is never written whole. The same arithmetic as
+// gemm_forward_chunk then maxpool_forward, so the same bits.
+template <typename T>
+void gemm_forward_pool_chunk(const ConvPlan& plan, const PoolShape& pool, const T* x, const T* w,
+                             const T* b, Activation act, int count, T* col, T* rows, T* pool_y,
+                             int32_t* argmax) {
+  const ConvShape& s = plan.shape;
+  const int crs = plan.crs(), p = plan.pixels(), cols = count * p;
+  const size_t pooled = static_cast<size_t>(pool.out_h()) * pool.out_w();
+  // Sample j's plane k lies at planes + k * k_stride.
+  auto pool_sample = [&](int j, T* planes, size_t k_stride) {
+    with_activation(act, [&](auto kind) {
+      for (int k = 0; k < s.k; ++k) {
+        T* plane = planes + k * k_stride;
+        bias_activate(kind, plane, b ? b[k] : T(0), p, plane);
+        const size_t out = (static_cast<size_t>(j) * s.k + k) * pooled;
+        maxpool_plane(pool, plane, pool_y + out, argmax + out);
+      }
+    });
+  };
+  im2col(s, x, count, col);
+  if (p >= kPerSamplePixels) {  // one sample's planes at a time in rows
+    for (int j = 0; j < count; ++j) {
+      gemm<T>(false, false, s.k, p, crs, T(1), w, crs, col + static_cast<size_t>(j) * p, cols, T(0),
+              rows, p);
+      pool_sample(j, rows, p);
+    }
+    return;
+  }
+  gemm<T>(false, false, s.k, cols, crs, T(1), w, crs, col, cols, T(0), rows, cols);
+  for (int j = 0; j < count; ++j) pool_sample(j, rows + static_cast<size_t>(j) * p, cols);
+}
+
 template <typename T>
 void gemm_backward_data_chunk(const ConvPlan& plan, const T* dy, const T* w, T* dx, int count,
                               T* col, T* rows) {
@@ -139,6 +175,83 @@ void gemm_backward_filter_chunk(const ConvPlan& plan, const T* x, const T* dy, i
   }
   gather_rows(plan, dy, 0, count, rows);
   gemm<T>(false, true, s.k, crs, cols, T(1), rows, cols, col, cols, beta, sum, crs);
+}
+
+// rows[k, j*P + q] = the chunk's convolution output gradient: the pool's gradient times the
+// ReLU's derivative at each window's maximum (y > 0), scattered through argmax, as
+// maxpool_relu_backward computes it (the same additions in the same order).
+template <typename T>
+void pooled_gradient_rows(const ConvPlan& plan, const PoolShape& pool, const T* dy,
+                          const int32_t* argmax, const T* y, int count, T* rows) {
+  const int k = plan.shape.k, p = plan.pixels();
+  const size_t cols = static_cast<size_t>(count) * p;
+  const size_t pooled = static_cast<size_t>(pool.out_h()) * pool.out_w();
+  std::fill_n(rows, k * cols, T(0));
+  for (int j = 0; j < count; ++j)
+    for (int c = 0; c < k; ++c) {
+      T* plane = rows + c * cols + static_cast<size_t>(j) * p;
+      const size_t at = (static_cast<size_t>(j) * k + c) * pooled;
+      for (size_t o = 0; o < pooled; ++o)
+        plane[argmax[at + o]] += y[at + o] > T(0) ? dy[at + o] : T(0);
+    }
+}
+
+// One chunk of the fused backward: the convolution's output gradient built in GEMM rows from
+// the pool's, then the filter gradient (sum = beta * sum + the chunk's) and the data gradient
+// from those rows. sum and dx may be null.
+template <typename T>
+void gemm_pool_backward_chunk(const ConvPlan& plan, const PoolShape& pool, const T* x, const T* w,
+                              const T* dy, const int32_t* argmax, const T* y, int count, T beta,
+                              T* sum, T* dx, T* col, T* rows) {
+  const ConvShape& s = plan.shape;
+  const int crs = plan.crs(), p = plan.pixels(), cols = count * p;
+  // Wide planes: one GEMM per sample, as the unfused ops run them (a chunk-wide filter GEMM
+  // with a long inner dimension ran at a third of the speed).
+  const int pieces = p >= kPerSamplePixels ? count : 1, width = cols / pieces;
+  pooled_gradient_rows(plan, pool, dy, argmax, y, count, rows);
+  if (sum) {
+    im2col(s, x, count, col);
+    for (int j = 0; j < pieces; ++j)
+      gemm<T>(false, true, s.k, crs, width, T(1), rows + static_cast<size_t>(j) * width, cols,
+              col + static_cast<size_t>(j) * width, cols, j == 0 ? beta : T(1), sum, crs);
+  }
+  if (dx) {
+    for (int j = 0; j < pieces; ++j)
+      gemm<T>(true, false, crs, width, s.k, T(1), w, crs, rows + static_cast<size_t>(j) * width,
+              cols, T(0), col + static_cast<size_t>(j) * width, cols);
+    col2im(s, col, count, dx);
+  }
+}
+
+// db[c] = the sum of the convolution's output gradient over channel c, taken from the pool's:
+// the scatter only moves each dy * (y > 0) to its window's maximum. In float, sixteen float
+// lanes per sample added to the channel's double total in sample order (vectorised; LaneSum's
+// double lanes were 5% of a step); in double, one running sum: GCC 12.2 at -O3 vectorises a
+// lane loop (or LaneSum) of double terms chosen by a comparison into wrong sums (seen
+// 2026-12-02 with AVX2 and AVX-512; right with -fno-tree-loop-vectorize).
+template <typename T>
+void pooled_bias_gradient(int threads, const PoolShape& pool, const T* dy, const T* y, T* db) {
+  constexpr int kLanes = 16;
+  const int spatial = pool.out_h() * pool.out_w();
+  parallel_for(threads, pool.c, static_cast<size_t>(pool.n) * spatial, [&](size_t c) {
+    double total = 0;
+    for (int i = 0; i < pool.n; ++i) {
+      const size_t at = (static_cast<size_t>(i) * pool.c + c) * spatial;
+      const T* __restrict g = dy + at;
+      const T* __restrict v = y + at;
+      if constexpr (std::is_same_v<T, float>) {
+        float lane[kLanes] = {};
+        int q = 0;
+        for (; q + kLanes <= spatial; q += kLanes)
+          for (int l = 0; l < kLanes; ++l) lane[l] += v[q + l] > 0.0f ? g[q + l] : 0.0f;
+        for (int l = 0; q < spatial; ++q, ++l) lane[l] += v[q] > 0.0f ? g[q] : 0.0f;
+        for (int l = 0; l < kLanes; ++l) total += static_cast<double>(lane[l]);
+      } else {
+        for (int q = 0; q < spatial; ++q) total += v[q] > T(0) ? g[q] : T(0);
+      }
+    }
+    db[c] = static_cast<T>(total);
+  });
 }
 
 // dst[e] += the partial sums of groups 1.. in group order, in blocks of elements.
@@ -324,6 +437,62 @@ void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* 
 }
 
 template <typename T>
+void conv2d_maxpool_forward(ConvWorkspace& ws, const ConvShape& s, const PoolShape& pool,
+                            const T* x, const T* w, const T* b, Activation act, T* conv_y,
+                            T* pool_y, int32_t* argmax) {
+  const ConvPlan& plan = ws.prepare(s, sizeof(T));
+  if (plan.forward == ConvAlgorithm::winograd) {  // its tiles are not whole planes
+    conv2d_forward(ws, s, x, w, b, conv_y, act);
+    maxpool_forward(ws.threads(), pool, conv_y, pool_y, argmax);
+    return;
+  }
+  const ThreadScope scope(1);  // one-threaded GEMMs (above)
+  const size_t in = input_sample(s),
+               pooled = static_cast<size_t>(s.k) * pool.out_h() * pool.out_w();
+  for_each_chunk_with_scratch<T>(ws, plan, [&](int first, int count, T* col, T* rows) {
+    gemm_forward_pool_chunk(plan, pool, x + first * in, w, b, act, count, col, rows,
+                            pool_y + first * pooled, argmax + first * pooled);
+  });
+}
+
+template <typename T>
+void conv2d_maxpool_relu_backward(ConvWorkspace& ws, const ConvShape& s, const PoolShape& pool,
+                                  const T* x, const T* w, const T* pool_dy, const int32_t* argmax,
+                                  const T* pool_y, T* conv_dy, T* dx, T* dw, T* db) {
+  const ConvPlan& plan = ws.prepare(s, sizeof(T));
+  if (plan.backward_data == ConvAlgorithm::winograd ||
+      plan.backward_filter == ConvAlgorithm::winograd) {  // the ops one after the other
+    maxpool_relu_backward(ws.threads(), pool, pool_dy, argmax, pool_y, conv_dy, db);
+    if (dw) conv2d_backward_filter(ws, s, x, conv_dy, dw);
+    if (dx) conv2d_backward_data(ws, s, conv_dy, w, dx);
+    return;
+  }
+  const ThreadScope scope(1);  // one-threaded GEMMs (above)
+  const size_t in = input_sample(s),
+               pooled = static_cast<size_t>(s.k) * pool.out_h() * pool.out_w();
+  // As conv2d_backward_filter: each group sums its chunks in order (group 0 into dw), then
+  // the groups' sums are added in group order, for bits that do not depend on the threads.
+  auto sum_of = [&](int g) -> T* {
+    if (!dw) return nullptr;
+    return g == 0 ? dw : ws.partial<T>(plan, g);
+  };
+  for_each_chunk(ws, plan.groups, [&](int g, int thread) {
+    for (int i = plan.group_begin(g); i < plan.group_begin(g + 1); ++i) {
+      const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
+      const T beta = i == plan.group_begin(g) ? T(0) : T(1);
+      gemm_pool_backward_chunk(plan, pool, x + first * in, w, pool_dy + first * pooled,
+                               argmax + first * pooled, pool_y + first * pooled, count, beta,
+                               sum_of(g), dx ? dx + first * in : nullptr, ws.col<T>(thread),
+                               ws.rows<T>(thread));
+    }
+  });
+  if (dw)
+    add_partials<T>(ws, plan.groups, plan.filter_elems(), dw,
+                    [&](int g) -> const T* { return sum_of(g); });
+  if (db) pooled_bias_gradient(ws.threads(), pool, pool_dy, pool_y, db);
+}
+
+template <typename T>
 void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, const T* w, T* dx) {
   const ConvPlan& plan = ws.prepare(s, sizeof(T));
   const ThreadScope scope(1);  // one-threaded GEMMs (above)
@@ -381,6 +550,20 @@ template void conv2d_forward<float>(ConvWorkspace&, const ConvShape&, const floa
                                     const float*, float*, Activation);
 template void conv2d_forward<double>(ConvWorkspace&, const ConvShape&, const double*, const double*,
                                      const double*, double*, Activation);
+template void conv2d_maxpool_forward<float>(ConvWorkspace&, const ConvShape&, const PoolShape&,
+                                            const float*, const float*, const float*, Activation,
+                                            float*, float*, int32_t*);
+template void conv2d_maxpool_forward<double>(ConvWorkspace&, const ConvShape&, const PoolShape&,
+                                             const double*, const double*, const double*,
+                                             Activation, double*, double*, int32_t*);
+template void conv2d_maxpool_relu_backward<float>(ConvWorkspace&, const ConvShape&,
+                                                  const PoolShape&, const float*, const float*,
+                                                  const float*, const int32_t*, const float*,
+                                                  float*, float*, float*, float*);
+template void conv2d_maxpool_relu_backward<double>(ConvWorkspace&, const ConvShape&,
+                                                   const PoolShape&, const double*, const double*,
+                                                   const double*, const int32_t*, const double*,
+                                                   double*, double*, double*, double*);
 template void conv2d_backward_data<float>(ConvWorkspace&, const ConvShape&, const float*,
                                           const float*, float*);
 template void conv2d_backward_data<double>(ConvWorkspace&, const ConvShape&, const double*,
@@ -403,6 +586,23 @@ void CpuBackend::conv2d_forward(const ConvShape& shape, const float* x, const fl
                                 const float* b, float* y, Activation act) {
   check_conv_shape(shape, "conv2d_forward");
   cpu::conv2d_forward(conv_, shape, x, w, b, y, act);
+}
+
+void CpuBackend::conv2d_maxpool_forward(const ConvShape& conv, const PoolShape& pool,
+                                        const float* x, const float* w, const float* b,
+                                        Activation act, float* conv_y, float* pool_y,
+                                        int32_t* argmax) {
+  check_conv_pool_shapes(conv, pool, "conv2d_maxpool_forward");
+  cpu::conv2d_maxpool_forward(conv_, conv, pool, x, w, b, act, conv_y, pool_y, argmax);
+}
+
+void CpuBackend::conv2d_maxpool_relu_backward(const ConvShape& conv, const PoolShape& pool,
+                                              const float* x, const float* w, const float* pool_dy,
+                                              const int32_t* argmax, const float* pool_y,
+                                              float* conv_dy, float* dx, float* dw, float* db) {
+  check_conv_pool_shapes(conv, pool, "conv2d_maxpool_relu_backward");
+  cpu::conv2d_maxpool_relu_backward(conv_, conv, pool, x, w, pool_dy, argmax, pool_y, conv_dy, dx,
+                                    dw, db);
 }
 
 void CpuBackend::conv2d_backward_data(const ConvShape& shape, const float* dy, const float* w,

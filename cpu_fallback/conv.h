@@ -19,6 +19,20 @@ template <typename T>
 void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* w, const T* b, T* y,
                     Activation act);
 
+// The forward and the max pool over its output in one (Backend::conv2d_maxpool_forward): the
+// same bits as the two ops, with conv_y left unwritten where the plan is im2col + GEMM.
+template <typename T>
+void conv2d_maxpool_forward(ConvWorkspace& ws, const ConvShape& s, const PoolShape& pool,
+                            const T* x, const T* w, const T* b, Activation act, T* conv_y,
+                            T* pool_y, int32_t* argmax);
+
+// The backward of conv2d_maxpool_forward with a ReLU (Backend::conv2d_maxpool_relu_backward):
+// the convolution's output gradient is built chunk by chunk in GEMM rows, never whole.
+template <typename T>
+void conv2d_maxpool_relu_backward(ConvWorkspace& ws, const ConvShape& s, const PoolShape& pool,
+                                  const T* x, const T* w, const T* pool_dy, const int32_t* argmax,
+                                  const T* pool_y, T* conv_dy, T* dx, T* dw, T* db);
+
 // dx = conv_transpose(dy, w) (overwrites dx).
 template <typename T>
 void conv2d_backward_data(ConvWorkspace& ws, const ConvShape& s, const T* dy, const T* w, T* dx);

@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace plinth::cpu {
 namespace {
@@ -53,6 +58,35 @@ void col2im_valid(const ConvShape& s, const T* col, int count, T* dx) {
     }
 }
 
+#if defined(__AVX512F__)
+// col2im_valid for float planes at most 16 wide (the seed CNN's 13 and 5): each dx row is
+// its taps' shifted column rows summed in one register, in col2im_valid's (r, t) order, and
+// stored once, where col2im_valid adds each tap into memory in rows of 11 and 3.
+void col2im_valid_narrow(const ConvShape& s, const float* col, int count, float* dx) {
+  const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
+  const size_t ld = static_cast<size_t>(count) * p;
+  const __mmask16 row = static_cast<__mmask16>((1u << s.w) - 1);
+  const __mmask16 taps = static_cast<__mmask16>((1u << ow) - 1);
+  for (int j = 0; j < count; ++j)
+    for (int c = 0; c < s.c; ++c) {
+      float* plane = dx + (static_cast<size_t>(j) * s.c + c) * s.h * s.w;
+      const float* src = col + static_cast<size_t>(c) * s.r * s.s * ld + static_cast<size_t>(j) * p;
+      for (int y = 0; y < s.h; ++y) {
+        __m512 sum = _mm512_setzero_ps();
+        for (int r = std::max(0, y - oh + 1); r <= std::min(s.r - 1, y); ++r)
+          for (int t = 0; t < s.s; ++t) {
+            // Lanes t .. t + ow - 1 of the row: the load starts t floats early, masked off.
+            const float* in = src + (r * s.s + t) * ld + (y - r) * ow;
+            sum = _mm512_add_ps(
+                sum, _mm512_maskz_loadu_ps(static_cast<__mmask16>(taps << t),
+                                           reinterpret_cast<const char*>(in) - t * sizeof(float)));
+          }
+        _mm512_mask_storeu_ps(plane + y * s.w, row, sum);
+      }
+    }
+}
+#endif
+
 }  // namespace
 
 template <typename T>
@@ -94,6 +128,10 @@ template <typename T>
 void col2im(const ConvShape& s, const T* col, int count, T* dx) {
   const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
   const size_t ld = static_cast<size_t>(count) * p;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (s.stride == 1 && s.pad == 0 && s.w <= 16) return col2im_valid_narrow(s, col, count, dx);
+#endif
   std::fill(dx, dx + static_cast<size_t>(count) * s.c * s.h * s.w, T(0));
   if (s.stride == 1 && s.pad == 0) return col2im_valid(s, col, count, dx);
   for (int j = 0; j < count; ++j) {

@@ -64,19 +64,23 @@ void max_plane_2x2(const PoolShape& s, const T* x, T* y, int32_t* argmax) {
 }  // namespace
 
 template <typename T>
+void maxpool_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax) {
+  if (s.size == 2 && s.stride == 2)
+    max_plane_2x2(s, x, y, argmax);
+  else if (s.size == 2)
+    max_plane<2>(s, x, y, argmax);
+  else
+    max_plane<0>(s, x, y, argmax);
+}
+
+template <typename T>
 void maxpool_forward(int threads, const PoolShape& s, const T* x, T* y, int32_t* argmax) {
   const size_t in_plane = static_cast<size_t>(s.h) * s.w;
   const size_t out_plane = static_cast<size_t>(s.out_h()) * s.out_w();
   parallel_for(threads, static_cast<size_t>(s.n) * s.c, in_plane, [&](size_t i) {
     const T* xi = x + i * in_plane;
     T* yi = y + i * out_plane;
-    int32_t* ai = argmax + i * out_plane;
-    if (s.size == 2 && s.stride == 2)
-      max_plane_2x2(s, xi, yi, ai);
-    else if (s.size == 2)
-      max_plane<2>(s, xi, yi, ai);
-    else
-      max_plane<0>(s, xi, yi, ai);
+    maxpool_plane(s, xi, yi, argmax + i * out_plane);
   });
 }
 
@@ -113,6 +117,8 @@ void maxpool_relu_backward(int threads, const PoolShape& s, const T* dy, const i
   if (db) bias_backward(threads, dx, db, s.n, s.c, s.h * s.w);
 }
 
+template void maxpool_plane<float>(const PoolShape&, const float*, float*, int32_t*);
+template void maxpool_plane<double>(const PoolShape&, const double*, double*, int32_t*);
 template void maxpool_forward<float>(int, const PoolShape&, const float*, float*, int32_t*);
 template void maxpool_forward<double>(int, const PoolShape&, const double*, double*, int32_t*);
 template void maxpool_backward<float>(int, const PoolShape&, const float*, const int32_t*, float*);

@@ -12,6 +12,10 @@ namespace plinth::cpu {
 template <typename T>
 void maxpool_forward(int threads, const PoolShape& s, const T* x, T* y, int32_t* argmax);
 
+// One (n, c) plane of maxpool_forward: x is s.h x s.w, y and argmax s.out_h() x s.out_w().
+template <typename T>
+void maxpool_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax);
+
 // dx = scatter-add of dy through argmax (overwrites dx); overlapping windows accumulate.
 template <typename T>
 void maxpool_backward(int threads, const PoolShape& s, const T* dy, const int32_t* argmax, T* dx);

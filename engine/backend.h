@@ -149,6 +149,22 @@ struct AugmentSpec {
   /* y = act(conv(x, w) + b); b may be null. */                                                    \
   OP(void, conv2d_forward, (const ConvShape& shape, const float* x, const float* w,                \
                             const float* b, float* y, Activation act))                             \
+  /* A convolution and the max pool that alone reads its output, forward in one: pool_y and       \
+     argmax as maxpool_forward(pool) over act(conv(x, w) + b) gives them. conv_y, of the           \
+     convolution's output size, is the op's to use as scratch: what it holds afterwards is         \
+     unspecified (the CPU pools each plane while it is in cache and never writes it whole). */     \
+  OP(void, conv2d_maxpool_forward, (const ConvShape& conv, const PoolShape& pool, const float* x,  \
+                                    const float* w, const float* b, Activation act,                \
+                                    float* conv_y, float* pool_y, int32_t* argmax))                \
+  /* The backward of conv2d_maxpool_forward with a ReLU, in one: dx, dw and db as                  \
+     maxpool_relu_backward(pool, pool_dy, argmax, pool_y) into the convolution's output            \
+     gradient, then conv2d_backward_filter and conv2d_backward_data give them (db the bias         \
+     gradient; any of the three may be null: not wanted). conv_dy, of the convolution's            \
+     output size, is scratch as in the forward. */                                                 \
+  OP(void, conv2d_maxpool_relu_backward, (const ConvShape& conv, const PoolShape& pool,            \
+                                          const float* x, const float* w, const float* pool_dy,    \
+                                          const int32_t* argmax, const float* pool_y,              \
+                                          float* conv_dy, float* dx, float* dw, float* db))        \
   /* dx = conv_transpose(dy, w)   (overwrites dx) */                                               \
   OP(void, conv2d_backward_data, (const ConvShape& shape, const float* dy, const float* w,         \
                                   float* dx))                                                      \

@@ -196,6 +196,7 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
     node.layer->prepare(backend, shapes[i].inputs);
   }
   if (training) plan_backward_fusion(needs_grad);
+  plan_forward_fusion(shapes, needs_grad);
   backend.fill(input_.data, input_.numel(), 0.0f);
   backend.fill(reinterpret_cast<float*>(labels_), batch, 0.0f);  // int 0 and float 0.0 share bits
   reset_stats();
@@ -227,6 +228,34 @@ void Executor::plan_backward_fusion(const std::vector<bool>& needs_grad) {
   }
 }
 
+// A max pool that is the only consumer of a convolution's output is computed by the
+// convolution's forward, so that the convolution's output is never written whole (LayerIO),
+// where nothing else reads that output: in training the convolution's backward must not
+// need it (the pool takes its ReLU backward, or it needs no gradient).
+void Executor::plan_forward_fusion(const std::vector<NodeShapes>& shapes,
+                                   const std::vector<bool>& needs_grad) {
+  std::vector<int> uses(nodes_.size(), 0);
+  for (const Node& node : model_.nodes)
+    for (int in : node.inputs)
+      if (in != kModelInput) ++uses[in];
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const std::vector<int>& inputs = model_.nodes[i].inputs;
+    if (inputs.size() != 1 || inputs[0] == kModelInput || uses[inputs[0]] != 1) continue;
+    const int j = inputs[0];
+    const std::optional<PoolShape> pool = model_.nodes[i].layer->max_pool(shapes[i].inputs);
+    if (!pool || !model_.nodes[j].layer->computes_output_pool()) continue;
+    if (training_ && needs_grad[j] && !nodes_[j].activation_backward_done) continue;
+    nodes_[j].pool_output =
+        PooledOutput{*pool, nodes_[i].y.data, static_cast<int32_t*>(nodes_[i].scratch)};
+    nodes_[i].forward_done = true;
+    // Where the pool takes the convolution's ReLU backward, the convolution takes the pool's.
+    if (nodes_[i].input_relu_backward) {
+      nodes_[j].pool_output->dy = nodes_[i].dy.data;
+      nodes_[i].backward_done = true;
+    }
+  }
+}
+
 LayerIO Executor::io(size_t i, bool training) {
   NodeBuffers& b = nodes_[i];
   return LayerIO{.backend = backend_,
@@ -244,7 +273,10 @@ LayerIO Executor::io(size_t i, bool training) {
                  .step = params_.step(),
                  .input_relu_backward = b.input_relu_backward,
                  .input_bias_grad = b.input_bias_grad,
-                 .activation_backward_done = b.activation_backward_done};
+                 .activation_backward_done = b.activation_backward_done,
+                 .pool_output = b.pool_output ? &*b.pool_output : nullptr,
+                 .forward_done = b.forward_done,
+                 .backward_done = b.backward_done};
 }
 
 void Executor::forward(bool training) {

@@ -12,6 +12,7 @@
 // its input's after its turn.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "engine/model.h"
@@ -37,6 +38,9 @@ class Executor {
   size_t arena_bytes() const { return arena_.bytes(); }
   size_t node_count() const { return nodes_.size(); }
   const Tensor& node_output(size_t i) const { return nodes_[i].y; }
+  // False for a convolution whose max pool computes from it in cache (forward fusion,
+  // LayerIO): node_output(i) then holds no defined values.
+  bool node_output_kept(size_t i) const { return !nodes_[i].pool_output; }
 
   void forward(bool training);
   // Loss of the first `valid` rows (the rest of a padded last batch is ignored) added to
@@ -72,9 +76,15 @@ class Executor {
     bool input_relu_backward = false;
     float* input_bias_grad = nullptr;
     bool activation_backward_done = false;
+    // Forward fusion (LayerIO): this convolution also computes its pool's output, or this
+    // pool's output was computed by its producer.
+    std::optional<PooledOutput> pool_output;
+    bool forward_done = false, backward_done = false;
   };
   LayerIO io(size_t i, bool training);
   void plan_backward_fusion(const std::vector<bool>& needs_grad);
+  void plan_forward_fusion(const std::vector<NodeShapes>& shapes,
+                           const std::vector<bool>& needs_grad);
 
   const Model& model_;
   Parameters& params_;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,6 +47,17 @@ using InputShapes = std::span<const Shape>;
 // The names of a layer's input tensors in an ONNX graph, in the same order.
 using OnnxNames = std::span<const std::string>;
 
+// The max pool a convolution's forward computes under forward fusion (LayerIO): its shape,
+// output and argmax (its scratch).
+// In training, where the pool also takes the convolution's ReLU backward, the convolution's
+// backward does the pool's too (conv2d_maxpool_relu_backward) from the pool's output gradient.
+struct PooledOutput {
+  PoolShape shape;
+  float* y = nullptr;
+  int32_t* argmax = nullptr;
+  const float* dy = nullptr;  // the pool's output gradient, when its backward is fused as well
+};
+
 struct LayerIO {
   Backend& backend;
   std::span<const Tensor> xs;   // the input activations
@@ -69,6 +81,15 @@ struct LayerIO {
   float* input_bias_grad = nullptr;       // and the bias gradient of its layer (may be null)
   bool activation_backward_done = false;  // dy already has this layer's ReLU backward and
                                           // its bias gradient is computed
+
+  // Forward fusion, which the executor sets up when a max pool is the only consumer of a
+  // convolution's output and nothing else reads that output (in training, the pool takes the
+  // convolution's ReLU backward, above, or the convolution needs no gradient): the
+  // convolution's forward also computes the pool's output and argmax (conv2d_maxpool_forward),
+  // leaving its own output unspecified, and the pool's forward does nothing.
+  const PooledOutput* pool_output = nullptr;  // where the convolution writes the pool's output
+  bool forward_done = false;                  // the pool: its producer computed its output
+  bool backward_done = false;                 // the pool: its producer computes its backward
 
   // The first input and its gradient: all that a layer with one input has.
   const Tensor& x() const { return xs[0]; }
@@ -141,6 +162,11 @@ class Layer {
   virtual bool relu_output() const { return false; }
   // The layer's backward can take its input's ReLU backward (see LayerIO).
   virtual bool takes_input_relu_backward() const { return false; }
+  // Forward fusion (see LayerIO): the max pool this layer computes for this input (a max
+  // pool's own window), and whether the layer's forward can compute the max pool that
+  // follows it (a convolution's).
+  virtual std::optional<PoolShape> max_pool(InputShapes inputs) const { return std::nullopt; }
+  virtual bool computes_output_pool() const { return false; }
 
  private:
   std::string name_;

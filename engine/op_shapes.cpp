@@ -88,6 +88,14 @@ void check_pool_shape(const PoolShape& s, std::string_view who) {
     refuse(who, "one sample's input has more than 2^31 - 1 elements", s);
 }
 
+void check_conv_pool_shapes(const ConvShape& conv, const PoolShape& pool, std::string_view who) {
+  check_conv_shape(conv, who);
+  check_pool_shape(pool, who);
+  if (pool.n != conv.n || pool.c != conv.k || pool.h != conv.out_h() || pool.w != conv.out_w())
+    fail("{}: the pool's input {}x{}x{}x{} is not the convolution's output {}x{}x{}x{}", who,
+         pool.n, pool.c, pool.h, pool.w, conv.n, conv.k, conv.out_h(), conv.out_w());
+}
+
 void check_batchnorm_shape(const BatchNormShape& s, std::string_view who) {
   if (s.n < 1 || s.c < 1 || s.spatial < 1) refuse(who, "every size must be at least 1", s);
   if (!within_sample_limit({s.c, s.spatial}))

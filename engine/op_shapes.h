@@ -23,5 +23,7 @@ inline constexpr int64_t kMaxElementsPerSample = INT32_MAX;
 void check_conv_shape(const ConvShape& shape, std::string_view who);
 void check_pool_shape(const PoolShape& shape, std::string_view who);
 void check_batchnorm_shape(const BatchNormShape& shape, std::string_view who);
+// Both shapes, and that the pool's input is the convolution's output (conv2d_maxpool_forward).
+void check_conv_pool_shapes(const ConvShape& conv, const PoolShape& pool, std::string_view who);
 
 }  // namespace plinth

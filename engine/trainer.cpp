@@ -164,7 +164,7 @@ std::string Trainer::diagnose_nonfinite(const Executor& exec) const {
     return std::any_of(host.begin(), host.end(), [](float v) { return !std::isfinite(v); });
   };
   for (size_t i = 0; i < exec.node_count(); ++i)
-    if (bad(exec.node_output(i).data, exec.node_output(i).numel()))
+    if (exec.node_output_kept(i) && bad(exec.node_output(i).data, exec.node_output(i).numel()))
       return fmt::format("first in the output of layer '{}'", model_.nodes[i].layer->name());
   for (auto it = params_.entries().rbegin(); it != params_.entries().rend(); ++it)
     if (bad(params_.grads() + it->offset, it->shape.numel()))

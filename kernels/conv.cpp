@@ -55,6 +55,27 @@ void CudaBackend::conv2d_forward(const ConvShape& shape, const float* x, const f
   ctx_->cudnn->forward(shape, x, w, b, y, act, ctx_->workspace);
 }
 
+// cuDNN's runtime fusion engines do not cover a pool after a convolution: the two ops, one after
+// the other.
+void CudaBackend::conv2d_maxpool_forward(const ConvShape& conv, const PoolShape& pool,
+                                         const float* x, const float* w, const float* b,
+                                         Activation act, float* conv_y, float* pool_y,
+                                         int32_t* argmax) {
+  check_conv_pool_shapes(conv, pool, "conv2d_maxpool_forward");
+  conv2d_forward(conv, x, w, b, conv_y, act);
+  maxpool_forward(pool, conv_y, pool_y, argmax);
+}
+
+void CudaBackend::conv2d_maxpool_relu_backward(const ConvShape& conv, const PoolShape& pool,
+                                               const float* x, const float* w, const float* pool_dy,
+                                               const int32_t* argmax, const float* pool_y,
+                                               float* conv_dy, float* dx, float* dw, float* db) {
+  check_conv_pool_shapes(conv, pool, "conv2d_maxpool_relu_backward");
+  maxpool_relu_backward(pool, pool_dy, argmax, pool_y, conv_dy, db);
+  if (dw) conv2d_backward_filter(conv, x, conv_dy, dw);
+  if (dx) conv2d_backward_data(conv, conv_dy, w, dx);
+}
+
 void CudaBackend::conv2d_backward_data(const ConvShape& shape, const float* dy, const float* w,
                                        float* dx) {
   check_conv_shape(shape, "conv2d_backward_data");

@@ -382,7 +382,46 @@ struct MaxpoolReluBackwardTest : OpTest {
   }
 };
 
+// A ReLU convolution and the max pool over it, forward and backward in one: the pool's output
+// and every gradient to the convolution's tolerance. Inputs apart enough that both backends'
+// maxima are the same positions (argmax exactly).
+struct ConvMaxpoolTest : OpTest {
+  ConvShape conv;
+  PoolShape pool;
+
+  ConvMaxpoolTest(ConvShape c, int size, int stride)
+      : conv(c), pool{c.n, c.k, c.out_h(), c.out_w(), size, stride} {}
+  std::string name() const override {
+    return fmt::format("conv2d_maxpool {} pool {} stride {}", conv_name(conv), pool.size,
+                       pool.stride);
+  }
+  void buffers(Buffers& b) const override {
+    b.in("x", b.distinct(conv.input_elements()));
+    b.in("w", b.random(conv.weight_elements(), -0.5, 0.5));
+    b.in("b", b.random(conv.k));
+    b.in("dy", b.random(pool.output_elements()));
+    b.in("scratch", garbage(conv.output_elements()));  // the op's to use; not compared
+    b.out("y", garbage(pool.output_elements()), relative(kFp32Conv));
+    b.out("argmax", std::vector<int32_t>(pool.output_elements(), -1), exact());
+    b.out("dx", garbage(conv.input_elements()), relative(kFp32Conv));
+    b.out("dw", garbage(conv.weight_elements()), relative(kFp32Conv));
+    b.out("db", garbage(conv.k), relative(kFp32Conv));
+  }
+  void run(Backend& be, const Args& a) const override {
+    be.conv2d_prepare(conv);
+    be.conv2d_maxpool_forward(conv, pool, a.f32("x"), a.f32("w"), a.f32("b"), Activation::relu,
+                              a.f32("scratch"), a.f32("y"), a.i32("argmax"));
+    be.conv2d_maxpool_relu_backward(conv, pool, a.f32("x"), a.f32("w"), a.f32("dy"),
+                                    a.i32("argmax"), a.f32("y"), a.f32("scratch"), a.f32("dx"),
+                                    a.f32("dw"), a.f32("db"));
+  }
+};
+
 void add_pooling(OpList& t) {
+  t.push_back(std::make_unique<ConvMaxpoolTest>(
+      ConvShape{.n = 3, .c = 1, .h = 28, .w = 28, .k = 8, .r = 3, .s = 3}, 2, 2));
+  t.push_back(std::make_unique<ConvMaxpoolTest>(
+      ConvShape{.n = 4, .c = 6, .h = 13, .w = 13, .k = 10, .r = 3, .s = 3}, 2, 2));
   for (const PoolShape s : {PoolShape{.n = 2, .c = 3, .h = 8, .w = 8},
                             PoolShape{.n = 1, .c = 2, .h = 7, .w = 9},  // odd: last row/col unused
                             PoolShape{.n = 2, .c = 2, .h = 9, .w = 9, .size = 3, .stride = 2},

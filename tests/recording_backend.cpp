@@ -170,6 +170,20 @@ void RecordingBackend::activation_backward(Activation act, const float* y, const
                                            float* dx, size_t n) {
   PLINTH_RECORD(activation_backward, act, y, dy, dx, n);
 }
+void RecordingBackend::conv2d_maxpool_forward(const ConvShape& conv, const PoolShape& pool,
+                                              const float* x, const float* w, const float* b,
+                                              Activation act, float* conv_y, float* pool_y,
+                                              int32_t* argmax) {
+  PLINTH_RECORD(conv2d_maxpool_forward, conv, pool, x, w, b, act, conv_y, pool_y, argmax);
+}
+void RecordingBackend::conv2d_maxpool_relu_backward(const ConvShape& conv, const PoolShape& pool,
+                                                    const float* x, const float* w,
+                                                    const float* pool_dy, const int32_t* argmax,
+                                                    const float* pool_y, float* conv_dy, float* dx,
+                                                    float* dw, float* db) {
+  PLINTH_RECORD(conv2d_maxpool_relu_backward, conv, pool, x, w, pool_dy, argmax, pool_y, conv_dy,
+                dx, dw, db);
+}
 void RecordingBackend::maxpool_forward(const PoolShape& shape, const float* x, float* y,
                                        int32_t* argmax) {
   PLINTH_RECORD(maxpool_forward, shape, x, y, argmax);

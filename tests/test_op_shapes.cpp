@@ -85,6 +85,14 @@ void check_ops_refuse(Backend& backend, const ImpossibleLayer& c) {
                       Catch::StartsWith("conv2d_backward_data: ") && Catch::Contains(c.problem));
     CHECK_THROWS_WITH(backend.conv2d_backward_filter(*s, nullptr, nullptr, nullptr),
                       Catch::StartsWith("conv2d_backward_filter: ") && Catch::Contains(c.problem));
+    const PoolShape pool{s->n, s->k, 2, 2};
+    CHECK_THROWS_WITH(backend.conv2d_maxpool_forward(*s, pool, nullptr, nullptr, nullptr,
+                                                     Activation::relu, nullptr, nullptr, nullptr),
+                      Catch::StartsWith("conv2d_maxpool_forward: ") && Catch::Contains(c.problem));
+    CHECK_THROWS_WITH(
+        backend.conv2d_maxpool_relu_backward(*s, pool, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                             nullptr, nullptr, nullptr, nullptr),
+        Catch::StartsWith("conv2d_maxpool_relu_backward: ") && Catch::Contains(c.problem));
   } else {
     const PoolShape& p = std::get<PoolShape>(c.shape);
     CHECK_THROWS_WITH(backend.maxpool_forward(p, nullptr, nullptr, nullptr),
@@ -117,6 +125,16 @@ TEST_CASE("op shapes: the CPU backend refuses them at every op that takes the sh
     CAPTURE(c.layer);
     check_ops_refuse(*cpu, c);
   }
+}
+
+TEST_CASE("op shapes: a fused convolution and pool refuse a pool of another shape", "[cpu]") {
+  const auto cpu = make_cpu_backend(1);
+  const ConvShape conv{.n = 2, .c = 1, .h = 8, .w = 8, .k = 4, .r = 3, .s = 3};  // out 6x6
+  const PoolShape pool{.n = 2, .c = 4, .h = 7, .w = 6};
+  CHECK_THROWS_WITH(cpu->conv2d_maxpool_forward(conv, pool, nullptr, nullptr, nullptr,
+                                                Activation::relu, nullptr, nullptr, nullptr),
+                    "conv2d_maxpool_forward: the pool's input 2x4x7x6 is not the convolution's "
+                    "output 2x4x6x6");
 }
 
 TEST_CASE("op shapes: the CUDA backend refuses them at every op that takes the shape", "[cuda]") {

@@ -78,14 +78,27 @@ class Conv2d final : public Layer {
   // Layers keep no per-executor state (one model serves executors of several batch
   // sizes), so the shape is derived from the tensors on every call.
   void forward(LayerIO& io) override {
-    io.backend.conv2d_forward(conv_shape(io.x().shape), io.x().data, io.params[0].data,
-                              bias_ ? io.params[1].data : nullptr, io.y.data, act_);
+    const ConvShape shape = conv_shape(io.x().shape);
+    const float* b = bias_ ? io.params[1].data : nullptr;
+    if (const PooledOutput* pool = io.pool_output)
+      io.backend.conv2d_maxpool_forward(shape, pool->shape, io.x().data, io.params[0].data, b, act_,
+                                        io.y.data, pool->y, pool->argmax);
+    else
+      io.backend.conv2d_forward(shape, io.x().data, io.params[0].data, b, io.y.data, act_);
   }
+  bool computes_output_pool() const override { return true; }
   bool relu_output() const override { return act_ == Activation::relu; }
   void backward(LayerIO& io) override {
     Backend& be = io.backend;
     const ConvShape shape = conv_shape(io.x().shape);
     const bool bias_grad = bias_ && !io.grads.empty();
+    if (const PooledOutput* pool = io.pool_output; pool && pool->dy) {
+      be.conv2d_maxpool_relu_backward(shape, pool->shape, io.x().data, io.params[0].data, pool->dy,
+                                      pool->argmax, pool->y, io.dy.data, io.dx().data,
+                                      io.grads.empty() ? nullptr : io.grads[0].data,
+                                      bias_grad ? io.grads[1].data : nullptr);
+      return;
+    }
     if (io.activation_backward_done)
       ;  // the pool after this layer took the ReLU's backward and the bias gradient
     else if (bias_grad)

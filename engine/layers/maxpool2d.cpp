@@ -40,13 +40,15 @@ class MaxPool2d final : public Layer {
              {{"kernel_shape", {size_, size_}}, {"strides", {stride_, stride_}}}}};
   }
 
+  std::optional<PoolShape> max_pool(InputShapes in) const override { return pool_shape(in[0]); }
   void forward(LayerIO& io) override {
+    if (io.forward_done) return;
     io.backend.maxpool_forward(pool_shape(io.x().shape), io.x().data, io.y.data,
                                static_cast<int32_t*>(io.scratch));
   }
   bool takes_input_relu_backward() const override { return true; }
   void backward(LayerIO& io) override {
-    if (!io.dx().data) return;
+    if (!io.dx().data || io.backward_done) return;
     const auto* argmax = static_cast<const int32_t*>(io.scratch);
     if (io.input_relu_backward)
       io.backend.maxpool_relu_backward(pool_shape(io.x().shape), io.dy.data, argmax, io.y.data,
