@@ -86,8 +86,8 @@ int bench_command(int argc, char** argv) {
       .option("precision", "fp32|tf32|bf16", "GPU math in convolutions and GEMMs", "fp32")
       .option("cuda-graph", "on|off", "GPU: replay steps from CUDA graphs", "on")
       .option("adapt-threads", "on|off",
-              "CPU training: run on fewer threads while that is clearly faster (another "
-              "process holding a core); off keeps --threads",
+              "CPU training and inference: run on fewer threads while that is clearly faster "
+              "(another process holding a core); off keeps --threads",
               "on")
       .option("data", "DIR", "IDX data set directory, or $PLINTH_DATA", default_data_dir());
   if (!a.parse(argc, argv)) return 0;

@@ -4,12 +4,14 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 
 #include "engine/executor.h"
 #include "engine/parameters.h"
 #include "engine/step_graph.h"
+#include "engine/thread_governor.h"
 #include "engine/trainer.h"
 
 namespace plinth::cli {
@@ -92,7 +94,8 @@ Throughput measure_training(const Model& model, Backend& backend, const Dataset&
 
 // Gather and forward, as evaluation runs them.
 Throughput measure_inference(const Model& model, Backend& backend, const Dataset& data, int batch,
-                             int repeats, double seconds_per_window, bool cuda_graphs) {
+                             int repeats, double seconds_per_window, bool cuda_graphs,
+                             bool adapt_threads) {
   Parameters params(model, backend);
   params.initialize(1);
   Executor exec(model, params, backend, batch, false);
@@ -114,6 +117,8 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
   DeviceBuffer counter(backend, sizeof(int64_t));
   int64_t next = 0;  // the batch the device counter points at, mirrored on the host
   StepGraph graph(backend, cuda_graphs, Trainer::kEagerSteps);
+  std::optional<ThreadGovernor> governor;  // as training's (engine/thread_governor.h)
+  if (adapt_threads) governor.emplace(backend);
   auto run_batch = [&] {
     if (next == batches) {
       next = 0;
@@ -128,6 +133,7 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
       backend.increment(counter.as<int64_t>(), nullptr);
     });
     ++next;
+    if (governor) governor->step_done(batch);
   };
   backend.upload(counter.as<void>(), &next, sizeof(next));
   auto timed = [&](int64_t steps) {
@@ -142,6 +148,7 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
   const int64_t steps = steps_per_window(timed(kProbe), kProbe, seconds_per_window);
   std::vector<double> seconds;
   for (int r = 0; r < repeats; ++r) seconds.push_back(timed(steps));
+  if (governor) backend.use_threads(backend.max_threads());
   Throughput t = summarize(rates_of(seconds, steps, batch));
   t.launches = graph.replaying() ? graph.launches() : 0;
   t.eager_reason = graph.eager_reason();
@@ -158,7 +165,7 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
   Throughput t = train ? measure_training(model, backend, data, batch, repeats, seconds_per_window,
                                           cuda_graphs, adapt_threads)
                        : measure_inference(model, backend, data, batch, repeats, seconds_per_window,
-                                           cuda_graphs);
+                                           cuda_graphs, adapt_threads);
   t.peak_rss_mb = peak_rss_mb();
   return t;
 }

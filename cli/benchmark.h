@@ -24,8 +24,8 @@ struct Throughput {
 // mode "train": fit()'s training step (Trainer::time_steps: gather, forward, loss,
 // backward, checks, optimizer); "infer": gather and forward. Batches are gathered from
 // `data` (resident on the device) as in training, and both replay CUDA graphs when
-// cuda_graphs is on and the backend can; training adapts its CPU threads with adapt_threads
-// (TrainOptions).
+// cuda_graphs is on and the backend can; training and inference adapt their CPU threads with
+// adapt_threads (TrainOptions, engine/thread_governor.h).
 Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
                               bool train, int repeats, double seconds_per_window, bool cuda_graphs,
                               bool adapt_threads);

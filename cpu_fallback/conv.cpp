@@ -11,6 +11,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "cpu_fallback/activation.h"
 #include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/gemm.h"
@@ -191,6 +195,24 @@ void pooled_gradient_rows(const ConvPlan& plan, const PoolShape& pool, const T* 
     for (int c = 0; c < k; ++c) {
       T* plane = rows + c * cols + static_cast<size_t>(j) * p;
       const size_t at = (static_cast<size_t>(j) * k + c) * pooled;
+#if defined(__AVX512F__)
+      // Windows that do not overlap have maxima at distinct positions: sixteen at a time
+      // with a scatter, each position written once onto its zero.
+      if constexpr (std::is_same_v<T, float>)
+        if (pool.stride >= pool.size) {
+          for (size_t o = 0; o < pooled; o += 16) {
+            const __mmask16 lanes =
+                static_cast<__mmask16>(pooled - o >= 16 ? 0xffff : (1u << (pooled - o)) - 1);
+            const __m512 g = _mm512_maskz_loadu_ps(lanes, dy + at + o);
+            const __mmask16 live = _mm512_mask_cmp_ps_mask(
+                lanes, _mm512_maskz_loadu_ps(lanes, y + at + o), _mm512_setzero_ps(), _CMP_GT_OQ);
+            _mm512_mask_i32scatter_ps(plane, lanes,
+                                      _mm512_maskz_loadu_epi32(lanes, argmax + at + o),
+                                      _mm512_maskz_mov_ps(live, g), 4);
+          }
+          continue;
+        }
+#endif
       for (size_t o = 0; o < pooled; ++o)
         plane[argmax[at + o]] += y[at + o] > T(0) ? dy[at + o] : T(0);
     }

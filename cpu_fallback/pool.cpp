@@ -3,6 +3,11 @@
 #include "cpu_fallback/bias.h"
 
 #include <algorithm>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/parallel.h"
@@ -52,8 +57,50 @@ void max_row_2x2(const T* __restrict top, const T* __restrict bottom, T* __restr
   }
 }
 
+#if defined(__AVX512F__)
+// max_row_2x2 for float rows of at most 32 inputs (the seed CNN's 26 and 11), a whole output
+// row in one register: the same comparisons lane by lane (a strict > that keeps the first of
+// equal values and the left one against a NaN), where the compiler's loop handles outputs of
+// 13 and 5 with a vector epilogue.
+void max_plane_2x2_narrow(const PoolShape& s, const float* x, float* y, int32_t* argmax) {
+  const int oh = s.out_h(), ow = s.out_w(), w = s.w;
+  const __mmask16 lo = static_cast<__mmask16>(w >= 16 ? 0xffff : (1u << w) - 1);
+  const __mmask16 hi = static_cast<__mmask16>(w <= 16 ? 0 : (1u << (w - 16)) - 1);
+  const __mmask16 out = static_cast<__mmask16>((1u << ow) - 1);
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i one = _mm512_set1_epi32(1), odd = _mm512_add_epi32(even, one);
+  const __m512i down = _mm512_set1_epi32(w);
+  for (int oy = 0; oy < oh; ++oy) {
+    const float* top = x + 2 * oy * w;
+    const float* bottom = top + w;
+    const __m512 t0 = _mm512_maskz_loadu_ps(lo, top), t1 = _mm512_maskz_loadu_ps(hi, top + 16);
+    const __m512 b0 = _mm512_maskz_loadu_ps(lo, bottom),
+                 b1 = _mm512_maskz_loadu_ps(hi, bottom + 16);
+    const __m512 a = _mm512_permutex2var_ps(t0, even, t1), b = _mm512_permutex2var_ps(t0, odd, t1);
+    const __m512 c = _mm512_permutex2var_ps(b0, even, b1), d = _mm512_permutex2var_ps(b0, odd, b1);
+    const __mmask16 right_top = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
+    const __mmask16 right_bottom = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
+    const __m512 best_top = _mm512_mask_blend_ps(right_top, a, b);
+    const __m512 best_bottom = _mm512_mask_blend_ps(right_bottom, c, d);
+    const __mmask16 bottom_wins = _mm512_cmp_ps_mask(best_bottom, best_top, _CMP_GT_OQ);
+    const __m512i first = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w), even);
+    const __m512i at_top = _mm512_mask_add_epi32(first, right_top, first, one);
+    const __m512i below = _mm512_add_epi32(first, down);
+    const __m512i at_bottom = _mm512_mask_add_epi32(below, right_bottom, below, one);
+    _mm512_mask_storeu_ps(y + oy * ow, out,
+                          _mm512_mask_blend_ps(bottom_wins, best_top, best_bottom));
+    _mm512_mask_storeu_epi32(argmax + oy * ow, out,
+                             _mm512_mask_blend_epi32(bottom_wins, at_top, at_bottom));
+  }
+}
+#endif
+
 template <typename T>
 void max_plane_2x2(const PoolShape& s, const T* x, T* y, int32_t* argmax) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (s.w <= 32) return max_plane_2x2_narrow(s, x, y, argmax);
+#endif
   const int oh = s.out_h(), ow = s.out_w(), w = s.w;
   for (int oy = 0; oy < oh; ++oy) {
     const T* top = x + 2 * oy * w;

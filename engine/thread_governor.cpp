@@ -14,7 +14,9 @@ ThreadGovernor::ThreadGovernor(Backend& backend, std::function<double()> now)
             .count();
       }),
       max_threads_(backend.max_threads()),
-      threads_(max_threads_) {}
+      threads_(max_threads_) {
+  if (max_threads_ >= 2) backend_.use_threads(max_threads_);  // whatever an earlier one left
+}
 
 void ThreadGovernor::step_done(int samples) {
   if (max_threads_ < 2) return;
@@ -40,17 +42,16 @@ void ThreadGovernor::restart_window() {
 
 void ThreadGovernor::end_window(double rate) {
   if (probing_from_ > 0) {  // the probe's window against the last one before it
-    const bool better = rate > kMargin * rate_;
-    if (better) {
+    if (rate > kMargin * rate_) {
       ++changes_;
-      probe_every_ = kFirstProbeEvery;  // the machine changed: look again soon
+      rate_ = rate;
+      probe_every_ = kProbeAfterWin;  // the machine changed: look again soon
     } else {
       use(probing_from_);
       probe_every_ = std::min(kLastProbeEvery, 2 * probe_every_);
     }
     probing_from_ = 0;
     windows_to_probe_ = probe_every_;
-    if (better) rate_ = rate;
     return;
   }
   rate_ = rate;

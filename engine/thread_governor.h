@@ -1,4 +1,5 @@
-// Keeps the CPU's training steps at the thread count that runs fastest now.
+// Keeps the CPU's training steps (and `plinth bench`'s inference batches) at the thread count
+// that runs fastest now.
 //
 // On a shared machine (a CI runner, a laptop) another process may hold a core. Each step has
 // many short parallel regions, and at every barrier the threads wait for one that is
@@ -19,12 +20,16 @@ class Backend;
 class ThreadGovernor {
  public:
   // Seconds of steps per timed window, and how much faster a tried count must run to be
-  // kept (a probe on a quiet machine costs its window at about half speed, so probes back
-  // off: after 4 windows at first, then twice as long after each probe that lost, up to
-  // every 128 windows).
-  static constexpr double kWindowSeconds = 0.25;
+  // kept. The first probe follows the first window, so that a contended start costs one
+  // short window (a benchmark's or a short run's figures are taken within seconds); a probe on
+  // a quiet machine costs its window at about half speed, so probes then back off: 4 windows
+  // after a probe that lost, twice as long after each further loss, up to every 256 windows
+  // (26 s); 32 windows after one that won (the other process may end; each probe of the
+  // count it left costs its window at about 40% speed).
+  static constexpr double kWindowSeconds = 0.1;
   static constexpr double kMargin = 1.10;
-  static constexpr int kFirstProbeEvery = 4, kLastProbeEvery = 128;
+  static constexpr int kFirstProbeAfter = 1, kProbeAfterLoss = 4, kProbeAfterWin = 32,
+                       kLastProbeEvery = 256;
 
   // Idle where backend.max_threads() < 2 (one core, or a GPU). `now` returns seconds.
   explicit ThreadGovernor(Backend& backend, std::function<double()> now = {});
@@ -51,9 +56,9 @@ class ThreadGovernor {
   int steps_ = 0;
   double rate_ = 0;       // the last window's samples/s at threads_
   int probing_from_ = 0;  // the count to return to when the window is a probe, else 0
-  int windows_to_probe_ = kFirstProbeEvery;
-  int probe_every_ = kFirstProbeEvery;
-  bool probe_down_ = true;  // probes alternate between one thread fewer and one more
+  int windows_to_probe_ = kFirstProbeAfter;
+  int probe_every_ = kProbeAfterLoss / 2;  // doubled at each loss
+  bool probe_down_ = true;                 // probes alternate between one thread fewer and one more
   int changes_ = 0;
 };
 

@@ -41,8 +41,9 @@ TEST_CASE("cpu maxpool: ties pick the first maximum in window order", "[cpu]") {
 
 // The 2x2 stride-2 fast path against a plain loop, on values with many ties (and odd
 // sizes, whose last row and column no window covers).
-TEST_CASE("cpu maxpool: 2x2 stride 2 matches a plain first-maximum loop", "[cpu]") {
-  const PoolShape s{.n = 2, .c = 3, .h = 9, .w = 11, .size = 2, .stride = 2};
+// Widths 2 to 40 take the AVX-512 row kernel (up to 32) and the loop after it, with ties.
+void check_first_maximum(const PoolShape& s) {
+  CAPTURE(s.h, s.w);
   const size_t in_plane = size_t(s.h) * s.w, out_plane = size_t(s.out_h()) * s.out_w();
   std::vector<float> x(size_t(s.n) * s.c * in_plane);
   uint32_t state = 12345;
@@ -61,6 +62,12 @@ TEST_CASE("cpu maxpool: 2x2 stride 2 matches a plain first-maximum loop", "[cpu]
         REQUIRE(argmax[o] == best_at);
         REQUIRE(y[o] == x[plane * in_plane + best_at]);
       }
+}
+
+TEST_CASE("cpu maxpool: 2x2 stride 2 matches a plain first-maximum loop", "[cpu]") {
+  for (int h : {2, 3, 9})
+    for (int w = 2; w <= 40; ++w)
+      check_first_maximum({.n = 2, .c = 3, .h = h, .w = w, .size = 2, .stride = 2});
 }
 
 void check_pool_gradient(const PoolShape& s) {
