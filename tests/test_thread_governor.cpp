@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -34,9 +35,9 @@ std::vector<int> simulate(CpuBackend& backend, int steps,
 }
 
 int count(const std::vector<int>& used, int threads, size_t from = 0, size_t to = SIZE_MAX) {
-  int n = 0;
-  for (size_t i = from; i < std::min(to, used.size()); ++i) n += used[i] == threads;
-  return n;
+  const auto end = used.begin() + static_cast<std::ptrdiff_t>(std::min(to, used.size()));
+  return static_cast<int>(std::count(
+      used.begin() + static_cast<std::ptrdiff_t>(std::min(from, used.size())), end, threads));
 }
 
 }  // namespace
