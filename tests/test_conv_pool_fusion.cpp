@@ -202,11 +202,12 @@ TEST_CASE("cpu maxpool_relu_backward: equals the pool's backward then the ReLU's
   }
 }
 
-// The fused ops against the ops they replace, on shapes that take both of the CPU's GEMM
-// layouts (per-sample planes from 256 output pixels, chunk rows below), several chunks and
-// groups (a small chunk budget), a window that leaves rows unused and one that overlaps.
+// The fused ops against the ops they replace, under both algorithms, on shapes that take
+// both of the CPU's GEMM layouts (per-sample planes from 256 output pixels, chunk rows below),
+// several chunks and groups (a small chunk budget), a window that leaves rows unused and one that
+// overlaps.
 template <typename T>
-void check_fused_ops(const ConvShape& s, const PoolShape& pool, bool bias) {
+void check_fused_ops(const ConvShape& s, const PoolShape& pool, bool bias, cpu::ConvPolicy policy) {
   auto values = [](size_t n, uint64_t seed) {
     const std::vector<double> r = test::random_values(n, seed);
     return std::vector<T>(r.begin(), r.end());
@@ -214,7 +215,7 @@ void check_fused_ops(const ConvShape& s, const PoolShape& pool, bool bias) {
   const std::vector<T> x = values(s.input_elements(), 1), w = values(s.weight_elements(), 2),
                        b = values(s.k, 3), dy = values(pool.output_elements(), 4);
   const size_t conv_out = s.output_elements(), pooled = pool.output_elements();
-  cpu::ConvWorkspace ws(2, size_t{64} << 10);
+  cpu::ConvWorkspace ws(2, size_t{64} << 10, policy);
   cpu::conv2d_prepare<T>(ws, s);
   // Unfused: the convolution, the pool, the pool's and ReLU's backward, the convolution's.
   std::vector<T> y(conv_out), py(pooled), conv_dy(conv_out), dx(x.size()), dw(w.size()), db(s.k);
@@ -267,8 +268,12 @@ TEST_CASE("cpu conv2d_maxpool ops: equal the convolution and pool ops they fuse"
       const PoolShape pool{c.conv.n, c.conv.k, c.conv.out_h(), c.conv.out_w(), c.size, c.stride};
       INFO("conv " << c.conv.c << "x" << c.conv.h << "x" << c.conv.w << " k=" << c.conv.k
                    << " pool " << c.size << "/" << c.stride << " bias " << bias);
-      check_fused_ops<float>(c.conv, pool, bias);
-      check_fused_ops<double>(c.conv, pool, bias);
+      // Winograd's tiles are not whole planes: the fused ops run the two ops in turn there.
+      for (const cpu::ConvPolicy policy : {cpu::ConvPolicy::gemm, cpu::ConvPolicy::winograd}) {
+        CAPTURE(cpu::conv_policy_name(policy));
+        check_fused_ops<float>(c.conv, pool, bias, policy);
+        check_fused_ops<double>(c.conv, pool, bias, policy);
+      }
     }
 }
 
