@@ -114,16 +114,46 @@ void gemm_forward_chunk(const ConvPlan& plan, const T* x, const T* w, const T* b
   });
 }
 
+// The outputs a max pool reads: the rows and columns its windows cover, from the top left.
+// A stride-1 convolution without padding computes only those under fusion (the seed CNN's
+// conv2 has 11x11 outputs, of which pool2 reads 10x10: 17% of its work). Its GEMM columns
+// are then h * w per sample, im2col_top_left's.
+struct PooledWindow {
+  int h, w;
+  bool cropped;
+  int pixels() const { return h * w; }
+};
+
+PooledWindow pooled_window(const ConvShape& s, const PoolShape& pool) {
+  const int h = (pool.out_h() - 1) * pool.stride + pool.size;
+  const int w = (pool.out_w() - 1) * pool.stride + pool.size;
+  if (s.stride == 1 && s.pad == 0 && (h < s.out_h() || w < s.out_w())) return {h, w, true};
+  return {s.out_h(), s.out_w(), false};
+}
+
+template <typename T>
+void unfold(const ConvShape& s, const PooledWindow& win, const T* x, int count, T* col) {
+  if (win.cropped)
+    im2col_top_left(s, x, count, col, win.h, win.w);
+  else
+    im2col(s, x, count, col);
+}
+
 // The chunk's forward followed by the max pool over it, each output plane pooled while it
-// is in cache: the convolution's output is never written whole. The same arithmetic as
-// gemm_forward_chunk then maxpool_forward, so the same bits.
+// is in cache: the convolution's output is never written whole, and only the part the pool
+// reads is computed. The same arithmetic as gemm_forward_chunk then maxpool_forward (the same
+// bits where nothing is cropped).
 template <typename T>
 void gemm_forward_pool_chunk(const ConvPlan& plan, const PoolShape& pool, const T* x, const T* w,
                              const T* b, Activation act, int count, T* col, T* rows, T* pool_y,
                              int32_t* argmax) {
   const ConvShape& s = plan.shape;
-  const int crs = plan.crs(), p = plan.pixels(), cols = count * p;
+  const PooledWindow win = pooled_window(s, pool);
+  const int crs = plan.crs(), p = win.pixels(), cols = count * p;
   const size_t pooled = static_cast<size_t>(pool.out_h()) * pool.out_w();
+  PoolShape plane_pool = pool;  // over the computed window: the same outputs
+  plane_pool.h = win.h;
+  plane_pool.w = win.w;
   // Sample j's plane k lies at planes + k * k_stride.
   auto pool_sample = [&](int j, T* planes, size_t k_stride) {
     with_activation(act, [&](auto kind) {
@@ -131,11 +161,11 @@ void gemm_forward_pool_chunk(const ConvPlan& plan, const PoolShape& pool, const 
         T* plane = planes + k * k_stride;
         bias_activate(kind, plane, b ? b[k] : T(0), p, plane);
         const size_t out = (static_cast<size_t>(j) * s.k + k) * pooled;
-        maxpool_plane(pool, plane, pool_y + out, argmax + out);
+        maxpool_plane(plane_pool, plane, pool_y + out, argmax + out, s.out_w());
       }
     });
   };
-  im2col(s, x, count, col);
+  unfold(s, win, x, count, col);
   if (p >= kPerSamplePixels) {  // one sample's planes at a time in rows
     for (int j = 0; j < count; ++j) {
       gemm<T>(false, false, s.k, p, crs, T(1), w, crs, col + static_cast<size_t>(j) * p, cols, T(0),
@@ -185,9 +215,9 @@ void gemm_backward_filter_chunk(const ConvPlan& plan, const T* x, const T* dy, i
 // ReLU's derivative at each window's maximum (y > 0), scattered through argmax, as
 // maxpool_relu_backward computes it (the same additions in the same order).
 template <typename T>
-void pooled_gradient_rows(const ConvPlan& plan, const PoolShape& pool, const T* dy,
-                          const int32_t* argmax, const T* y, int count, T* rows) {
-  const int k = plan.shape.k, p = plan.pixels();
+void pooled_gradient_rows(const ConvPlan& plan, const PoolShape& pool, const PooledWindow& win,
+                          const T* dy, const int32_t* argmax, const T* y, int count, T* rows) {
+  const int k = plan.shape.k, p = win.pixels(), ow = plan.shape.out_w();
   const size_t cols = static_cast<size_t>(count) * p;
   const size_t pooled = static_cast<size_t>(pool.out_h()) * pool.out_w();
   std::fill_n(rows, k * cols, T(0));
@@ -199,22 +229,32 @@ void pooled_gradient_rows(const ConvPlan& plan, const PoolShape& pool, const T* 
       // Windows that do not overlap have maxima at distinct positions: sixteen at a time
       // with a scatter, each position written once onto its zero.
       if constexpr (std::is_same_v<T, float>)
-        if (pool.stride >= pool.size) {
+        if (pool.stride >= pool.size && p < (1 << 16)) {
+          // A position's row is (index + 0.5) / ow rounded down, exactly in float below 2^16.
+          const __m512 inverse = _mm512_set1_ps(1.0f / static_cast<float>(ow));
+          const __m512i width = _mm512_set1_epi32(ow), kept = _mm512_set1_epi32(win.w);
           for (size_t o = 0; o < pooled; o += 16) {
             const __mmask16 lanes =
                 static_cast<__mmask16>(pooled - o >= 16 ? 0xffff : (1u << (pooled - o)) - 1);
             const __m512 g = _mm512_maskz_loadu_ps(lanes, dy + at + o);
             const __mmask16 live = _mm512_mask_cmp_ps_mask(
                 lanes, _mm512_maskz_loadu_ps(lanes, y + at + o), _mm512_setzero_ps(), _CMP_GT_OQ);
-            _mm512_mask_i32scatter_ps(plane, lanes,
-                                      _mm512_maskz_loadu_epi32(lanes, argmax + at + o),
-                                      _mm512_maskz_mov_ps(live, g), 4);
+            __m512i index = _mm512_maskz_loadu_epi32(lanes, argmax + at + o);
+            if (win.cropped) {
+              const __m512i row = _mm512_cvttps_epi32(_mm512_mul_ps(
+                  _mm512_add_ps(_mm512_cvtepi32_ps(index), _mm512_set1_ps(0.5f)), inverse));
+              index = _mm512_add_epi32(_mm512_mullo_epi32(row, kept),
+                                       _mm512_sub_epi32(index, _mm512_mullo_epi32(row, width)));
+            }
+            _mm512_mask_i32scatter_ps(plane, lanes, index, _mm512_maskz_mov_ps(live, g), 4);
           }
           continue;
         }
 #endif
-      for (size_t o = 0; o < pooled; ++o)
-        plane[argmax[at + o]] += y[at + o] > T(0) ? dy[at + o] : T(0);
+      for (size_t o = 0; o < pooled; ++o) {
+        const int32_t full = argmax[at + o];
+        plane[full / ow * win.w + full % ow] += y[at + o] > T(0) ? dy[at + o] : T(0);
+      }
     }
 }
 
@@ -226,13 +266,14 @@ void gemm_pool_backward_chunk(const ConvPlan& plan, const PoolShape& pool, const
                               const T* dy, const int32_t* argmax, const T* y, int count, T beta,
                               T* sum, T* dx, T* col, T* rows) {
   const ConvShape& s = plan.shape;
-  const int crs = plan.crs(), p = plan.pixels(), cols = count * p;
+  const PooledWindow win = pooled_window(s, pool);
+  const int crs = plan.crs(), p = win.pixels(), cols = count * p;
   // Wide planes: one GEMM per sample, as the unfused ops run them (a chunk-wide filter GEMM
   // with a long inner dimension ran at a third of the speed).
   const int pieces = p >= kPerSamplePixels ? count : 1, width = cols / pieces;
-  pooled_gradient_rows(plan, pool, dy, argmax, y, count, rows);
+  pooled_gradient_rows(plan, pool, win, dy, argmax, y, count, rows);
   if (sum) {
-    im2col(s, x, count, col);
+    unfold(s, win, x, count, col);
     for (int j = 0; j < pieces; ++j)
       gemm<T>(false, true, s.k, crs, width, T(1), rows + static_cast<size_t>(j) * width, cols,
               col + static_cast<size_t>(j) * width, cols, j == 0 ? beta : T(1), sum, crs);
@@ -241,7 +282,10 @@ void gemm_pool_backward_chunk(const ConvPlan& plan, const PoolShape& pool, const
     for (int j = 0; j < pieces; ++j)
       gemm<T>(true, false, crs, width, s.k, T(1), w, crs, rows + static_cast<size_t>(j) * width,
               cols, T(0), col + static_cast<size_t>(j) * width, cols);
-    col2im(s, col, count, dx);
+    if (win.cropped)
+      col2im_top_left(s, col, count, dx, win.h, win.w);
+    else
+      col2im(s, col, count, dx);
   }
 }
 

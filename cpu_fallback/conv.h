@@ -19,8 +19,10 @@ template <typename T>
 void conv2d_forward(ConvWorkspace& ws, const ConvShape& s, const T* x, const T* w, const T* b, T* y,
                     Activation act);
 
-// The forward and the max pool over its output in one (Backend::conv2d_maxpool_forward): the
-// same bits as the two ops, with conv_y left unwritten where the plan is im2col + GEMM.
+// The forward and the max pool over its output in one (Backend::conv2d_maxpool_forward), with
+// conv_y left unwritten where the plan is im2col + GEMM. The same bits as the two ops where the
+// pool reads every output; where it leaves rows or columns (conv2's 11x11 under a 2x2 pool)
+// only the rest is computed, and OpenBLAS may round the narrower GEMM differently.
 template <typename T>
 void conv2d_maxpool_forward(ConvWorkspace& ws, const ConvShape& s, const PoolShape& pool,
                             const T* x, const T* w, const T* b, Activation act, T* conv_y,

@@ -28,8 +28,8 @@ ValidRange valid_outputs(int tap, int pad, int stride, int in, int out) {
 // Stride 1 without padding (Keras 'valid', the seed CNN): every tap reads whole rows, each in
 // one masked AVX-512 move where it has at most 16 values (the seed CNN's 11 and 3).
 template <typename T>
-void im2col_valid(const ConvShape& s, const T* x, int count, T* col) {
-  const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
+void im2col_valid(const ConvShape& s, const T* x, int count, T* col, int oh, int ow) {
+  const int p = oh * ow;
   const size_t ld = static_cast<size_t>(count) * p;
 #if defined(__AVX512F__)
   const __mmask16 row = static_cast<__mmask16>(ow >= 16 ? 0xffff : (1u << ow) - 1);
@@ -56,8 +56,8 @@ void im2col_valid(const ConvShape& s, const T* x, int count, T* col) {
 }
 
 template <typename T>
-void col2im_valid(const ConvShape& s, const T* col, int count, T* dx) {
-  const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
+void col2im_valid(const ConvShape& s, const T* col, int count, T* dx, int oh, int ow) {
+  const int p = oh * ow;
   const size_t ld = static_cast<size_t>(count) * p;
   for (int j = 0; j < count; ++j)
     for (int c = 0; c < s.c; ++c) {
@@ -77,8 +77,9 @@ void col2im_valid(const ConvShape& s, const T* col, int count, T* dx) {
 // col2im_valid for float planes at most 16 wide (the seed CNN's 13 and 5): each dx row is
 // its taps' shifted column rows summed in one register, in col2im_valid's (r, t) order, and
 // stored once, where col2im_valid adds each tap into memory in rows of 11 and 3.
-void col2im_valid_narrow(const ConvShape& s, const float* col, int count, float* dx) {
-  const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
+void col2im_valid_narrow(const ConvShape& s, const float* col, int count, float* dx, int oh,
+                         int ow) {
+  const int p = oh * ow;
   const size_t ld = static_cast<size_t>(count) * p;
   const __mmask16 row = static_cast<__mmask16>((1u << s.w) - 1);
   const __mmask16 taps = static_cast<__mmask16>((1u << ow) - 1);
@@ -107,7 +108,7 @@ void col2im_valid_narrow(const ConvShape& s, const float* col, int count, float*
 template <typename T>
 void im2col(const ConvShape& s, const T* x, int count, T* col) {
   const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
-  if (s.stride == 1 && s.pad == 0) return im2col_valid(s, x, count, col);
+  if (s.stride == 1 && s.pad == 0) return im2col_valid(s, x, count, col, oh, ow);
   const size_t ld = static_cast<size_t>(count) * p;
   for (int j = 0; j < count; ++j) {
     for (int c = 0; c < s.c; ++c) {
@@ -143,12 +144,8 @@ template <typename T>
 void col2im(const ConvShape& s, const T* col, int count, T* dx) {
   const int oh = s.out_h(), ow = s.out_w(), p = oh * ow;
   const size_t ld = static_cast<size_t>(count) * p;
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>)
-    if (s.stride == 1 && s.pad == 0 && s.w <= 16) return col2im_valid_narrow(s, col, count, dx);
-#endif
+  if (s.stride == 1 && s.pad == 0) return col2im_top_left(s, col, count, dx, oh, ow);
   std::fill(dx, dx + static_cast<size_t>(count) * s.c * s.h * s.w, T(0));
-  if (s.stride == 1 && s.pad == 0) return col2im_valid(s, col, count, dx);
   for (int j = 0; j < count; ++j) {
     for (int c = 0; c < s.c; ++c) {
       T* plane = dx + (static_cast<size_t>(j) * s.c + c) * s.h * s.w;
@@ -170,9 +167,28 @@ void col2im(const ConvShape& s, const T* col, int count, T* dx) {
   }
 }
 
+template <typename T>
+void im2col_top_left(const ConvShape& s, const T* x, int count, T* col, int oh, int ow) {
+  im2col_valid(s, x, count, col, oh, ow);
+}
+
+template <typename T>
+void col2im_top_left(const ConvShape& s, const T* col, int count, T* dx, int oh, int ow) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (s.w <= 16) return col2im_valid_narrow(s, col, count, dx, oh, ow);
+#endif
+  std::fill(dx, dx + static_cast<size_t>(count) * s.c * s.h * s.w, T(0));
+  col2im_valid(s, col, count, dx, oh, ow);
+}
+
 template void im2col<float>(const ConvShape&, const float*, int, float*);
 template void im2col<double>(const ConvShape&, const double*, int, double*);
 template void col2im<float>(const ConvShape&, const float*, int, float*);
 template void col2im<double>(const ConvShape&, const double*, int, double*);
+template void im2col_top_left<float>(const ConvShape&, const float*, int, float*, int, int);
+template void im2col_top_left<double>(const ConvShape&, const double*, int, double*, int, int);
+template void col2im_top_left<float>(const ConvShape&, const float*, int, float*, int, int);
+template void col2im_top_left<double>(const ConvShape&, const double*, int, double*, int, int);
 
 }  // namespace plinth::cpu

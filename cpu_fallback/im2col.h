@@ -40,4 +40,12 @@ void im2col(const ConvShape& s, const T* x, int count, T* col);
 template <typename T>
 void col2im(const ConvShape& s, const T* col, int count, T* dx);
 
+// The same for a stride-1 convolution without padding, but of only its first oh rows and ow
+// columns of outputs (those a max pool after it reads): oh * ow columns per sample. col2im
+// overwrites every dx of the chunk (0 where no used output reads it).
+template <typename T>
+void im2col_top_left(const ConvShape& s, const T* x, int count, T* col, int oh, int ow);
+template <typename T>
+void col2im_top_left(const ConvShape& s, const T* col, int count, T* dx, int oh, int ow);
+
 }  // namespace plinth::cpu

@@ -19,7 +19,7 @@ namespace {
 // One plane; kSize > 0 fixes the window size at compile time (the common 2x2), 0 reads it
 // from the shape.
 template <int kSize, typename T>
-void max_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax) {
+void max_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax, int iw) {
   const int size = kSize > 0 ? kSize : s.size;
   const int oh = s.out_h(), ow = s.out_w();
   for (int oy = 0; oy < oh; ++oy)
@@ -36,7 +36,7 @@ void max_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax) {
           }
         }
       y[oy * ow + ox] = best;
-      argmax[oy * ow + ox] = best_at;
+      argmax[oy * ow + ox] = best_at / s.w * iw + best_at % s.w;
     }
 }
 
@@ -62,14 +62,14 @@ void max_row_2x2(const T* __restrict top, const T* __restrict bottom, T* __restr
 // row in one register: the same comparisons lane by lane (a strict > that keeps the first of
 // equal values and the left one against a NaN), where the compiler's loop handles outputs of
 // 13 and 5 with a vector epilogue.
-void max_plane_2x2_narrow(const PoolShape& s, const float* x, float* y, int32_t* argmax) {
+void max_plane_2x2_narrow(const PoolShape& s, const float* x, float* y, int32_t* argmax, int iw) {
   const int oh = s.out_h(), ow = s.out_w(), w = s.w;
   const __mmask16 lo = static_cast<__mmask16>(w >= 16 ? 0xffff : (1u << w) - 1);
   const __mmask16 hi = static_cast<__mmask16>(w <= 16 ? 0 : (1u << (w - 16)) - 1);
   const __mmask16 out = static_cast<__mmask16>((1u << ow) - 1);
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i one = _mm512_set1_epi32(1), odd = _mm512_add_epi32(even, one);
-  const __m512i down = _mm512_set1_epi32(w);
+  const __m512i down = _mm512_set1_epi32(iw);
   for (int oy = 0; oy < oh; ++oy) {
     const float* top = x + 2 * oy * w;
     const float* bottom = top + w;
@@ -83,7 +83,7 @@ void max_plane_2x2_narrow(const PoolShape& s, const float* x, float* y, int32_t*
     const __m512 best_top = _mm512_mask_blend_ps(right_top, a, b);
     const __m512 best_bottom = _mm512_mask_blend_ps(right_bottom, c, d);
     const __mmask16 bottom_wins = _mm512_cmp_ps_mask(best_bottom, best_top, _CMP_GT_OQ);
-    const __m512i first = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w), even);
+    const __m512i first = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * iw), even);
     const __m512i at_top = _mm512_mask_add_epi32(first, right_top, first, one);
     const __m512i below = _mm512_add_epi32(first, down);
     const __m512i at_bottom = _mm512_mask_add_epi32(below, right_bottom, below, one);
@@ -96,28 +96,28 @@ void max_plane_2x2_narrow(const PoolShape& s, const float* x, float* y, int32_t*
 #endif
 
 template <typename T>
-void max_plane_2x2(const PoolShape& s, const T* x, T* y, int32_t* argmax) {
+void max_plane_2x2(const PoolShape& s, const T* x, T* y, int32_t* argmax, int iw) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>)
-    if (s.w <= 32) return max_plane_2x2_narrow(s, x, y, argmax);
+    if (s.w <= 32) return max_plane_2x2_narrow(s, x, y, argmax, iw);
 #endif
   const int oh = s.out_h(), ow = s.out_w(), w = s.w;
   for (int oy = 0; oy < oh; ++oy) {
     const T* top = x + 2 * oy * w;
-    max_row_2x2(top, top + w, y + oy * ow, argmax + oy * ow, ow, 2 * oy * w, w);
+    max_row_2x2(top, top + w, y + oy * ow, argmax + oy * ow, ow, 2 * oy * iw, iw);
   }
 }
 
 }  // namespace
 
 template <typename T>
-void maxpool_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax) {
+void maxpool_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax, int index_width) {
   if (s.size == 2 && s.stride == 2)
-    max_plane_2x2(s, x, y, argmax);
+    max_plane_2x2(s, x, y, argmax, index_width);
   else if (s.size == 2)
-    max_plane<2>(s, x, y, argmax);
+    max_plane<2>(s, x, y, argmax, index_width);
   else
-    max_plane<0>(s, x, y, argmax);
+    max_plane<0>(s, x, y, argmax, index_width);
 }
 
 template <typename T>
@@ -127,7 +127,7 @@ void maxpool_forward(int threads, const PoolShape& s, const T* x, T* y, int32_t*
   parallel_for(threads, static_cast<size_t>(s.n) * s.c, in_plane, [&](size_t i) {
     const T* xi = x + i * in_plane;
     T* yi = y + i * out_plane;
-    maxpool_plane(s, xi, yi, argmax + i * out_plane);
+    maxpool_plane(s, xi, yi, argmax + i * out_plane, s.w);
   });
 }
 
@@ -164,8 +164,8 @@ void maxpool_relu_backward(int threads, const PoolShape& s, const T* dy, const i
   if (db) bias_backward(threads, dx, db, s.n, s.c, s.h * s.w);
 }
 
-template void maxpool_plane<float>(const PoolShape&, const float*, float*, int32_t*);
-template void maxpool_plane<double>(const PoolShape&, const double*, double*, int32_t*);
+template void maxpool_plane<float>(const PoolShape&, const float*, float*, int32_t*, int);
+template void maxpool_plane<double>(const PoolShape&, const double*, double*, int32_t*, int);
 template void maxpool_forward<float>(int, const PoolShape&, const float*, float*, int32_t*);
 template void maxpool_forward<double>(int, const PoolShape&, const double*, double*, int32_t*);
 template void maxpool_backward<float>(int, const PoolShape&, const float*, const int32_t*, float*);

@@ -13,8 +13,9 @@ template <typename T>
 void maxpool_forward(int threads, const PoolShape& s, const T* x, T* y, int32_t* argmax);
 
 // One (n, c) plane of maxpool_forward: x is s.h x s.w, y and argmax s.out_h() x s.out_w().
+// argmax indexes rows of index_width (s.w, or the width of a plane x is the top left of).
 template <typename T>
-void maxpool_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax);
+void maxpool_plane(const PoolShape& s, const T* x, T* y, int32_t* argmax, int index_width);
 
 // dx = scatter-add of dy through argmax (overwrites dx); overlapping windows accumulate.
 template <typename T>

@@ -149,10 +149,11 @@ struct AugmentSpec {
   /* y = act(conv(x, w) + b); b may be null. */                                                    \
   OP(void, conv2d_forward, (const ConvShape& shape, const float* x, const float* w,                \
                             const float* b, float* y, Activation act))                             \
-  /* A convolution and the max pool that alone reads its output, forward in one: pool_y and       \
-     argmax as maxpool_forward(pool) over act(conv(x, w) + b) gives them. conv_y, of the           \
-     convolution's output size, is the op's to use as scratch: what it holds afterwards is         \
-     unspecified (the CPU pools each plane while it is in cache and never writes it whole). */     \
+  /* A convolution and the max pool that alone reads its output, forward in one:                   \
+     pool_y and argmax as maxpool_forward(pool) over act(conv(x, w) + b) gives them (to fp32       \
+     rounding: the CPU computes only the outputs the pool reads). conv_y, of the convolution's     \
+     output size, is the op's to use as scratch: what it holds afterwards is unspecified (the      \
+     CPU pools each plane while it is in cache and never writes it whole). */                      \
   OP(void, conv2d_maxpool_forward, (const ConvShape& conv, const PoolShape& pool, const float* x,  \
                                     const float* w, const float* b, Activation act,                \
                                     float* conv_y, float* pool_y, int32_t* argmax))                \

@@ -234,7 +234,14 @@ void check_fused_ops(const ConvShape& s, const PoolShape& pool, bool bias, cpu::
   cpu::conv2d_maxpool_forward(ws, s, pool, x.data(), w.data(), bias ? b.data() : nullptr,
                               Activation::relu, scratch.data(), fused_py.data(),
                               fused_argmax.data());
-  CHECK(fused_py == py);
+  // Where the pool leaves rows or columns (13x13 in, 11x11 out, 2x2 windows: 10x10 read), only
+  // those it reads are computed: a narrower GEMM, which OpenBLAS may round differently.
+  const bool cropped = s.pad == 0 && ((pool.out_h() - 1) * pool.stride + pool.size < s.out_h() ||
+                                      (pool.out_w() - 1) * pool.stride + pool.size < s.out_w());
+  if (!cropped)
+    CHECK(fused_py == py);
+  else
+    CHECK(max_relative_error(fused_py, py) < (sizeof(T) == 8 ? 1e-14 : 1e-6));
   CHECK(fused_argmax == argmax);
   cpu::conv2d_maxpool_relu_backward(ws, s, pool, x.data(), w.data(), dy.data(), fused_argmax.data(),
                                     fused_py.data(), scratch.data(), fused_dx.data(),
@@ -262,6 +269,7 @@ TEST_CASE("cpu conv2d_maxpool ops: equal the convolution and pool ops they fuse"
       {{.n = 5, .c = 1, .h = 28, .w = 28, .k = 6, .r = 3, .s = 3}, 2, 2},  // 676 pixels
       {{.n = 7, .c = 8, .h = 13, .w = 13, .k = 9, .r = 3, .s = 3}, 2, 2},  // odd: unused row
       {{.n = 4, .c = 3, .h = 10, .w = 9, .k = 5, .r = 3, .s = 3, .pad = 1}, 3, 1},  // overlap
+      {{.n = 3, .c = 2, .h = 12, .w = 13, .k = 4, .r = 3, .s = 3}, 3, 3},  // 10x11: 9x9 read
   };
   for (const Case& c : cases)
     for (const bool bias : {true, false}) {
