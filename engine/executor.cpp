@@ -73,6 +73,22 @@ std::vector<std::vector<Route>> gradient_routes(const Model& model,
   return routes;
 }
 
+// Per node, the node its one input comes from where that node's output is read by it alone
+// (what both fusions need), else -1.
+std::vector<int> sole_producers(const Model& model) {
+  std::vector<int> uses(model.nodes.size(), 0);  // how often each node's output is read
+  for (const Node& node : model.nodes)
+    for (int in : node.inputs)
+      if (in != kModelInput) ++uses[in];
+  std::vector<int> producers(model.nodes.size(), -1);
+  for (size_t i = 0; i < model.nodes.size(); ++i) {
+    const std::vector<int>& inputs = model.nodes[i].inputs;
+    if (inputs.size() == 1 && inputs[0] != kModelInput && uses[inputs[0]] == 1)
+      producers[i] = inputs[0];
+  }
+  return producers;
+}
+
 // Where every buffer lives in the arena: offsets, decided before the one allocation.
 struct Layout {
   size_t input = 0, labels = 0, probs = 0, stats = 0;
@@ -208,15 +224,10 @@ Executor::Executor(const Model& model, Parameters& params, Backend& backend, int
 // gradient summed from several consumers, and the ReLU backward must see the sum. The
 // pass runs only where the ReLU layer's output gradient is needed.
 void Executor::plan_backward_fusion(const std::vector<bool>& needs_grad) {
-  std::vector<int> uses(nodes_.size(), 0);  // how often each node's output is read
-  for (const Node& node : model_.nodes)
-    for (int in : node.inputs)
-      if (in != kModelInput) ++uses[in];
+  const std::vector<int> producers = sole_producers(model_);
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    const std::vector<int>& inputs = model_.nodes[i].inputs;
-    if (inputs.size() != 1 || inputs[0] == kModelInput) continue;
-    const int j = inputs[0];
-    if (!needs_grad[j] || uses[j] != 1) continue;
+    const int j = producers[i];
+    if (j < 0 || !needs_grad[j]) continue;
     const Layer& producer = *model_.nodes[j].layer;
     if (!model_.nodes[i].layer->takes_input_relu_backward() || !producer.relu_output()) continue;
     nodes_[i].input_relu_backward = true;
@@ -234,14 +245,10 @@ void Executor::plan_backward_fusion(const std::vector<bool>& needs_grad) {
 // need it (the pool takes its ReLU backward, or it needs no gradient).
 void Executor::plan_forward_fusion(const std::vector<NodeShapes>& shapes,
                                    const std::vector<bool>& needs_grad) {
-  std::vector<int> uses(nodes_.size(), 0);
-  for (const Node& node : model_.nodes)
-    for (int in : node.inputs)
-      if (in != kModelInput) ++uses[in];
+  const std::vector<int> producers = sole_producers(model_);
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    const std::vector<int>& inputs = model_.nodes[i].inputs;
-    if (inputs.size() != 1 || inputs[0] == kModelInput || uses[inputs[0]] != 1) continue;
-    const int j = inputs[0];
+    const int j = producers[i];
+    if (j < 0) continue;
     const std::optional<PoolShape> pool = model_.nodes[i].layer->max_pool(shapes[i].inputs);
     if (!pool || !model_.nodes[j].layer->computes_output_pool()) continue;
     if (training_ && needs_grad[j] && !nodes_[j].activation_backward_done) continue;
