@@ -229,8 +229,9 @@ void pooled_gradient_rows(const ConvPlan& plan, const PoolShape& pool, const Poo
       // Windows that do not overlap have maxima at distinct positions: sixteen at a time
       // with a scatter, each position written once onto its zero.
       if constexpr (std::is_same_v<T, float>)
-        if (pool.stride >= pool.size && p < (1 << 16)) {
-          // A position's row is (index + 0.5) / ow rounded down, exactly in float below 2^16.
+        if (pool.stride >= pool.size && plan.pixels() < (1 << 16)) {
+          // A position's row is (index + 0.5) / ow rounded down, exactly in float for the
+          // indices of a plane below 2^16.
           const __m512 inverse = _mm512_set1_ps(1.0f / static_cast<float>(ow));
           const __m512i width = _mm512_set1_epi32(ow), kept = _mm512_set1_epi32(win.w);
           for (size_t o = 0; o < pooled; o += 16) {
@@ -241,8 +242,11 @@ void pooled_gradient_rows(const ConvPlan& plan, const PoolShape& pool, const Poo
                 lanes, _mm512_maskz_loadu_ps(lanes, y + at + o), _mm512_setzero_ps(), _CMP_GT_OQ);
             __m512i index = _mm512_maskz_loadu_epi32(lanes, argmax + at + o);
             if (win.cropped) {
-              const __m512i row = _mm512_cvttps_epi32(_mm512_mul_ps(
-                  _mm512_add_ps(_mm512_cvtepi32_ps(index), _mm512_set1_ps(0.5f)), inverse));
+              // The masked conversions: GCC 12 warns of the plain ones' undefined start.
+              const __m512i row = _mm512_maskz_cvttps_epi32(
+                  lanes, _mm512_mul_ps(_mm512_add_ps(_mm512_maskz_cvtepi32_ps(lanes, index),
+                                                     _mm512_set1_ps(0.5f)),
+                                       inverse));
               index = _mm512_add_epi32(_mm512_mullo_epi32(row, kept),
                                        _mm512_sub_epi32(index, _mm512_mullo_epi32(row, width)));
             }
