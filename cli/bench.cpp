@@ -89,6 +89,10 @@ int bench_command(int argc, char** argv) {
               "CPU training and inference: run on fewer threads while that is clearly faster "
               "(another process holding a core); off keeps --threads",
               "on")
+      .option("slices", "on|off",
+              "CPU: run batches larger than 12 MB of activations slice by slice (each slice "
+              "through every layer while it is in the caches); off: whole batches",
+              "on")
       .option("data", "DIR", "IDX data set directory, or $PLINTH_DATA", default_data_dir());
   if (!a.parse(argc, argv)) return 0;
   std::vector<int> batches;
@@ -113,6 +117,12 @@ int bench_command(int argc, char** argv) {
   cuda.precision = parse_precision(a.str("precision"));
   const bool graphs = cuda_graphs_from(a);
   const bool adapt = on_off(a, "adapt-threads");
+  ThroughputOptions measured;
+  measured.repeats = a.integer("repeats");
+  measured.seconds_per_window = a.number("window");
+  measured.cuda_graphs = graphs;
+  measured.adapt_threads = adapt;
+  measured.slices = on_off(a, "slices");
 
   for (const std::string& device : devices_to_run(a.str("device"))) {
     DeviceChoice choice = open_device_option(device, threads, cuda);
@@ -126,9 +136,7 @@ int bench_command(int argc, char** argv) {
                 "spread (min..max)", "device MB", "peak RSS", "launches");
     for (const std::string& mode : modes) {
       for (int batch : batches) {
-        const Throughput t =
-            measure_throughput(model, be, train, batch, mode == "train", a.integer("repeats"),
-                               a.number("window"), graphs, adapt);
+        const Throughput t = measure_throughput(model, be, train, batch, mode == "train", measured);
         std::printf("%-6s %-6s %7d %14.0f %10.0f..%-11.0f %10.1f %10.1f %9s\n", kind.c_str(),
                     mode.c_str(), batch, t.median, t.min, t.max, t.device_bytes / 1048576.0,
                     t.peak_rss_mb, t.launches ? std::to_string(t.launches).c_str() : "-");
@@ -138,6 +146,7 @@ int bench_command(int argc, char** argv) {
         r.update({{"mode", mode},
                   {"batch_size", batch},
                   {"samples_per_second", t.median},
+                  {"slice", t.slice},
                   {"spread", {{"min", t.min}, {"max", t.max}}},
                   {"peak_rss_mb", t.peak_rss_mb},
                   {"device_mb", t.device_bytes / 1048576.0},
@@ -199,6 +208,7 @@ int bench_command(int argc, char** argv) {
       TrainOptions o;
       o.cuda_graphs = graphs;
       o.adapt_threads = adapt;
+      o.slices = measured.slices;
       o.epochs = a.integer("tta-epochs");
       o.batch_size = a.integer("tta-batch");
       o.seed = static_cast<uint64_t>(a.integer64("seed"));

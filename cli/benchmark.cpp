@@ -68,23 +68,24 @@ std::vector<double> rates_of(const std::vector<double>& seconds, int64_t steps, 
 }
 
 Throughput measure_training(const Model& model, Backend& backend, const Dataset& data, int batch,
-                            int repeats, double seconds_per_window, bool cuda_graphs,
-                            bool adapt_threads) {
+                            const ThroughputOptions& options) {
   Parameters params(model, backend);
   params.initialize(1);
   TrainOptions o;
   o.epochs = 1;
   o.batch_size = batch;
-  o.cuda_graphs = cuda_graphs;
-  o.adapt_threads = adapt_threads;
+  o.cuda_graphs = options.cuda_graphs;
+  o.adapt_threads = options.adapt_threads;
+  o.slices = options.slices;
   Trainer trainer(model, backend, params, o);
   // Warm-up (first touch, algorithm choice, the graph's capture) and the window's length.
   constexpr int64_t kProbe = 10;
   const double probe = trainer.time_steps(data, Trainer::kEagerSteps + 3, kProbe, 1).front();
-  const int64_t steps = steps_per_window(probe, kProbe, seconds_per_window);
+  const int64_t steps = steps_per_window(probe, kProbe, options.seconds_per_window);
   const std::vector<double> seconds =
-      trainer.time_steps(data, Trainer::kEagerSteps + 3, steps, repeats);
+      trainer.time_steps(data, Trainer::kEagerSteps + 3, steps, options.repeats);
   Throughput t = summarize(rates_of(seconds, steps, batch));
+  t.slice = trainer.training_slice();
   const GraphUse& use = trainer.training_graph();
   t.launches = use.replays > 0 ? use.launches : 0;
   t.eager_reason = use.eager_reason;
@@ -94,11 +95,11 @@ Throughput measure_training(const Model& model, Backend& backend, const Dataset&
 
 // Gather and forward, as evaluation runs them.
 Throughput measure_inference(const Model& model, Backend& backend, const Dataset& data, int batch,
-                             int repeats, double seconds_per_window, bool cuda_graphs,
-                             bool adapt_threads) {
+                             const ThroughputOptions& options) {
   Parameters params(model, backend);
   params.initialize(1);
-  Executor exec(model, params, backend, batch, false);
+  Executor exec(model, params, backend, batch, false, {}, 0,
+                options.slices ? Executor::kAutoSlice : batch);
   // A pool of real images on the device, gathered into batches as in evaluation.
   const int pool = std::min(data.count, std::max(batch * 4, 4096));
   DeviceBuffer images(backend, static_cast<size_t>(pool) * data.image_size());
@@ -116,9 +117,9 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
   backend.upload(mean_std.as<void>(), normalization.data(), normalization.size() * sizeof(float));
   DeviceBuffer counter(backend, sizeof(int64_t));
   int64_t next = 0;  // the batch the device counter points at, mirrored on the host
-  StepGraph graph(backend, cuda_graphs, Trainer::kEagerSteps);
+  StepGraph graph(backend, options.cuda_graphs, Trainer::kEagerSteps);
   std::optional<ThreadGovernor> governor;  // as training's (engine/thread_governor.h)
-  if (adapt_threads) governor.emplace(backend);
+  if (options.adapt_threads) governor.emplace(backend);
   auto run_batch = [&] {
     if (next == batches) {
       next = 0;
@@ -145,27 +146,25 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
   };
   constexpr int64_t kProbe = 10;
   timed(Trainer::kEagerSteps + 3);  // warm-up: first touch, algorithm choice, the capture
-  const int64_t steps = steps_per_window(timed(kProbe), kProbe, seconds_per_window);
+  const int64_t steps = steps_per_window(timed(kProbe), kProbe, options.seconds_per_window);
   std::vector<double> seconds;
-  for (int r = 0; r < repeats; ++r) seconds.push_back(timed(steps));
+  for (int r = 0; r < options.repeats; ++r) seconds.push_back(timed(steps));
   if (governor) backend.use_threads(backend.max_threads());
   Throughput t = summarize(rates_of(seconds, steps, batch));
   t.launches = graph.replaying() ? graph.launches() : 0;
   t.eager_reason = graph.eager_reason();
   t.device_bytes = exec.arena_bytes() + params.size() * sizeof(float);
+  t.slice = exec.slice();
   return t;
 }
 
 }  // namespace
 
 Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
-                              bool train, int repeats, double seconds_per_window, bool cuda_graphs,
-                              bool adapt_threads) {
+                              bool train, const ThroughputOptions& options) {
   reset_peak_rss();
-  Throughput t = train ? measure_training(model, backend, data, batch, repeats, seconds_per_window,
-                                          cuda_graphs, adapt_threads)
-                       : measure_inference(model, backend, data, batch, repeats, seconds_per_window,
-                                           cuda_graphs, adapt_threads);
+  Throughput t = train ? measure_training(model, backend, data, batch, options)
+                       : measure_inference(model, backend, data, batch, options);
   t.peak_rss_mb = peak_rss_mb();
   return t;
 }
@@ -208,7 +207,8 @@ std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, in
                                         int repeats) {
   Parameters params(model, backend);
   params.initialize(1);
-  Executor exec(model, params, backend, batch, true);
+  // Whole batches: each layer timed over the batch, as one slice could not be.
+  Executor exec(model, params, backend, batch, true, {}, 0, batch);
   std::vector<float> input(exec.input().numel());
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> pixel(0.0f, 1.0f);

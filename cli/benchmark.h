@@ -16,19 +16,25 @@ namespace plinth::cli {
 struct Throughput {
   double median = 0, min = 0, max = 0;  // samples (or FLOP) per second over the windows
   size_t device_bytes = 0;              // executor arena + parameter arenas
+  int slice = 0;                        // samples per executor slice (Executor)
   double peak_rss_mb = 0;               // host peak resident set during the measurement
   size_t launches = 0;       // per step, counted in its CUDA graph; 0 when steps ran eagerly
   std::string eager_reason;  // why they did
 };
 
+struct ThroughputOptions {
+  int repeats = 5;                  // timed windows (the median is reported)
+  double seconds_per_window = 1.0;  // after the warm-up
+  bool cuda_graphs = true;          // replay steps from CUDA graphs where the backend can
+  bool adapt_threads = true;        // CPU: the thread governor (engine/thread_governor.h)
+  bool slices = true;               // large batches slice by slice (Executor)
+};
+
 // mode "train": fit()'s training step (Trainer::time_steps: gather, forward, loss,
 // backward, checks, optimizer); "infer": gather and forward. Batches are gathered from
-// `data` (resident on the device) as in training, and both replay CUDA graphs when
-// cuda_graphs is on and the backend can; training and inference adapt their CPU threads with
-// adapt_threads (TrainOptions, engine/thread_governor.h).
+// `data` (resident on the device) as in training; the options are TrainOptions' namesakes.
 Throughput measure_throughput(const Model& model, Backend& backend, const Dataset& data, int batch,
-                              bool train, int repeats, double seconds_per_window, bool cuda_graphs,
-                              bool adapt_threads);
+                              bool train, const ThroughputOptions& options);
 
 // Forward and backward time of each layer in one training step, milliseconds averaged
 // over `repeats` steps (after one warm-up step). Each layer is timed on its own, with the

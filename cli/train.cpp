@@ -106,6 +106,11 @@ Args train_args() {
       .option("adapt-threads", "on|off",
               "CPU: train on fewer threads while that is clearly faster (another process "
               "holding a core; results do not change); off keeps --threads",
+              "on")
+      .option("slices", "on|off",
+              "CPU: run batches larger than 12 MB of activations slice by slice (each slice "
+              "through every layer while it is in the caches; the same gradients to fp32 "
+              "rounding); off: whole batches",
               "on");
   add_device_options(a);
   add_distributed_options(a);
@@ -410,6 +415,7 @@ TrainOptions train_options(const Args& a, const RunSpec& run) {
   opt.on_nan = on_nan == "stop" ? OnNan::stop : OnNan::skip_step;
   opt.cuda_graphs = cuda_graphs_from(a);
   opt.adapt_threads = on_off(a, "adapt-threads");
+  opt.slices = on_off(a, "slices");
   opt.data_memory = data_memory(a);
   return opt;
 }

@@ -40,9 +40,9 @@ void add_row_sums(int threads, int n, int width, T* stats, Row&& row) {
 }  // namespace
 
 template <typename T>
-void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, int n, int classes,
-                           T* probs, T* grad, T* stats) {
-  const T inv_n = T(1) / static_cast<T>(n);
+void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, int n, int batch,
+                           int classes, T* probs, T* grad, T* stats) {
+  const T inv_n = T(1) / static_cast<T>(batch);
   auto row = [&](size_t i) {
     const T* z = logits + i * classes;
     int best = 0;  // the first maximum wins ties
@@ -71,8 +71,9 @@ void softmax_cross_entropy(int threads, const T* logits, const int32_t* labels, 
 }
 
 template <typename T>
-void mse_loss(int threads, const T* pred, const T* target, int n, int features, T* grad, T* stats) {
-  const T scale = T(2) / (static_cast<T>(n) * static_cast<T>(features));
+void mse_loss(int threads, const T* pred, const T* target, int n, int batch, int features, T* grad,
+              T* stats) {
+  const T scale = T(2) / (static_cast<T>(batch) * static_cast<T>(features));
   auto row = [&](size_t i) {
     const size_t base = i * features;
     T sum = 0;
@@ -87,8 +88,9 @@ void mse_loss(int threads, const T* pred, const T* target, int n, int features, 
 }
 
 template <typename T>
-void bce_loss(int threads, const T* pred, const T* target, int n, int features, T* grad, T* stats) {
-  const T scale = T(1) / (static_cast<T>(n) * static_cast<T>(features));
+void bce_loss(int threads, const T* pred, const T* target, int n, int batch, int features, T* grad,
+              T* stats) {
+  const T scale = T(1) / (static_cast<T>(batch) * static_cast<T>(features));
   auto row = [&](size_t i) {
     const size_t base = i * features;
     T loss = 0;
@@ -122,24 +124,24 @@ void pseudo_label(const T* logits, int n, int classes, T threshold, int32_t* lab
   }
 }
 
-template void softmax_cross_entropy<float>(int, const float*, const int32_t*, int, int, float*,
+template void softmax_cross_entropy<float>(int, const float*, const int32_t*, int, int, int, float*,
                                            float*, float*);
-template void softmax_cross_entropy<double>(int, const double*, const int32_t*, int, int, double*,
-                                            double*, double*);
+template void softmax_cross_entropy<double>(int, const double*, const int32_t*, int, int, int,
+                                            double*, double*, double*);
 template void pseudo_label<float>(const float*, int, int, float, int32_t*, float*);
 template void pseudo_label<double>(const double*, int, int, double, int32_t*, double*);
-template void mse_loss<float>(int, const float*, const float*, int, int, float*, float*);
-template void mse_loss<double>(int, const double*, const double*, int, int, double*, double*);
-template void bce_loss<float>(int, const float*, const float*, int, int, float*, float*);
-template void bce_loss<double>(int, const double*, const double*, int, int, double*, double*);
+template void mse_loss<float>(int, const float*, const float*, int, int, int, float*, float*);
+template void mse_loss<double>(int, const double*, const double*, int, int, int, double*, double*);
+template void bce_loss<float>(int, const float*, const float*, int, int, int, float*, float*);
+template void bce_loss<double>(int, const double*, const double*, int, int, int, double*, double*);
 
 }  // namespace plinth::cpu
 
 namespace plinth {
 
-void CpuBackend::softmax_cross_entropy(const float* logits, const int32_t* labels, int n,
+void CpuBackend::softmax_cross_entropy(const float* logits, const int32_t* labels, int n, int batch,
                                        int classes, float* probs, float* grad, float* stats) {
-  cpu::softmax_cross_entropy(threads_, logits, labels, n, classes, probs, grad, stats);
+  cpu::softmax_cross_entropy(threads_, logits, labels, n, batch, classes, probs, grad, stats);
 }
 
 void CpuBackend::pseudo_label(const float* logits, int n, int classes, float threshold,
@@ -147,14 +149,14 @@ void CpuBackend::pseudo_label(const float* logits, int n, int classes, float thr
   cpu::pseudo_label(logits, n, classes, threshold, labels, counts);
 }
 
-void CpuBackend::mse_loss(const float* pred, const float* target, int n, int features, float* grad,
-                          float* stats) {
-  cpu::mse_loss(threads_, pred, target, n, features, grad, stats);
+void CpuBackend::mse_loss(const float* pred, const float* target, int n, int batch, int features,
+                          float* grad, float* stats) {
+  cpu::mse_loss(threads_, pred, target, n, batch, features, grad, stats);
 }
 
-void CpuBackend::bce_loss(const float* pred, const float* target, int n, int features, float* grad,
-                          float* stats) {
-  cpu::bce_loss(threads_, pred, target, n, features, grad, stats);
+void CpuBackend::bce_loss(const float* pred, const float* target, int n, int batch, int features,
+                          float* grad, float* stats) {
+  cpu::bce_loss(threads_, pred, target, n, batch, features, grad, stats);
 }
 
 }  // namespace plinth

@@ -255,19 +255,21 @@ struct AugmentSpec {
                        size_t width, size_t rows))                                                 \
                                                                                                    \
   /* ---- losses, mean over the batch; grad may be null in evaluation                              \
-     (cpu_fallback/losses.cpp, kernels/losses.cu) */                                               \
+     (cpu_fallback/losses.cpp, kernels/losses.cu). The n rows are the first n of a batch of        \
+     `batch` rows (n, or more where the executor runs a batch slice by slice): the gradient is     \
+     of the mean over the batch, while stats add the n rows' sums. */                              \
   /* Fused softmax + categorical cross-entropy on logits [n, classes] with int labels.             \
-     probs (may be null) receives the softmax; grad = (softmax - onehot) / n. */                   \
-  OP(void, softmax_cross_entropy, (const float* logits, const int32_t* labels, int n,              \
+     probs (may be null) receives the softmax; grad = (softmax - onehot) / batch. */               \
+  OP(void, softmax_cross_entropy, (const float* logits, const int32_t* labels, int n, int batch,   \
                                    int classes, float* probs, float* grad, float* stats))          \
   /* Mean squared error, as Keras: mean over features, then over the batch;                        \
-     grad = 2 (pred - target) / (n * features). stats: loss sum over samples, count += n. */       \
-  OP(void, mse_loss, (const float* pred, const float* target, int n, int features,                 \
+     grad = 2 (pred - target) / (batch * features). stats: loss sum over samples, count += n. */   \
+  OP(void, mse_loss, (const float* pred, const float* target, int n, int batch, int features,      \
                       float* grad, float* stats))                                                  \
   /* Binary cross-entropy on probabilities (clamped to [1e-7, 1-1e-7], as Keras) against           \
      targets in [0,1], mean over features and batch; stats[correct] += per-sample fraction         \
      of elements with (pred > 0.5) == (target > 0.5). */                                           \
-  OP(void, bce_loss, (const float* pred, const float* target, int n, int features,                 \
+  OP(void, bce_loss, (const float* pred, const float* target, int n, int batch, int features,      \
                       float* grad, float* stats))                                                  \
   /* Pseudo-labels from logits [n, classes] (semi-supervised training): labels[i] = the            \
      argmax of row i (the first maximum wins ties) where its softmax probability is at least       \
@@ -360,6 +362,11 @@ class Backend {
   // (engine/thread_governor.h does, between training steps).
   virtual int max_threads() const { return 0; }
   virtual void use_threads(int threads) {}
+  // The activation bytes the executor holds a slice of a batch to: it runs a larger batch
+  // slice by slice, each through every layer while its activations stay in the caches (see
+  // Executor). 0: whole batches (a GPU wants them). The same on every machine, so that
+  // results do not depend on the machine's caches.
+  virtual size_t slice_bytes() const { return 0; }
 
   PLINTH_BACKEND_OPS(PLINTH_DECLARE_PURE_VIRTUAL_OP)
 

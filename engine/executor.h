@@ -10,6 +10,14 @@
 // added to it. A reshape-only node (flatten) is a view of its input, and so is its
 // gradient, unless its input fans out: then its gradient has a buffer of its own, added to
 // its input's after its turn.
+//
+// A batch larger than the backend's slice (Backend::slice_bytes: the CPU's caches) runs slice
+// by slice: each slice of consecutive samples goes through every layer, forward and (in
+// training, gradients()) loss and backward, before the next, so its activations stay in the
+// caches; the layers' buffers hold one slice, the input, labels and output the whole batch.
+// The slices' parameter gradients are added up (each slice's loss gradient is already divided
+// by the whole batch), giving the batch's gradient to rounding. A training batch stays whole
+// where a layer mixes samples (BatchNorm).
 #pragma once
 
 #include <optional>
@@ -22,31 +30,45 @@ namespace plinth {
 
 class Executor {
  public:
+  // Samples per slice: the backend's choice (above), or a divisor of the batch (the batch:
+  // whole batches, every node's output holding the batch, as per-layer timing wants).
+  static constexpr int kAutoSlice = 0;
+
   // frozen[i] (may be empty) marks layers that get no parameter gradients and hold their
   // statistics (a BatchNorm in evaluation mode). With training == false no gradient memory
   // is allocated and backward() is unavailable.
   Executor(const Model& model, Parameters& params, Backend& backend, int batch, bool training,
-           const std::vector<bool>& frozen = {}, uint64_t seed = 0);
+           const std::vector<bool>& frozen = {}, uint64_t seed = 0, int slice = kAutoSlice);
 
   int batch() const { return batch_; }
+  int slice() const { return slice_; }  // samples per slice (the batch: not sliced)
+  int slices() const { return batch_ / slice_; }
   const Tensor& input() const { return input_; }
   int32_t* labels() const { return labels_; }
-  const Tensor& output() const { return nodes_.back().y; }
+  const Tensor& output() const { return output_; }
   // Softmax probabilities of the last forward+loss (categorical models only).
   float* probabilities() const { return probs_; }
   float* stats() const { return stats_; }  // kStatsSize floats, see backend.h
   size_t arena_bytes() const { return arena_.bytes(); }
   size_t node_count() const { return nodes_.size(); }
+  // Node i's output for the slice run last (the whole batch where not sliced).
   const Tensor& node_output(size_t i) const { return nodes_[i].y; }
   // False for a convolution whose max pool computes from it in cache (forward fusion,
   // LayerIO): node_output(i) then holds no defined values.
   bool node_output_kept(size_t i) const { return !nodes_[i].pool_output; }
 
+  // A training step's passes: forward, the loss of the first `valid` rows (the rest of a
+  // padded batch is ignored) added to stats(), and backward into the parameter gradients,
+  // slice by slice where sliced.
+  void gradients(int valid);
+  // The passes one by one, the batch whole: forward(false) runs every slice (for output()
+  // and loss()); forward(true), loss(.., true) and backward() need an executor that is not
+  // sliced (gradients() runs them either way).
   void forward(bool training);
-  // Loss of the first `valid` rows (the rest of a padded last batch is ignored) added to
-  // stats(); with training, also the gradient of the output.
   void loss(int valid, bool training);
   void backward();
+  // Slice s's forward pass alone: the node outputs then hold that slice's (inspection).
+  void forward_slice(int s, bool training);
   void reset_stats();
 
   // One node's share of forward() and backward(), for callers that time or inspect layers
@@ -70,6 +92,7 @@ class Executor {
     bool frozen = false;
     bool needs_grad = false;  // false: backward() skips this layer entirely
     std::vector<Tensor> params, grads, buffers;
+    std::vector<Tensor> slice_grads;          // sliced: where slices after the first write grads
     std::vector<Accumulation> accumulations;  // after this node's backward
     // Backward fusion (LayerIO): this node takes its input's ReLU backward and bias
     // gradient, or its own were taken by its consumer.
@@ -82,6 +105,12 @@ class Executor {
     bool forward_done = false, backward_done = false;
   };
   LayerIO io(size_t i, bool training);
+  bool sliced() const { return slice_ < batch_; }
+  // Points the input, output and parameter-gradient tensors at slice s's.
+  void use_slice(int s);
+  // The loss of rows [first, first + rows) of the output, of which the first `valid` of the
+  // batch count.
+  void rows_loss(int first, int rows, int valid, bool training);
   void plan_backward_fusion(const std::vector<bool>& needs_grad);
   void plan_forward_fusion(const std::vector<NodeShapes>& shapes,
                            const std::vector<bool>& needs_grad);
@@ -90,10 +119,15 @@ class Executor {
   Parameters& params_;
   Backend& backend_;
   int batch_;
+  int slice_;
+  int slice_index_ = 0;  // the slice the tensors point at
   bool training_;
   uint64_t seed_;
   DeviceBuffer arena_;
-  Tensor input_;
+  Tensor input_, output_;          // the whole batch's
+  float* output_grad_ = nullptr;   // the whole batch's output gradient (may be null)
+  float* slice_grads_ = nullptr;   // sliced training: the later slices' parameter gradients
+  int output_pool_producer_ = -1;  // a convolution computing the output (a pool), or -1
   int32_t* labels_ = nullptr;
   float* probs_ = nullptr;
   float* stats_ = nullptr;

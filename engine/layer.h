@@ -167,6 +167,9 @@ class Layer {
   // follows it (a convolution's).
   virtual std::optional<PoolShape> max_pool(InputShapes inputs) const { return std::nullopt; }
   virtual bool computes_output_pool() const { return false; }
+  // The training forward computes across the batch's samples (a BatchNorm's statistics):
+  // the executor then runs a training batch whole, never slice by slice.
+  virtual bool mixes_samples() const { return false; }
 
  private:
   std::string name_;

@@ -38,9 +38,10 @@ Trainer::Unlabelled::Unlabelled(Trainer& trainer, const Dataset& data, int64_t b
       classes_(trainer.classes()),
       batches_(batches),
       data_(trainer.backend_, data, per_step_, trainer.options_.data_memory, batches * per_step_),
-      weak_(trainer.model_, trainer.params_, trainer.backend_, per_step_, false),
+      weak_(trainer.model_, trainer.params_, trainer.backend_, per_step_, false, {}, 0,
+            trainer.executor_slice(per_step_)),
       strong_(trainer.model_, trainer.params_, trainer.backend_, per_step_, true, trainer.frozen_,
-              hash_combine(trainer.options_.seed, kStrongView)),
+              hash_combine(trainer.options_.seed, kStrongView), trainer.executor_slice(per_step_)),
       staging_(trainer.backend_, weak_.input().numel() * sizeof(float)),
       labelled_grads_(trainer.backend_, trainer.params_.size() * sizeof(float)),
       pseudo_counts_(trainer.backend_, classes_ * sizeof(float)) {}
@@ -77,9 +78,7 @@ void Trainer::Unlabelled::queue_step(int64_t b, const int64_t* batch_index) {
                   pseudo_counts_.as<float>());
   be.augment(recipe_.strong, staging_.as<float>(), strong_.input().data, per_step_, c, h, w,
              ids.sample_ids, ids.batch_index, strong_seed_);
-  strong_.forward(true);
-  strong_.loss(per_step_, true);
-  strong_.backward();
+  strong_.gradients(per_step_);
   be.accumulate(labelled_grads_.as<float>(), p.grads(), p.size());
 }
 

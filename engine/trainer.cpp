@@ -121,10 +121,12 @@ Executor& Trainer::eval_executor(int count) {
   eval_.reset();         // its memory counts as available to the next one
   eval_requested_ = batch;
   try {
-    eval_ = std::make_unique<Executor>(model_, params_, backend_, batch, false);
+    eval_ = std::make_unique<Executor>(model_, params_, backend_, batch, false, std::vector<bool>{},
+                                       0, executor_slice(batch));
   } catch (const MemoryError& e) {
     if (e.fitting_batch() < 1) throw;
-    eval_ = std::make_unique<Executor>(model_, params_, backend_, e.fitting_batch(), false);
+    eval_ = std::make_unique<Executor>(model_, params_, backend_, e.fitting_batch(), false,
+                                       std::vector<bool>{}, 0, executor_slice(e.fitting_batch()));
   }
   return *eval_;
 }
@@ -157,15 +159,20 @@ double Trainer::learning_rate(int epoch, int64_t step, int64_t steps_per_epoch) 
                       static_cast<double>(options_.epochs) * steps_per_epoch);
 }
 
-std::string Trainer::diagnose_nonfinite(const Executor& exec) const {
+std::string Trainer::diagnose_nonfinite(Executor& exec) const {
   auto bad = [&](const float* x, size_t n) {
     std::vector<float> host(n);
     backend_.download(host.data(), x, n * sizeof(float));
     return std::any_of(host.begin(), host.end(), [](float v) { return !std::isfinite(v); });
   };
-  for (size_t i = 0; i < exec.node_count(); ++i)
-    if (exec.node_output_kept(i) && bad(exec.node_output(i).data, exec.node_output(i).numel()))
-      return fmt::format("first in the output of layer '{}'", model_.nodes[i].layer->name());
+  // A sliced step's layer outputs are its last slice's: each slice's forward runs again (the
+  // weights are as they were, the bad step having changed none).
+  for (int s = 0; s < exec.slices(); ++s) {
+    if (exec.slices() > 1) exec.forward_slice(s, true);
+    for (size_t i = 0; i < exec.node_count(); ++i)
+      if (exec.node_output_kept(i) && bad(exec.node_output(i).data, exec.node_output(i).numel()))
+        return fmt::format("first in the output of layer '{}'", model_.nodes[i].layer->name());
+  }
   for (auto it = params_.entries().rbegin(); it != params_.entries().rend(); ++it)
     if (bad(params_.grads() + it->offset, it->shape.numel()))
       return fmt::format("first in the gradient of {}", it->name);

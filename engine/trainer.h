@@ -57,6 +57,9 @@ struct TrainOptions {
   // faster, as when another process holds a core (engine/thread_governor.h). One process
   // only: a rank's step time also waits on the other ranks.
   bool adapt_threads = true;
+  // Run a batch larger than the backend's slice slice by slice (Executor: the CPU's caches);
+  // false: whole batches, as a GPU runs them (the same gradients to fp32 rounding).
+  bool slices = true;
   // Semi-supervised training (the model's SemiSupervisedRecipe) with these unlabelled
   // images, or null. Categorical models, one process.
   const Dataset* unlabelled = nullptr;
@@ -115,6 +118,7 @@ class Trainer {
   const GraphUse& training_graph() const { return training_graph_; }
   // The last fit()'s (or time_steps') training executor's arena, for memory reports.
   size_t training_arena_bytes() const { return training_arena_bytes_; }
+  int training_slice() const { return training_slice_; }  // samples per slice (Executor)
   GraphUse evaluation_graph() const;
   // One line saying both, e.g. for a log: "training steps: 1685 replayed from a CUDA
   // graph of 52 launches, 2 eager; evaluation batches: ...".
@@ -143,7 +147,9 @@ class Trainer {
   // An inference executor for up to `count` samples a batch: see eval_batch_size.
   Executor& eval_executor(int count);
   int classes() const;  // outputs of a categorical model
-  std::string diagnose_nonfinite(const Executor& exec) const;
+  // The Executor slice for a batch: the backend's choice, or whole with slices off.
+  int executor_slice(int batch) const { return options_.slices ? Executor::kAutoSlice : batch; }
+  std::string diagnose_nonfinite(Executor& exec) const;
   void check_input_shape(const Dataset& d) const;
   // What augment reads for a gathered batch: sample_ids[*batch_index * batch + i].
   struct GatheredIds {
@@ -173,6 +179,7 @@ class Trainer {
   std::map<const DeviceDataset*, std::unique_ptr<StepGraph>> eval_graphs_;
   GraphUse training_graph_;
   size_t training_arena_bytes_ = 0;
+  int training_slice_ = 0;
 };
 
 }  // namespace plinth

@@ -184,7 +184,8 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       // Rank 0 keeps the seed of one process; the others draw their own dropout masks.
       exec_(trainer.model_, trainer.params_, backend_, batch_, true, trainer.frozen_,
             trainer.rank() == 0 ? trainer.options_.seed
-                                : hash_combine(trainer.options_.seed, trainer.rank())),
+                                : hash_combine(trainer.options_.seed, trainer.rank()),
+            trainer.executor_slice(batch_)),
       data_(trainer.device_data(train, batch_)),
       augment_(trainer.model_.training.augment.enabled()),
       staging_(augment_ ? DeviceBuffer(backend_, exec_.input().numel() * sizeof(float))
@@ -215,6 +216,7 @@ Trainer::Run::~Run() {
   t_.training_graph_ = {graph_.replays(), graph_.eager_runs(), graph_.launches(),
                         graph_.eager_reason()};
   t_.training_arena_bytes_ = exec_.arena_bytes();
+  t_.training_slice_ = exec_.slice();
   if (governor_) backend_.use_threads(backend_.max_threads());  // what the caller made it with
 }
 
@@ -352,9 +354,7 @@ void Trainer::Run::queue_gradients(int64_t b) {
   if (augment_)  // keyed by each sample's index in the data set, wherever its pixels are
     backend_.augment(m.training.augment, staging_.as<float>(), exec_.input().data, batch_, c, h, w,
                      ids.sample_ids, ids.batch_index, augment_seed_);
-  exec_.forward(true);
-  exec_.loss(batch_, true);
-  exec_.backward();
+  exec_.gradients(batch_);
 }
 
 // Each rank's gradients are the mean over its shard; their mean over the ranks is the

@@ -22,11 +22,11 @@ constexpr unsigned kFullMask = 0xffffffffu;
 // One warp per row: max and argmax (ties to the lowest index), log-sum-exp, then probs
 // and grad. Lane 0 of each warp accumulates its rows' loss and hit count.
 __global__ void softmax_cross_entropy_kernel(const float* logits, const int32_t* labels, int n,
-                                             int classes, float* probs, float* grad,
+                                             int batch, int classes, float* probs, float* grad,
                                              double* partials) {
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
-  const float inv_n = 1.0f / static_cast<float>(n);
+  const float inv_n = 1.0f / static_cast<float>(batch);
   double sums[2] = {0.0, 0.0};  // loss, correct
   for (int row = blockIdx.x * kWarpsPerBlock + warp; row < n; row += gridDim.x * kWarpsPerBlock) {
     const size_t offset = static_cast<size_t>(row) * classes;
@@ -73,10 +73,10 @@ __global__ void softmax_cross_entropy_kernel(const float* logits, const int32_t*
   block_sum_to_partials(sums, partials);
 }
 
-__global__ void mse_kernel(const float* pred, const float* target, int n, int features, float* grad,
-                           double* partials) {
+__global__ void mse_kernel(const float* pred, const float* target, int n, int batch, int features,
+                           float* grad, double* partials) {
   const size_t total = static_cast<size_t>(n) * features;
-  const float scale = 2.0f / (static_cast<float>(n) * static_cast<float>(features));
+  const float scale = 2.0f / (static_cast<float>(batch) * static_cast<float>(features));
   double sums[1] = {0.0};  // sum over samples of the mean over features
   PLINTH_GRID_STRIDE_LOOP(i, total) {
     const float d = pred[i] - target[i];
@@ -86,10 +86,10 @@ __global__ void mse_kernel(const float* pred, const float* target, int n, int fe
   block_sum_to_partials(sums, partials);
 }
 
-__global__ void bce_kernel(const float* pred, const float* target, int n, int features, float* grad,
-                           double* partials) {
+__global__ void bce_kernel(const float* pred, const float* target, int n, int batch, int features,
+                           float* grad, double* partials) {
   const size_t total = static_cast<size_t>(n) * features;
-  const float scale = 1.0f / (static_cast<float>(n) * static_cast<float>(features));
+  const float scale = 1.0f / (static_cast<float>(batch) * static_cast<float>(features));
   double sums[2] = {0.0, 0.0};  // loss, fraction of matching elements (both per sample)
   PLINTH_GRID_STRIDE_LOOP(i, total) {
     const float p = pred[i], t = target[i];
@@ -133,33 +133,34 @@ void CudaBackend::pseudo_label(const float* logits, int n, int classes, float th
 }
 
 void CudaBackend::softmax_cross_entropy(const float* logits, const int32_t* labels, int n,
-                                        int classes, float* probs, float* grad, float* stats) {
+                                        int batch, int classes, float* probs, float* grad,
+                                        float* stats) {
   if (n <= 0 || classes <= 0) return;
   const unsigned blocks = static_cast<unsigned>(std::min<size_t>(
       (static_cast<size_t>(n) + kWarpsPerBlock - 1) / kWarpsPerBlock, kMaxPartialBlocks));
-  softmax_cross_entropy_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(logits, labels, n, classes,
-                                                                      probs, grad, ctx_->partials);
+  softmax_cross_entropy_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(
+      logits, labels, n, batch, classes, probs, grad, ctx_->partials);
   PLINTH_CUDA_CHECK_LAUNCH();
   launch_finish_sums(ctx_->stream, ctx_->partials, blocks, 2, stats + kStatLossSum,
                      stats + kStatCount, static_cast<float>(n));
 }
 
-void CudaBackend::mse_loss(const float* pred, const float* target, int n, int features, float* grad,
-                           float* stats) {
+void CudaBackend::mse_loss(const float* pred, const float* target, int n, int batch, int features,
+                           float* grad, float* stats) {
   if (n <= 0 || features <= 0) return;
   const unsigned blocks = partial_grid_for(static_cast<size_t>(n) * features);
-  mse_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(pred, target, n, features, grad,
+  mse_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(pred, target, n, batch, features, grad,
                                                     ctx_->partials);
   PLINTH_CUDA_CHECK_LAUNCH();
   launch_finish_sums(ctx_->stream, ctx_->partials, blocks, 1, stats + kStatLossSum,
                      stats + kStatCount, static_cast<float>(n));
 }
 
-void CudaBackend::bce_loss(const float* pred, const float* target, int n, int features, float* grad,
-                           float* stats) {
+void CudaBackend::bce_loss(const float* pred, const float* target, int n, int batch, int features,
+                           float* grad, float* stats) {
   if (n <= 0 || features <= 0) return;
   const unsigned blocks = partial_grid_for(static_cast<size_t>(n) * features);
-  bce_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(pred, target, n, features, grad,
+  bce_kernel<<<blocks, kThreads, 0, ctx_->stream>>>(pred, target, n, batch, features, grad,
                                                     ctx_->partials);
   PLINTH_CUDA_CHECK_LAUNCH();
   launch_finish_sums(ctx_->stream, ctx_->partials, blocks, 2, stats + kStatLossSum,

@@ -20,15 +20,22 @@ namespace {
 const std::vector<float> kStatsStart = {1.0f, 2.0f, 3.0f, 4.0f};
 
 // With a tie in the first row (the first index wins) and, from 5 rows on, a label out of
-// range (no loss, no gradient, still counted). outputs = false: probs and grad null.
+// range (no loss, no gradient, still counted). outputs = false: probs and grad null. A batch
+// larger than n: the rows are one slice of it.
 struct SoftmaxCrossEntropyTest : OpTest {
   int n, classes;
   bool outputs, big;
+  int batch;
 
-  SoftmaxCrossEntropyTest(int rows, int k, bool with_outputs, bool large_batch = false)
-      : n(rows), classes(k), outputs(with_outputs), big(large_batch) {}
+  SoftmaxCrossEntropyTest(int rows, int k, bool with_outputs, bool large_batch = false,
+                          int of_batch = 0)
+      : n(rows),
+        classes(k),
+        outputs(with_outputs),
+        big(large_batch),
+        batch(of_batch > 0 ? of_batch : rows) {}
   std::string name() const override {
-    return fmt::format("softmax_cross_entropy n={} classes={}{}", n, classes,
+    return fmt::format("softmax_cross_entropy n={} batch={} classes={}{}", n, batch, classes,
                        outputs ? "" : " without probs and grad");
   }
   bool large() const override { return big; }
@@ -46,7 +53,7 @@ struct SoftmaxCrossEntropyTest : OpTest {
     b.out("stats", kStatsStart, stats());
   }
   void run(Backend& be, const Args& a) const override {
-    be.softmax_cross_entropy(a.f32("logits"), a.i32("labels"), n, classes,
+    be.softmax_cross_entropy(a.f32("logits"), a.i32("labels"), n, batch, classes,
                              outputs ? a.f32("probs") : nullptr, outputs ? a.f32("grad") : nullptr,
                              a.f32("stats"));
   }
@@ -92,13 +99,20 @@ struct ReconstructionLossTest : OpTest {
   ReconstructionLoss loss;
   int n, features;
   bool with_grad, big;
+  int batch;
 
-  ReconstructionLossTest(ReconstructionLoss l, int rows, int f, bool grad, bool large_batch = false)
-      : loss(l), n(rows), features(f), with_grad(grad), big(large_batch) {}
+  ReconstructionLossTest(ReconstructionLoss l, int rows, int f, bool grad, bool large_batch = false,
+                         int of_batch = 0)
+      : loss(l),
+        n(rows),
+        features(f),
+        with_grad(grad),
+        big(large_batch),
+        batch(of_batch > 0 ? of_batch : rows) {}
   std::string name() const override {
-    return fmt::format("{} n={} features={}{}",
-                       loss == ReconstructionLoss::mse ? "mse_loss" : "bce_loss", n, features,
-                       with_grad ? "" : " without grad");
+    return fmt::format("{} n={} batch={} features={}{}",
+                       loss == ReconstructionLoss::mse ? "mse_loss" : "bce_loss", n, batch,
+                       features, with_grad ? "" : " without grad");
   }
   bool large() const override { return big; }
   void buffers(Buffers& b) const override {
@@ -109,9 +123,9 @@ struct ReconstructionLossTest : OpTest {
   void run(Backend& be, const Args& a) const override {
     float* grad = with_grad ? a.f32("grad") : nullptr;
     if (loss == ReconstructionLoss::mse)
-      be.mse_loss(a.f32("pred"), a.f32("target"), n, features, grad, a.f32("stats"));
+      be.mse_loss(a.f32("pred"), a.f32("target"), n, batch, features, grad, a.f32("stats"));
     else
-      be.bce_loss(a.f32("pred"), a.f32("target"), n, features, grad, a.f32("stats"));
+      be.bce_loss(a.f32("pred"), a.f32("target"), n, batch, features, grad, a.f32("stats"));
   }
 };
 
@@ -124,6 +138,7 @@ void add_losses(OpList& t) {
     for (const bool outputs : {true, false})
       t.push_back(std::make_unique<SoftmaxCrossEntropyTest>(r.n, r.classes, outputs));
   t.push_back(std::make_unique<SoftmaxCrossEntropyTest>(kLargeBatch, 10, true, true));
+  t.push_back(std::make_unique<SoftmaxCrossEntropyTest>(32, 10, true, false, 256));
   for (const float threshold : {0.0f, 0.6f, 1.0f}) {
     t.push_back(std::make_unique<PseudoLabelTest>(64, 10, threshold));
     t.push_back(std::make_unique<PseudoLabelTest>(5, 3, threshold));
@@ -138,6 +153,7 @@ void add_losses(OpList& t) {
       for (const bool with_grad : {true, false})
         t.push_back(std::make_unique<ReconstructionLossTest>(loss, f.n, f.features, with_grad));
     t.push_back(std::make_unique<ReconstructionLossTest>(loss, kLargeBatch, 784, true, true));
+    t.push_back(std::make_unique<ReconstructionLossTest>(loss, 32, 784, true, false, 96));
   }
 }
 

@@ -235,16 +235,17 @@ void RecordingBackend::copy_rows(float* dst, size_t dst_stride, const float* src
   PLINTH_RECORD(copy_rows, dst, dst_stride, src, src_stride, width, rows);
 }
 void RecordingBackend::softmax_cross_entropy(const float* logits, const int32_t* labels, int n,
-                                             int classes, float* probs, float* grad, float* stats) {
-  PLINTH_RECORD(softmax_cross_entropy, logits, labels, n, classes, probs, grad, stats);
+                                             int batch, int classes, float* probs, float* grad,
+                                             float* stats) {
+  PLINTH_RECORD(softmax_cross_entropy, logits, labels, n, batch, classes, probs, grad, stats);
 }
-void RecordingBackend::mse_loss(const float* pred, const float* target, int n, int features,
-                                float* grad, float* stats) {
-  PLINTH_RECORD(mse_loss, pred, target, n, features, grad, stats);
+void RecordingBackend::mse_loss(const float* pred, const float* target, int n, int batch,
+                                int features, float* grad, float* stats) {
+  PLINTH_RECORD(mse_loss, pred, target, n, batch, features, grad, stats);
 }
-void RecordingBackend::bce_loss(const float* pred, const float* target, int n, int features,
-                                float* grad, float* stats) {
-  PLINTH_RECORD(bce_loss, pred, target, n, features, grad, stats);
+void RecordingBackend::bce_loss(const float* pred, const float* target, int n, int batch,
+                                int features, float* grad, float* stats) {
+  PLINTH_RECORD(bce_loss, pred, target, n, batch, features, grad, stats);
 }
 void RecordingBackend::pseudo_label(const float* logits, int n, int classes, float threshold,
                                     int32_t* labels, float* counts) {

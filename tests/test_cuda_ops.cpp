@@ -217,7 +217,7 @@ TEST_CASE("cuda losses: stats are identical bit for bit when repeated", "[cuda]"
   for (int run = 0; run < 3; ++run) {
     const DeviceBuffer stats = upload(*gpu, std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f});
     const DeviceBuffer norm = upload(*gpu, std::vector<float>{0.0f});
-    gpu->softmax_cross_entropy(z.as<float>(), y.as<int32_t>(), n, classes, nullptr, nullptr,
+    gpu->softmax_cross_entropy(z.as<float>(), y.as<int32_t>(), n, n, classes, nullptr, nullptr,
                                stats.as<float>());
     gpu->sum_squares(x.as<float>(), norm_size, norm.as<float>());
     if (run == 0) {

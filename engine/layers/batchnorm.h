@@ -29,6 +29,7 @@ class BatchNorm final : public Layer {
 
   void forward(LayerIO& io) override;
   void backward(LayerIO& io) override;
+  bool mixes_samples() const override { return true; }
 
  private:
   BatchNormShape norm_shape(const Shape& in) const;
