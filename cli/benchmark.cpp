@@ -61,6 +61,11 @@ int64_t steps_per_window(double probe_seconds, int64_t probe, double seconds_per
   return std::max<int64_t>(3, static_cast<int64_t>(seconds_per_window / per_step));
 }
 
+// The warm-up also lets the thread governor time a window and probe another count before
+// the timing starts (on a loaded machine it leaves a count that the other process slows),
+// as a run of more than a few seconds would have done long before.
+constexpr double kGovernorSettleSeconds = 3 * ThreadGovernor::kWindowSeconds;
+
 std::vector<double> rates_of(const std::vector<double>& seconds, int64_t steps, int batch) {
   std::vector<double> rates;
   for (double s : seconds) rates.push_back(static_cast<double>(steps) * batch / std::max(1e-9, s));
@@ -82,8 +87,10 @@ Throughput measure_training(const Model& model, Backend& backend, const Dataset&
   constexpr int64_t kProbe = 10;
   const double probe = trainer.time_steps(data, Trainer::kEagerSteps + 3, kProbe, 1).front();
   const int64_t steps = steps_per_window(probe, kProbe, options.seconds_per_window);
-  const std::vector<double> seconds =
-      trainer.time_steps(data, Trainer::kEagerSteps + 3, steps, options.repeats);
+  const int64_t warmup =
+      Trainer::kEagerSteps + 3 +
+      (options.adapt_threads ? steps_per_window(probe, kProbe, kGovernorSettleSeconds) : 0);
+  const std::vector<double> seconds = trainer.time_steps(data, warmup, steps, options.repeats);
   Throughput t = summarize(rates_of(seconds, steps, batch));
   t.slice = trainer.training_slice();
   const GraphUse& use = trainer.training_graph();
@@ -146,7 +153,9 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
   };
   constexpr int64_t kProbe = 10;
   timed(Trainer::kEagerSteps + 3);  // warm-up: first touch, algorithm choice, the capture
-  const int64_t steps = steps_per_window(timed(kProbe), kProbe, options.seconds_per_window);
+  const double probe = timed(kProbe);
+  const int64_t steps = steps_per_window(probe, kProbe, options.seconds_per_window);
+  if (governor) timed(steps_per_window(probe, kProbe, kGovernorSettleSeconds));
   std::vector<double> seconds;
   for (int r = 0; r < options.repeats; ++r) seconds.push_back(timed(steps));
   if (governor) backend.use_threads(backend.max_threads());
