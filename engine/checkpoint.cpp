@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include "engine/atomic_file.h"
@@ -408,24 +409,33 @@ void load_optimizer_state(const std::string& path, Parameters& params) {
     return t != f.metadata().end() && t->second == wt->second;
   };
   std::string state_path = optimizer_state_path(path);
-  SafetensorsFile state = load_safetensors(state_path);
-  if (!matches(state)) {
-    // A save interrupted after the weights were written left the state pending.
-    const std::string pending = state_path + ".pending";
-    if (std::filesystem::exists(pending) && matches(load_safetensors(pending))) {
+  const std::string pending = state_path + ".pending";
+  std::optional<SafetensorsFile> state;
+  if (std::filesystem::exists(state_path)) {
+    state = load_safetensors(state_path);
+    if (!matches(*state)) state.reset();
+  }
+  // A save interrupted after the weights were written left the state pending: beside the
+  // previous state, or beside none at a run's first save.
+  if (!state && std::filesystem::exists(pending)) {
+    SafetensorsFile f = load_safetensors(pending);
+    if (matches(f)) {
       state_path = pending;
-      state = load_safetensors(pending);
-    } else {
-      fail(
-          "{}: optimizer state does not belong to {}; resume from a matching pair, or start "
-          "a new run initialised from these weights",
-          state_path, path);
+      state = std::move(f);
     }
   }
+  if (!state && !std::filesystem::exists(state_path))
+    fail("{}: cannot open: No such file or directory (the optimizer state saved with {})",
+         state_path, path);
+  if (!state)
+    fail(
+        "{}: optimizer state does not belong to {}; resume from a matching pair, or start "
+        "a new run initialised from these weights",
+        state_path, path);
   std::vector<float> m = params.download(params.moment1()), v = params.download(params.moment2());
   for (const ParamEntry& e : params.entries()) {
-    const std::vector<float> mv = state.float_tensor("m." + e.name),
-                             vv = state.float_tensor("v." + e.name);
+    const std::vector<float> mv = state->float_tensor("m." + e.name),
+                             vv = state->float_tensor("v." + e.name);
     if (mv.size() != e.shape.numel() || vv.size() != e.shape.numel())
       fail("{}: optimizer state for {} has the wrong size", state_path, e.name);
     std::copy(mv.begin(), mv.end(), m.begin() + static_cast<ptrdiff_t>(e.offset));
@@ -433,7 +443,7 @@ void load_optimizer_state(const std::string& path, Parameters& params) {
   }
   params.upload(params.moment1(), m);
   params.upload(params.moment2(), v);
-  const std::vector<int64_t> step = state.int64_tensor("step");
+  const std::vector<int64_t> step = state->int64_tensor("step");
   if (step.size() != 1 || step[0] < 0) fail("{}: malformed optimizer step", state_path);
   params.upload_step(step[0]);
 }

@@ -219,6 +219,10 @@ TEST_CASE("robustness checkpoint: hostile checkpoints for --resume and eval are 
       "not a plinth checkpoint (metadata has no 'model')");
   INFO("a missing optimizer state file");
   expect_clean_error(resume(bytes, ""), optimizer_state_path(ckpt), "cannot open");
+  INFO("a run's first save killed after its weights: the state still pending, and no older one");
+  spit(optimizer_state_path(ckpt) + ".pending", optim);
+  REQUIRE(resume(bytes, "").status == 0);
+  fs::remove(optimizer_state_path(ckpt) + ".pending");
   INFO("optimizer state from another save");
   expect_clean_error(resume(bytes, slurp(optimizer_state_path(other))), optimizer_state_path(ckpt),
                      "optimizer state does not belong to " + ckpt);
