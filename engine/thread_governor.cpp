@@ -28,7 +28,9 @@ void ThreadGovernor::step_done(int samples) {
   samples_ += samples;
   ++steps_;
   const double seconds = t - window_start_;
-  if (seconds < kWindowSeconds || steps_ < 2) return;
+  const bool probe_lost = probing_from_ > 0 && steps_ >= kAbandonAfterSteps &&
+                          samples_ / seconds < kAbandonBelow * rate_;
+  if (!probe_lost && (seconds < kWindowSeconds || steps_ < 2)) return;
   end_window(samples_ / seconds);
   restart_window();
   window_start_ = now_();

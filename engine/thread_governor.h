@@ -22,14 +22,19 @@ class ThreadGovernor {
   // Seconds of steps per timed window, and how much faster a tried count must run to be
   // kept. The first probe follows the first window, so that a contended start costs one
   // short window (a benchmark's or a short run's figures are taken within seconds); a probe on
-  // a quiet machine costs its window at about half speed, so probes then back off: 4 windows
-  // after a probe that lost, twice as long after each further loss, up to every 256 windows
-  // (26 s); 32 windows after one that won (the other process may end; each probe of the
-  // count it left costs its window at about 40% speed).
+  // a quiet machine runs at about half speed (until it is abandoned, below), so probes then
+  // back off: 4 windows after a probe that lost, twice as long after each further loss, up to
+  // every 256 windows (26 s); 32 windows after one that won (the other process may end).
   static constexpr double kWindowSeconds = 0.1;
   static constexpr double kMargin = 1.10;
   static constexpr int kFirstProbeAfter = 1, kProbeAfterLoss = 4, kProbeAfterWin = 32,
                        kLastProbeEvery = 256;
+  // A probe whose first steps run below this share of the rate it left is lost already: it
+  // ends there instead of finishing its window (with another process on a core, a probe of 2
+  // threads runs at about 40%; on a quiet machine a probe of 1 thread at about 55%). Three
+  // steps keep one slow step (a page fault, the new thread team's start) from ending it.
+  static constexpr double kAbandonBelow = 0.8;
+  static constexpr int kAbandonAfterSteps = 3;
 
   // Idle where backend.max_threads() < 2 (one core, or a GPU). `now` returns seconds.
   explicit ThreadGovernor(Backend& backend, std::function<double()> now = {});

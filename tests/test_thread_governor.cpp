@@ -40,6 +40,16 @@ int count(const std::vector<int>& used, int threads, size_t from = 0, size_t to 
       used.begin() + static_cast<std::ptrdiff_t>(std::min(from, used.size())), end, threads));
 }
 
+// The longest run of consecutive steps at `threads` from step `from` on.
+int longest_run(const std::vector<int>& used, int threads, size_t from) {
+  int longest = 0, run = 0;
+  for (size_t i = from; i < used.size(); ++i) {
+    run = used[i] == threads ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  return longest;
+}
+
 }  // namespace
 
 TEST_CASE("thread governor: another process holding a core sends it to 1 thread", "[engine][cpu]") {
@@ -53,6 +63,8 @@ TEST_CASE("thread governor: another process holding a core sends it to 1 thread"
   CHECK(count(used, 2, 0, 40) < 15);
   CHECK(count(used, 1, 2000) > 1900);  // and stays there, probing 2 threads now and then
   CHECK(count(used, 2, 2000) > 0);
+  // Each probe of 2 threads is abandoned after its first 3 steps, not run for its window (7).
+  CHECK(longest_run(used, 2, 100) == ThreadGovernor::kAbandonAfterSteps);
 }
 
 TEST_CASE("thread governor: on a quiet machine it keeps every thread, probing rarely",
@@ -61,10 +73,11 @@ TEST_CASE("thread governor: on a quiet machine it keeps every thread, probing ra
   const std::vector<int> used =
       simulate(backend, 20000, [](int, int threads) { return threads == 2 ? 0.005 : 0.009; });
   CHECK(used.back() == 2);
-  // Each probe costs one window (0.1 s, 12 steps at 1 thread); they back off to one every
+  // Each probe costs 3 steps on 1 thread (abandoned below 80%); they back off to one every
   // 256 windows, so over these 100 s of steps less than 1% of the steps run on 1 thread.
   CHECK(count(used, 1) > 0);
   CHECK(count(used, 1) < static_cast<int>(used.size()) / 100);
+  CHECK(longest_run(used, 1, 0) == ThreadGovernor::kAbandonAfterSteps);  // not 12
 }
 
 TEST_CASE("thread governor: it comes back to every thread when the other process ends",
