@@ -172,12 +172,16 @@ int bench_command(int argc, char** argv) {
       rows.push_back(r);
     }
     if (a.on("layers")) {
+      // Medians over at least this many training steps (and a second).
+      constexpr int kLayerSteps = 41;
       const int batch = batches.front();
-      const auto timings = measure_layers(model, be, batch, std::max(3, a.integer("repeats")));
+      const auto timings = measure_layers(model, be, batch, kLayerSteps);
       std::printf(
-          "\nper-layer time at batch %d (ms per step) and launches (kernels, copies, fills)\n"
+          "\nper-layer time at batch %d (ms, median of %d steps) and launches (kernels, copies, "
+          "fills)\n"
           "%-12s %10s %10s %12s %12s %9s %9s\n",
-          batch, "layer", "forward", "backward", "fwd GFLOP/s", "of GEMM", "fwd", "bwd");
+          batch, timings.empty() ? 0 : timings.front().steps, "layer", "forward", "backward",
+          "fwd GFLOP/s", "of GEMM", "fwd", "bwd");
       for (size_t i = 0; i < timings.size(); ++i) {
         const double flops = layer_forward_flops(model, i) * batch;
         const double gflops = timings[i].forward_ms > 0 ? flops / (timings[i].forward_ms * 1e6) : 0;
@@ -193,6 +197,7 @@ int bench_command(int argc, char** argv) {
         r.update({{"mode", "layer"},
                   {"batch_size", batch},
                   {"layer", timings[i].name},
+                  {"steps", timings[i].steps},
                   {"forward_ms", timings[i].forward_ms},
                   {"backward_ms", timings[i].backward_ms},
                   {"forward_gflops", gflops},

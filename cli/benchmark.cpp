@@ -180,21 +180,22 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
 
 namespace {
 
-// One training step with each layer timed on its own; times are added to `t` divided by
-// `repeats`.
-void time_one_step(Executor& exec, Backend& backend, int repeats, std::vector<LayerTiming>& t) {
+// One training step with each layer timed on its own, each pass's milliseconds appended to
+// forward[i] and backward[i].
+void time_one_step(Executor& exec, Backend& backend, std::vector<std::vector<double>>& forward,
+                   std::vector<std::vector<double>>& backward) {
   auto timed = [&](auto&& run) {
     const auto start = clock::now();
     run();
     backend.synchronize();
-    return std::chrono::duration<double, std::milli>(clock::now() - start).count() / repeats;
+    return std::chrono::duration<double, std::milli>(clock::now() - start).count();
   };
   backend.synchronize();
-  for (size_t i = 0; i < t.size(); ++i)
-    t[i].forward_ms += timed([&] { exec.forward_node(i, true); });
+  for (size_t i = 0; i < forward.size(); ++i)
+    forward[i].push_back(timed([&] { exec.forward_node(i, true); }));
   exec.loss(exec.batch(), true);
-  for (size_t i = t.size(); i-- > 0;)
-    if (exec.node_needs_gradient(i)) t[i].backward_ms += timed([&] { exec.backward_node(i); });
+  for (size_t i = forward.size(); i-- > 0;)
+    backward[i].push_back(exec.node_needs_gradient(i) ? timed([&] { exec.backward_node(i); }) : 0);
 }
 
 // The launches of each layer's passes, each captured on its own (and not run).
@@ -213,7 +214,7 @@ void count_launches(Executor& exec, Backend& backend, std::vector<LayerTiming>& 
 }  // namespace
 
 std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
-                                        int repeats) {
+                                        int min_steps) {
   Parameters params(model, backend);
   params.initialize(1);
   // Whole batches: each layer timed over the batch, as one slice could not be.
@@ -223,10 +224,22 @@ std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, in
   std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
   for (float& v : input) v = pixel(rng);
   backend.upload(exec.input().data, input.data(), input.size() * sizeof(float));
-  std::vector<LayerTiming> t(model.nodes.size());
-  time_one_step(exec, backend, 1, t);  // warm-up: first touch, algorithm choice, caches
-  t.assign(model.nodes.size(), {});
-  for (int r = 0; r < repeats; ++r) time_one_step(exec, backend, repeats, t);
+  const size_t n = model.nodes.size();
+  std::vector<std::vector<double>> forward(n), backward(n);
+  time_one_step(exec, backend, forward, backward);  // warm-up: first touch, algorithm choice
+  forward.assign(n, {});
+  backward.assign(n, {});
+  // Spread over a second at least: a pause of the machine (another process, the VM's host)
+  // lasting a tenth of a second would otherwise take most of the steps.
+  const auto start = clock::now();
+  for (int r = 0; r < min_steps || clock::now() - start < std::chrono::seconds(1); ++r)
+    time_one_step(exec, backend, forward, backward);
+  std::vector<LayerTiming> t(n);
+  for (size_t i = 0; i < n; ++i) {
+    t[i].steps = static_cast<int>(forward[i].size());
+    t[i].forward_ms = summarize(forward[i]).median;
+    t[i].backward_ms = summarize(backward[i]).median;
+  }
   count_launches(exec, backend, t);
   for (size_t i = 0; i < t.size(); ++i) t[i].name = model.nodes[i].layer->name();
   // A convolution whose pool is computed in its passes is timed with that pool.

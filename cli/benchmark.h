@@ -41,13 +41,15 @@ Throughput measure_throughput(const Model& model, Backend& backend, const Datase
 // device synchronised around it.
 struct LayerTiming {
   std::string name;  // "conv1+pool1" where the pool is computed in the convolution's passes
-  double forward_ms = 0, backward_ms = 0;
+  double forward_ms = 0, backward_ms = 0;  // medians over `steps` steps
+  int steps = 0;
   // Kernel launches, copies and fills each pass queues, counted by capturing it alone;
   // -1 where the backend cannot capture.
   long forward_launches = -1, backward_launches = -1;
 };
-std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
-                                        int repeats);
+// Each pass's median over `steps` training steps (a pause of the machine in one step moves
+// no figure).
+std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch, int steps);
 
 // Forward multiply-adds x 2 of a conv layer per sample, for GFLOP/s figures.
 double layer_forward_flops(const Model& model, size_t node);
