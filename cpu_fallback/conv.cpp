@@ -16,6 +16,7 @@
 #endif
 
 #include "cpu_fallback/activation.h"
+#include "cpu_fallback/conv_pool_direct.h"
 #include "cpu_fallback/cpu_backend.h"
 #include "cpu_fallback/gemm.h"
 #include "cpu_fallback/im2col.h"
@@ -516,6 +517,15 @@ void conv2d_maxpool_forward(ConvWorkspace& ws, const ConvShape& s, const PoolSha
     maxpool_forward(ws.threads(), pool, conv_y, pool_y, argmax);
     return;
   }
+  if constexpr (std::is_same_v<T, float>)
+    if (conv_pool_direct_fits(s, pool, act)) {  // a first layer: in registers, the same bits
+      for_each_chunk(ws, plan.chunks, [&](int i, int) {
+        const int first = plan.chunk_begin(i);
+        conv_pool_direct(s, pool, x, w, b, act, first, plan.chunk_begin(i + 1) - first, pool_y,
+                         argmax);
+      });
+      return;
+    }
   const ThreadScope scope(1);  // one-threaded GEMMs (above)
   const size_t in = input_sample(s),
                pooled = static_cast<size_t>(s.k) * pool.out_h() * pool.out_w();
