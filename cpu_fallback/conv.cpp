@@ -556,10 +556,20 @@ void conv2d_maxpool_relu_backward(ConvWorkspace& ws, const ConvShape& s, const P
     if (!dw) return nullptr;
     return g == 0 ? dw : ws.partial<T>(plan, g);
   };
+  // A first layer (no data gradient) whose forward ran in registers: its filter gradient too.
+  bool direct = false;
+  if constexpr (std::is_same_v<T, float>)
+    direct = !dx && dw && conv_pool_direct_fits(s, pool, Activation::relu);
   for_each_chunk(ws, plan.groups, [&](int g, int thread) {
     for (int i = plan.group_begin(g); i < plan.group_begin(g + 1); ++i) {
       const int first = plan.chunk_begin(i), count = plan.chunk_begin(i + 1) - first;
       const T beta = i == plan.group_begin(g) ? T(0) : T(1);
+      if constexpr (std::is_same_v<T, float>)
+        if (direct) {
+          conv_pool_direct_filter_gradient(s, pool, x, pool_dy, argmax, pool_y, first, count, beta,
+                                           sum_of(g), ws.rows<T>(thread));
+          continue;
+        }
       gemm_pool_backward_chunk(plan, pool, x + first * in, w, pool_dy + first * pooled,
                                argmax + first * pooled, pool_y + first * pooled, count, beta,
                                sum_of(g), dx ? dx + first * in : nullptr, ws.col<T>(thread),

@@ -19,35 +19,55 @@ bool conv_pool_direct_fits(const ConvShape& s, const PoolShape& pool, Activation
 }
 
 #if defined(__AVX512F__)
+namespace {
+
+// The input under one pooled output row, as vectors over the pooled columns: v[r][m] holds
+// input row 2 oy + r at column 2i + m in lane i, so the window at pooled column i, row dy,
+// column dx reads tap (ty, tx) from v[dy + ty][dx + tx]. Lanes past the pooled width wrap
+// (never stored, and given no gradient).
+struct WindowRows {
+  int width;
+  __mmask16 lo, hi;
+  __m512i column[4];
+
+  explicit WindowRows(int w)
+      : width(w),
+        lo(static_cast<__mmask16>(w >= 16 ? 0xffff : (1u << w) - 1)),
+        hi(static_cast<__mmask16>(w <= 16 ? 0 : (1u << (w - 16)) - 1)) {
+    const __m512i even =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    for (int m = 0; m < 4; ++m) column[m] = _mm512_add_epi32(even, _mm512_set1_epi32(m));
+  }
+
+  void load(const float* plane, int oy, __m512 (&v)[4][4]) const {
+    for (int r = 0; r < 4; ++r) {
+      const float* row = plane + static_cast<size_t>(2 * oy + r) * width;
+      const __m512 left = _mm512_maskz_loadu_ps(lo, row),
+                   right = _mm512_maskz_loadu_ps(hi, row + 16);
+      for (int m = 0; m < 4; ++m) v[r][m] = _mm512_permutex2var_ps(left, column[m], right);
+    }
+  }
+};
+
+}  // namespace
+
 void conv_pool_direct(const ConvShape& s, const PoolShape& pool, const float* x, const float* w,
                       const float* b, Activation act, int first, int count, float* pool_y,
                       int32_t* argmax) {
-  const int width = s.w, conv_w = s.out_w(), oh = pool.out_h(), ow = pool.out_w();
-  const size_t in_plane = static_cast<size_t>(s.h) * width;
+  const int conv_w = s.out_w(), oh = pool.out_h(), ow = pool.out_w();
+  const size_t in_plane = static_cast<size_t>(s.h) * s.w;
   const size_t pooled = static_cast<size_t>(oh) * ow;
-  const __mmask16 lo = static_cast<__mmask16>(width >= 16 ? 0xffff : (1u << width) - 1);
-  const __mmask16 hi = static_cast<__mmask16>(width <= 16 ? 0 : (1u << (width - 16)) - 1);
   const __mmask16 out = static_cast<__mmask16>((1u << ow) - 1);
-  // Lane i of column[m] picks input column 2i + m: the left (m even) or right (odd) column of
-  // pooled column i's windows, shifted by m / 2 taps. Lanes past ow wrap (never stored).
-  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const WindowRows rows(s.w);
+  const __m512i even = rows.column[0];
   const __m512i one = _mm512_set1_epi32(1), down = _mm512_set1_epi32(conv_w);
-  __m512i column[4];
-  for (int m = 0; m < 4; ++m) column[m] = _mm512_add_epi32(even, _mm512_set1_epi32(m));
   const bool relu = act == Activation::relu;
   const __m512 zero = _mm512_setzero_ps();
   for (int j = first; j < first + count; ++j) {
     const float* xj = x + static_cast<size_t>(j) * in_plane;
     for (int oy = 0; oy < oh; ++oy) {
-      // v[r][m]: input row 2 oy + r, column[m]; the window at pooled column i, row dy, column
-      // dx and tap (ty, tx) reads v[dy + ty][dx + tx] in lane i.
       __m512 v[4][4];
-      for (int r = 0; r < 4; ++r) {
-        const float* row = xj + static_cast<size_t>(2 * oy + r) * width;
-        const __m512 left = _mm512_maskz_loadu_ps(lo, row),
-                     right = _mm512_maskz_loadu_ps(hi, row + 16);
-        for (int m = 0; m < 4; ++m) v[r][m] = _mm512_permutex2var_ps(left, column[m], right);
-      }
+      rows.load(xj, oy, v);
       const __m512i top_left = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * conv_w), even);
       const __m512i bottom_left = _mm512_add_epi32(top_left, down);
       for (int k = 0; k < s.k; ++k) {
@@ -93,10 +113,73 @@ void conv_pool_direct(const ConvShape& s, const PoolShape& pool, const float* x,
     }
   }
 }
+
+size_t conv_pool_direct_lanes(const ConvShape& s) { return static_cast<size_t>(s.k) * 9 * 16; }
+
+void conv_pool_direct_filter_gradient(const ConvShape& s, const PoolShape& pool, const float* x,
+                                      const float* dy, const int32_t* argmax, const float* pool_y,
+                                      int first, int count, float beta, float* sum, float* lanes) {
+  const int conv_w = s.out_w(), oh = pool.out_h(), ow = pool.out_w();
+  const size_t in_plane = static_cast<size_t>(s.h) * s.w;
+  const size_t pooled = static_cast<size_t>(oh) * ow;
+  const __mmask16 out = static_cast<__mmask16>((1u << ow) - 1);
+  const WindowRows rows(s.w);
+  const __m512i even = rows.column[0];
+  const __m512i right = _mm512_set1_epi32(1), down = _mm512_set1_epi32(conv_w),
+                down_right = _mm512_set1_epi32(conv_w + 1);
+  const __m512 zero = _mm512_setzero_ps();
+  for (size_t e = 0; e < conv_pool_direct_lanes(s); e += 16) _mm512_storeu_ps(lanes + e, zero);
+  for (int j = first; j < first + count; ++j) {
+    const float* xj = x + static_cast<size_t>(j) * in_plane;
+    for (int oy = 0; oy < oh; ++oy) {
+      __m512 v[4][4];
+      rows.load(xj, oy, v);
+      const __m512i top_left = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * conv_w), even);
+      for (int k = 0; k < s.k; ++k) {
+        const size_t at =
+            (static_cast<size_t>(j) * s.k + k) * pooled + static_cast<size_t>(oy) * ow;
+        const __mmask16 live =
+            _mm512_mask_cmp_ps_mask(out, _mm512_maskz_loadu_ps(out, pool_y + at), zero, _CMP_GT_OQ);
+        const __m512 g = _mm512_maskz_loadu_ps(live, dy + at);
+        const __m512i offset =
+            _mm512_sub_epi32(_mm512_maskz_loadu_epi32(out, argmax + at), top_left);
+        // The window position each lane's gradient goes to: a b / c d.
+        const __m512 ga =
+            _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(offset, _mm512_setzero_si512()), g);
+        const __m512 gb = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(offset, right), g);
+        const __m512 gc = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(offset, down), g);
+        const __m512 gd = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(offset, down_right), g);
+        float* lane = lanes + static_cast<size_t>(k) * 9 * 16;
+        for (int ty = 0; ty < 3; ++ty)
+          for (int tx = 0; tx < 3; ++tx) {
+            float* tap = lane + (ty * 3 + tx) * 16;
+            __m512 acc = _mm512_loadu_ps(tap);
+            acc = _mm512_fmadd_ps(ga, v[ty][tx], acc);
+            acc = _mm512_fmadd_ps(gb, v[ty][tx + 1], acc);
+            acc = _mm512_fmadd_ps(gc, v[ty + 1][tx], acc);
+            acc = _mm512_fmadd_ps(gd, v[ty + 1][tx + 1], acc);
+            _mm512_storeu_ps(tap, acc);
+          }
+      }
+    }
+  }
+  for (size_t e = 0; e < static_cast<size_t>(s.k) * 9; ++e) {
+    float total = 0;  // the lanes in order (GCC 12 warns inside _mm512_reduce_add_ps)
+    for (int l = 0; l < 16; ++l) total += lanes[16 * e + l];
+    sum[e] = beta == 0.0f ? total : beta * sum[e] + total;
+  }
+}
 #else
 void conv_pool_direct(const ConvShape&, const PoolShape&, const float*, const float*, const float*,
                       Activation, int, int, float*, int32_t*) {
   throw std::logic_error("conv_pool_direct: built without AVX-512 (conv_pool_direct_fits says no)");
+}
+size_t conv_pool_direct_lanes(const ConvShape&) { return 0; }
+void conv_pool_direct_filter_gradient(const ConvShape&, const PoolShape&, const float*,
+                                      const float*, const int32_t*, const float*, int, int, float,
+                                      float*, float*) {
+  throw std::logic_error(
+      "conv_pool_direct_filter_gradient: built without AVX-512 (conv_pool_direct_fits says no)");
 }
 #endif
 

@@ -31,4 +31,15 @@ void conv_pool_direct(const ConvShape& s, const PoolShape& pool, const float* x,
                       const float* b, Activation act, int first, int count, float* pool_y,
                       int32_t* argmax);
 
+// The filter gradient of those samples through a ReLU and that pool, as
+// conv2d_maxpool_relu_backward's: sum = beta * sum + the samples' gradient (beta 0 or 1), where
+// each pooled output whose y > 0 passes its dy to the window position argmax names. Each
+// output channel's nine taps gather into sixteen float lanes (the pooled columns) over the
+// samples, added up in a fixed order at the end: the same bits for any thread count. lanes is
+// scratch of conv_pool_direct_lanes(s) floats.
+size_t conv_pool_direct_lanes(const ConvShape& s);
+void conv_pool_direct_filter_gradient(const ConvShape& s, const PoolShape& pool, const float* x,
+                                      const float* dy, const int32_t* argmax, const float* pool_y,
+                                      int first, int count, float beta, float* sum, float* lanes);
+
 }  // namespace plinth::cpu

@@ -11,6 +11,7 @@
 // conv2d_prepare (conv.h) times both on one chunk and keeps the faster.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <deque>
 
@@ -56,9 +57,12 @@ struct ConvPlan {
   int group_begin(int g) const {
     return static_cast<int>(static_cast<long long>(g) * chunks / groups);
   }
-  // Per-thread scratch elements: the column matrix and the [K, chunk*P] GEMM rows.
+  // Per-thread scratch elements: the column matrix and the [K, chunk*P] GEMM rows (or, for
+  // conv_pool_direct's filter gradient, K x 9 taps x 16 lanes).
   size_t col_elems() const { return static_cast<size_t>(crs()) * max_chunk * pixels(); }
-  size_t rows_elems() const { return static_cast<size_t>(shape.k) * max_chunk * pixels(); }
+  size_t rows_elems() const {
+    return static_cast<size_t>(shape.k) * std::max(max_chunk * pixels(), 9 * 16);
+  }
   size_t filter_elems() const { return static_cast<size_t>(shape.k) * crs(); }
   bool uses_winograd() const {
     return forward == ConvAlgorithm::winograd || backward_data == ConvAlgorithm::winograd ||

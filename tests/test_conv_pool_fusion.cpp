@@ -264,6 +264,13 @@ void check_fused_ops(const ConvShape& s, const PoolShape& pool, bool bias, cpu::
                                     fused_py.data(), scratch.data(), only_dx.data(),
                                     static_cast<T*>(nullptr), static_cast<T*>(nullptr));
   CHECK(only_dx == fused_dx);
+  // A first layer's: no data gradient (conv_pool_direct's filter gradient where it fits).
+  std::vector<T> first_dw(w.size(), T(7)), first_db(s.k);
+  cpu::conv2d_maxpool_relu_backward(ws, s, pool, x.data(), w.data(), dy.data(), fused_argmax.data(),
+                                    fused_py.data(), scratch.data(), static_cast<T*>(nullptr),
+                                    first_dw.data(), first_db.data());
+  CHECK(max_relative_error(first_dw, dw) < tolerance);
+  CHECK(first_db == fused_db);
 }
 
 TEST_CASE("cpu conv2d_maxpool ops: equal the convolution and pool ops they fuse", "[cpu]") {
@@ -292,7 +299,8 @@ TEST_CASE("cpu conv2d_maxpool ops: equal the convolution and pool ops they fuse"
 }
 
 // conv_pool_direct against plain loops of the same arithmetic: each output an FMA chain over
-// the taps in order from zero, plus the bias, the activation, then max_plane's first maximum.
+// the taps in order from zero, plus the bias, the activation, then max_plane's first maximum;
+// and its filter gradient.
 TEST_CASE("cpu conv_pool_direct: a first layer's convolution and pool, bit for bit", "[cpu]") {
   struct Case {
     int h, w, k;
@@ -355,6 +363,36 @@ TEST_CASE("cpu conv_pool_direct: a first layer's convolution and pool, bit for b
         std::fill_n(want_at.begin(), per_sample, -7);
         CHECK(y == want_y);
         CHECK(at == want_at);
+        if (act != Activation::relu) continue;
+        // The filter gradient through that ReLU and pool: per channel and tap, one float lane
+        // per pooled column, each an FMA chain over the samples and pooled rows, the lanes
+        // then added in order; beta 1 adds the samples' gradient to the sum.
+        const std::vector<float> dy = values(want_y.size(), 4);
+        std::vector<float> want_dw(w.size()), want_fresh(w.size());
+        for (int k = 0; k < s.k; ++k)
+          for (int t = 0; t < 9; ++t) {
+            float lane[16] = {};
+            for (int j = 1; j < 3; ++j)
+              for (int oy = 0; oy < ph; ++oy)
+                for (int ox = 0; ox < pw; ++ox) {
+                  const size_t o = ((static_cast<size_t>(j) * s.k + k) * ph + oy) * pw + ox;
+                  if (!(y[o] > 0)) continue;
+                  const int row = at[o] / ow + t / 3, col = at[o] % ow + t % 3;
+                  lane[ox] = std::fma(dy[o], x[(j * s.h + row) * s.w + col], lane[ox]);
+                }
+            float total = 0;
+            for (const float l : lane) total += l;
+            want_fresh[k * 9 + t] = total;
+            want_dw[k * 9 + t] = 0.5f + total;
+          }
+        std::vector<float> dw(w.size(), 0.5f), lanes(cpu::conv_pool_direct_lanes(s));
+        cpu::conv_pool_direct_filter_gradient(s, pool, x.data(), dy.data(), at.data(), y.data(), 1,
+                                              2, 1.0f, dw.data(), lanes.data());
+        CHECK(dw == want_dw);
+        std::vector<float> fresh(w.size(), std::nanf(""));  // beta 0: the old sum is not read
+        cpu::conv_pool_direct_filter_gradient(s, pool, x.data(), dy.data(), at.data(), y.data(), 1,
+                                              2, 0.0f, fresh.data(), lanes.data());
+        CHECK(fresh == want_fresh);
       }
 }
 
