@@ -143,22 +143,18 @@ void conv_pool_direct_filter_gradient(const ConvShape& s, const PoolShape& pool,
         const __m512 g = _mm512_maskz_loadu_ps(live, dy + at);
         const __m512i offset =
             _mm512_sub_epi32(_mm512_maskz_loadu_epi32(out, argmax + at), top_left);
-        // The window position each lane's gradient goes to: a b / c d.
-        const __m512 ga =
-            _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(offset, _mm512_setzero_si512()), g);
-        const __m512 gb = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(offset, right), g);
-        const __m512 gc = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(offset, down), g);
-        const __m512 gd = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(offset, down_right), g);
+        // Each lane's gradient goes to one window position (a b / c d): the input under it.
+        const __mmask16 at_b = _mm512_cmpeq_epi32_mask(offset, right),
+                        at_c = _mm512_cmpeq_epi32_mask(offset, down),
+                        at_d = _mm512_cmpeq_epi32_mask(offset, down_right);
         float* lane = lanes + static_cast<size_t>(k) * 9 * 16;
         for (int ty = 0; ty < 3; ++ty)
           for (int tx = 0; tx < 3; ++tx) {
+            __m512 under = _mm512_mask_blend_ps(at_b, v[ty][tx], v[ty][tx + 1]);
+            under = _mm512_mask_blend_ps(at_c, under, v[ty + 1][tx]);
+            under = _mm512_mask_blend_ps(at_d, under, v[ty + 1][tx + 1]);
             float* tap = lane + (ty * 3 + tx) * 16;
-            __m512 acc = _mm512_loadu_ps(tap);
-            acc = _mm512_fmadd_ps(ga, v[ty][tx], acc);
-            acc = _mm512_fmadd_ps(gb, v[ty][tx + 1], acc);
-            acc = _mm512_fmadd_ps(gc, v[ty + 1][tx], acc);
-            acc = _mm512_fmadd_ps(gd, v[ty + 1][tx + 1], acc);
-            _mm512_storeu_ps(tap, acc);
+            _mm512_storeu_ps(tap, _mm512_fmadd_ps(g, under, _mm512_loadu_ps(tap)));
           }
       }
     }
