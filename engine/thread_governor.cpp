@@ -33,7 +33,7 @@ void ThreadGovernor::step_done(int samples) {
   if (!probe_lost && (seconds < kWindowSeconds || steps_ < 2)) return;
   end_window(samples_ / seconds);
   restart_window();
-  window_start_ = now_();
+  if (probing_from_ == 0) window_start_ = now_();  // a probe's first step is not timed
 }
 
 void ThreadGovernor::restart_window() {

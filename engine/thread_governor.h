@@ -29,12 +29,15 @@ class ThreadGovernor {
   static constexpr double kMargin = 1.10;
   static constexpr int kFirstProbeAfter = 1, kProbeAfterLoss = 4, kProbeAfterWin = 32,
                        kLastProbeEvery = 256;
-  // A probe whose first steps run below this share of the rate it left is lost already: it
-  // ends there instead of finishing its window (with another process on a core, a probe of 2
-  // threads runs at about 40%; on a quiet machine a probe of 1 thread at about 55%). Three
-  // steps keep one slow step (a page fault, the new thread team's start) from ending it.
-  static constexpr double kAbandonBelow = 0.8;
-  static constexpr int kAbandonAfterSteps = 3;
+  // A probe whose first timed steps run below this share of the rate it left is lost
+  // already: it ends there instead of finishing its window (with another process on a core,
+  // probes of 2 threads ran at 10-40%; on a quiet machine probes of 1 thread run at about
+  // 55%). A probe's first step is not timed: the new team's start (about 90 ms under that
+  // load) made probes of 1 thread that would have won look lost. The share is well below the
+  // margin because the rate left behind swings with the other process (a 2-thread window
+  // sometimes ran at 8,000-9,000 samples/s where most ran at 2,000-3,500).
+  static constexpr double kAbandonBelow = 0.65;
+  static constexpr int kAbandonAfterSteps = 2;
 
   // Idle where backend.max_threads() < 2 (one core, or a GPU). `now` returns seconds.
   explicit ThreadGovernor(Backend& backend, std::function<double()> now = {});
