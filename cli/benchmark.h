@@ -47,9 +47,10 @@ struct LayerTiming {
   // -1 where the backend cannot capture.
   long forward_launches = -1, backward_launches = -1;
 };
-// Each pass's median over `steps` training steps (a pause of the machine in one step moves
-// no figure).
-std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch, int steps);
+// Each pass's median over at least `min_steps` training steps and at least a second (a pause
+// of the machine moves no figure).
+std::vector<LayerTiming> measure_layers(const Model& model, Backend& backend, int batch,
+                                        int min_steps);
 
 // Forward multiply-adds x 2 of a conv layer per sample, for GFLOP/s figures.
 double layer_forward_flops(const Model& model, size_t node);

@@ -21,25 +21,42 @@ bool conv_pool_direct_fits(const ConvShape& s, const PoolShape& pool, Activation
 #if defined(__AVX512F__)
 namespace {
 
-// The input under one pooled output row, as vectors over the pooled columns: v[r][m] holds
-// input row 2 oy + r at column 2i + m in lane i, so the window at pooled column i, row dy,
-// column dx reads tap (ty, tx) from v[dy + ty][dx + tx]. Lanes past the pooled width wrap
-// (never stored, and given no gradient).
-struct WindowRows {
-  int width;
-  __mmask16 lo, hi;
+// One layer's geometry, and the input under one pooled output row as vectors over the pooled
+// columns: v[r][m] holds input row 2 oy + r at column 2i + m in lane i, so the window at pooled
+// column i, row dy, column dx reads tap (ty, tx) from v[dy + ty][dx + tx]. Lanes past the
+// pooled width wrap (never stored, and given no gradient).
+struct PooledRows {
+  int width, conv_w, oh, ow;
+  size_t in_plane, pooled;
+  __mmask16 lo, hi, out;
   __m512i column[4];
 
-  explicit WindowRows(int w)
-      : width(w),
-        lo(static_cast<__mmask16>(w >= 16 ? 0xffff : (1u << w) - 1)),
-        hi(static_cast<__mmask16>(w <= 16 ? 0 : (1u << (w - 16)) - 1)) {
+  PooledRows(const ConvShape& s, const PoolShape& pool)
+      : width(s.w),
+        conv_w(s.out_w()),
+        oh(pool.out_h()),
+        ow(pool.out_w()),
+        in_plane(static_cast<size_t>(s.h) * s.w),
+        pooled(static_cast<size_t>(oh) * ow),
+        lo(static_cast<__mmask16>(width >= 16 ? 0xffff : (1u << width) - 1)),
+        hi(static_cast<__mmask16>(width <= 16 ? 0 : (1u << (width - 16)) - 1)),
+        out(static_cast<__mmask16>((1u << ow) - 1)) {
     const __m512i even =
         _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     for (int m = 0; m < 4; ++m) column[m] = _mm512_add_epi32(even, _mm512_set1_epi32(m));
   }
 
-  void load(const float* plane, int oy, __m512 (&v)[4][4]) const {
+  // Conv-plane index of the top-left window position of each pooled column in row oy.
+  __m512i top_left(int oy) const {
+    return _mm512_add_epi32(_mm512_set1_epi32(2 * oy * conv_w), column[0]);
+  }
+  // Sample j, output channel k, pooled row oy: where its row starts in pool_y and argmax.
+  size_t at(int j, int k, int channels, int oy) const {
+    return (static_cast<size_t>(j) * channels + k) * pooled + static_cast<size_t>(oy) * ow;
+  }
+
+  void load(const float* x, int j, int oy, __m512 (&v)[4][4]) const {
+    const float* plane = x + static_cast<size_t>(j) * in_plane;
     for (int r = 0; r < 4; ++r) {
       const float* row = plane + static_cast<size_t>(2 * oy + r) * width;
       const __m512 left = _mm512_maskz_loadu_ps(lo, row),
@@ -54,21 +71,15 @@ struct WindowRows {
 void conv_pool_direct(const ConvShape& s, const PoolShape& pool, const float* x, const float* w,
                       const float* b, Activation act, int first, int count, float* pool_y,
                       int32_t* argmax) {
-  const int conv_w = s.out_w(), oh = pool.out_h(), ow = pool.out_w();
-  const size_t in_plane = static_cast<size_t>(s.h) * s.w;
-  const size_t pooled = static_cast<size_t>(oh) * ow;
-  const __mmask16 out = static_cast<__mmask16>((1u << ow) - 1);
-  const WindowRows rows(s.w);
-  const __m512i even = rows.column[0];
-  const __m512i one = _mm512_set1_epi32(1), down = _mm512_set1_epi32(conv_w);
+  const PooledRows rows(s, pool);
+  const __m512i one = _mm512_set1_epi32(1), down = _mm512_set1_epi32(rows.conv_w);
   const bool relu = act == Activation::relu;
   const __m512 zero = _mm512_setzero_ps();
-  for (int j = first; j < first + count; ++j) {
-    const float* xj = x + static_cast<size_t>(j) * in_plane;
-    for (int oy = 0; oy < oh; ++oy) {
+  for (int j = first; j < first + count; ++j)
+    for (int oy = 0; oy < rows.oh; ++oy) {
       __m512 v[4][4];
-      rows.load(xj, oy, v);
-      const __m512i top_left = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * conv_w), even);
+      rows.load(x, j, oy, v);
+      const __m512i top_left = rows.top_left(oy);
       const __m512i bottom_left = _mm512_add_epi32(top_left, down);
       for (int k = 0; k < s.k; ++k) {
         const float* wk = w + static_cast<size_t>(k) * 9;
@@ -103,15 +114,13 @@ void conv_pool_direct(const ConvShape& s, const PoolShape& pool, const float* x,
         const __m512i at_top = _mm512_mask_add_epi32(top_left, right_top, top_left, one);
         const __m512i at_bottom =
             _mm512_mask_add_epi32(bottom_left, right_bottom, bottom_left, one);
-        const size_t at =
-            (static_cast<size_t>(j) * s.k + k) * pooled + static_cast<size_t>(oy) * ow;
-        _mm512_mask_storeu_ps(pool_y + at, out,
+        const size_t at = rows.at(j, k, s.k, oy);
+        _mm512_mask_storeu_ps(pool_y + at, rows.out,
                               _mm512_mask_blend_ps(bottom_wins, best_top, best_bottom));
-        _mm512_mask_storeu_epi32(argmax + at, out,
+        _mm512_mask_storeu_epi32(argmax + at, rows.out,
                                  _mm512_mask_blend_epi32(bottom_wins, at_top, at_bottom));
       }
     }
-  }
 }
 
 size_t conv_pool_direct_lanes(const ConvShape& s) { return static_cast<size_t>(s.k) * 9 * 16; }
@@ -119,25 +128,19 @@ size_t conv_pool_direct_lanes(const ConvShape& s) { return static_cast<size_t>(s
 void conv_pool_direct_filter_gradient(const ConvShape& s, const PoolShape& pool, const float* x,
                                       const float* dy, const int32_t* argmax, const float* pool_y,
                                       int first, int count, float beta, float* sum, float* lanes) {
-  const int conv_w = s.out_w(), oh = pool.out_h(), ow = pool.out_w();
-  const size_t in_plane = static_cast<size_t>(s.h) * s.w;
-  const size_t pooled = static_cast<size_t>(oh) * ow;
-  const __mmask16 out = static_cast<__mmask16>((1u << ow) - 1);
-  const WindowRows rows(s.w);
-  const __m512i even = rows.column[0];
-  const __m512i right = _mm512_set1_epi32(1), down = _mm512_set1_epi32(conv_w),
-                down_right = _mm512_set1_epi32(conv_w + 1);
+  const PooledRows rows(s, pool);
+  const __m512i right = _mm512_set1_epi32(1), down = _mm512_set1_epi32(rows.conv_w),
+                down_right = _mm512_set1_epi32(rows.conv_w + 1);
   const __m512 zero = _mm512_setzero_ps();
+  const __mmask16 out = rows.out;
   for (size_t e = 0; e < conv_pool_direct_lanes(s); e += 16) _mm512_storeu_ps(lanes + e, zero);
-  for (int j = first; j < first + count; ++j) {
-    const float* xj = x + static_cast<size_t>(j) * in_plane;
-    for (int oy = 0; oy < oh; ++oy) {
+  for (int j = first; j < first + count; ++j)
+    for (int oy = 0; oy < rows.oh; ++oy) {
       __m512 v[4][4];
-      rows.load(xj, oy, v);
-      const __m512i top_left = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * conv_w), even);
+      rows.load(x, j, oy, v);
+      const __m512i top_left = rows.top_left(oy);
       for (int k = 0; k < s.k; ++k) {
-        const size_t at =
-            (static_cast<size_t>(j) * s.k + k) * pooled + static_cast<size_t>(oy) * ow;
+        const size_t at = rows.at(j, k, s.k, oy);
         const __mmask16 live =
             _mm512_mask_cmp_ps_mask(out, _mm512_maskz_loadu_ps(out, pool_y + at), zero, _CMP_GT_OQ);
         const __m512 g = _mm512_maskz_loadu_ps(live, dy + at);
@@ -158,7 +161,6 @@ void conv_pool_direct_filter_gradient(const ConvShape& s, const PoolShape& pool,
           }
       }
     }
-  }
   for (size_t e = 0; e < static_cast<size_t>(s.k) * 9; ++e) {
     float total = 0;  // the lanes in order (GCC 12 warns inside _mm512_reduce_add_ps)
     for (int l = 0; l < 16; ++l) total += lanes[16 * e + l];

@@ -10,9 +10,10 @@
 // channel's four window positions are summed from them in registers, biased, activated and
 // pooled before anything is stored.
 //
-// The same arithmetic as im2col + GEMM then bias, activation and maxpool_plane: each output
-// is a chain of fused multiply-adds over the 9 taps in order from zero, as OpenBLAS's
-// kernels sum the inner dimension, so the two paths give the same bits (tested).
+// The same arithmetic as im2col + GEMM then bias, activation and maxpool_plane, each output a
+// chain of fused multiply-adds over the 9 taps in order from zero: OpenBLAS's AVX-512 kernels
+// sum the inner dimension so (the same bits), its AVX2 kernels pair the taps differently (fp32
+// rounding apart). Tested bit for bit against plain loops of this chain.
 #pragma once
 
 #include <cstdint>
