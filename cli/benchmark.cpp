@@ -126,7 +126,10 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
   int64_t next = 0;  // the batch the device counter points at, mirrored on the host
   StepGraph graph(backend, options.cuda_graphs, Trainer::kEagerSteps);
   std::optional<ThreadGovernor> governor;  // as training's (engine/thread_governor.h)
-  if (options.adapt_threads) governor.emplace(backend);
+  if (options.adapt_threads) {
+    governor.emplace(backend);
+    exec.on_slice_done([&](int samples) { governor->slice_done(samples); });
+  }
   auto run_batch = [&] {
     if (next == batches) {
       next = 0;
@@ -141,7 +144,6 @@ Throughput measure_inference(const Model& model, Backend& backend, const Dataset
       backend.increment(counter.as<int64_t>(), nullptr);
     });
     ++next;
-    if (governor) governor->step_done(batch);
   };
   backend.upload(counter.as<void>(), &next, sizeof(next));
   auto timed = [&](int64_t steps) {

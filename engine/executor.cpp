@@ -394,6 +394,7 @@ void Executor::gradients(int valid) {
     rows_loss(s * slice_, slice_, valid, true);
     for (size_t i = nodes_.size(); i-- > 0;) backward_node(i);
     if (s > 0) backend_.accumulate(slice_grads_, params_.grads(), params_.size());
+    if (slice_done_) slice_done_(slice_);
   }
   use_slice(0);
 }
@@ -402,7 +403,10 @@ void Executor::forward(bool training) {
   if (training && sliced())
     fail("forward: a training pass of a sliced batch runs in gradients() (batch {}, slices of {})",
          batch_, slice_);
-  for (int s = 0; s < slices(); ++s) forward_slice(s, training);
+  for (int s = 0; s < slices(); ++s) {
+    forward_slice(s, training);
+    if (slice_done_) slice_done_(slice_);
+  }
   use_slice(0);
 }
 

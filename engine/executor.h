@@ -20,6 +20,7 @@
 // where a layer mixes samples (BatchNorm).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -69,6 +70,10 @@ class Executor {
   void backward();
   // Slice s's forward pass alone: the node outputs then hold that slice's (inspection).
   void forward_slice(int s, bool training);
+  // Called after each slice of gradients() and forward() (after the batch where not sliced)
+  // with its samples. The CPU's thread governor changes the thread count there, so that
+  // trying another count costs a slice of a large batch rather than whole steps.
+  void on_slice_done(std::function<void(int samples)> f) { slice_done_ = std::move(f); }
   void reset_stats();
 
   // One node's share of forward() and backward(), for callers that time or inspect layers
@@ -132,6 +137,7 @@ class Executor {
   float* probs_ = nullptr;
   float* stats_ = nullptr;
   std::vector<NodeBuffers> nodes_;
+  std::function<void(int)> slice_done_;
 };
 
 }  // namespace plinth

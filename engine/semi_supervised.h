@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/device_dataset.h"
@@ -43,6 +44,11 @@ class Trainer::Unlabelled {
   // Queues step b's unlabelled share (see above): the gradients hold the labelled batch's
   // and get the unlabelled one's added.
   void queue_step(int64_t b, const int64_t* batch_index);
+  // Executor::on_slice_done for both passes of the share.
+  void on_slice_done(const std::function<void(int)>& f) {
+    weak_.on_slice_done(f);
+    strong_.on_slice_done(f);
+  }
   const float* loss_stats() const { return strong_.stats(); }
   // The epoch's counts so far: per class, then the unlabelled stats (TrainState's
   // partial_unlabelled).

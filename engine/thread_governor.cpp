@@ -18,28 +18,28 @@ ThreadGovernor::ThreadGovernor(Backend& backend, std::function<double()> now)
   if (max_threads_ >= 2) backend_.use_threads(max_threads_);  // whatever an earlier one left
 }
 
-void ThreadGovernor::step_done(int samples) {
+void ThreadGovernor::slice_done(int samples) {
   if (max_threads_ < 2) return;
   const double t = now_();
-  if (window_start_ < 0) {  // the first step warms caches and the thread team: not timed
+  if (window_start_ < 0) {  // the first slice warms caches and the thread team: not timed
     window_start_ = t;
     return;
   }
   samples_ += samples;
-  ++steps_;
+  ++slices_;
   const double seconds = t - window_start_;
-  const bool probe_lost = probing_from_ > 0 && steps_ >= kAbandonAfterSteps &&
+  const bool probe_lost = probing_from_ > 0 && slices_ >= kAbandonAfterSlices &&
                           samples_ / seconds < kAbandonBelow * rate_;
-  if (!probe_lost && (seconds < kWindowSeconds || steps_ < 2)) return;
+  if (!probe_lost && (seconds < kWindowSeconds || slices_ < 2)) return;
   end_window(samples_ / seconds);
   restart_window();
-  if (probing_from_ == 0) window_start_ = now_();  // a probe's first step is not timed
+  if (probing_from_ == 0) window_start_ = now_();  // a probe's first slice is not timed
 }
 
 void ThreadGovernor::restart_window() {
   window_start_ = -1;
   samples_ = 0;
-  steps_ = 0;
+  slices_ = 0;
 }
 
 void ThreadGovernor::end_window(double rate) {

@@ -1,5 +1,8 @@
 // Keeps the CPU's training steps (and `plinth bench`'s inference batches) at the thread count
-// that runs fastest now.
+// that runs fastest now. It is told of each slice of a batch (Executor::on_slice_done; the
+// batch where it is not sliced) and changes the count between slices: a count tried and lost
+// then costs a few slices, where whole steps at batch 1024 cost 10-20% of the throughput
+// (3 alternating rounds of `plinth bench` with --adapt-threads on and off, quiet machine).
 //
 // On a shared machine (a CI runner, a laptop) another process may hold a core. Each step has
 // many short parallel regions, and at every barrier the threads wait for one that is
@@ -7,7 +10,7 @@
 // samples/s on 2 threads against 5,252 on 1. No OpenMP wait policy fixes that without
 // costing the quiet machine (benchmarks/results/2026-12-02-wait-policy-quiet/). Results do
 // not depend on the thread count (fixed chunks and reduction orders), so the governor may
-// change it between steps: it times windows of steps, now and then tries one thread fewer
+// change it between slices: it times windows of slices, now and then tries one thread fewer
 // (or more) for a window, and moves when that ran clearly faster.
 #pragma once
 
@@ -19,7 +22,7 @@ class Backend;
 
 class ThreadGovernor {
  public:
-  // Seconds of steps per timed window, and how much faster a tried count must run to be
+  // Seconds of slices per timed window, and how much faster a tried count must run to be
   // kept. The first probe follows the first window, so that a contended start costs one
   // short window (a benchmark's or a short run's figures are taken within seconds); a probe on
   // a quiet machine runs at about half speed (until it is abandoned, below), so probes then
@@ -29,24 +32,24 @@ class ThreadGovernor {
   static constexpr double kMargin = 1.10;
   static constexpr int kFirstProbeAfter = 1, kProbeAfterLoss = 4, kProbeAfterWin = 32,
                        kLastProbeEvery = 256;
-  // A probe whose first timed steps run below this share of the rate it left is lost
+  // A probe whose first timed slices run below this share of the rate it left is lost
   // already: it ends there instead of finishing its window (with another process on a core,
   // probes of 2 threads ran at 10-40%; on a quiet machine probes of 1 thread run at about
-  // 55%). A probe's first step is not timed: the new team's start (about 90 ms under that
+  // 55%). A probe's first slice is not timed: the new team's start (about 90 ms under that
   // load) made probes of 1 thread that would have won look lost. The share is well below the
   // margin because the rate left behind swings with the other process (a 2-thread window
   // sometimes ran at 8,000-9,000 samples/s where most ran at 2,000-3,500).
   static constexpr double kAbandonBelow = 0.65;
-  static constexpr int kAbandonAfterSteps = 2;
+  static constexpr int kAbandonAfterSlices = 2;
 
   // Idle where backend.max_threads() < 2 (one core, or a GPU). `now` returns seconds.
   explicit ThreadGovernor(Backend& backend, std::function<double()> now = {});
 
-  // After each step, with the samples it trained.
-  void step_done(int samples);
+  // After each slice, with its samples.
+  void slice_done(int samples);
   // Drops the window under way, for a pause between steps that is not training (an epoch's
   // evaluation, a checkpoint): timed, it would make the count in use look slow. The next
-  // step_done starts a new window.
+  // slice_done starts a new window.
   void restart_window();
   int threads() const { return threads_; }
   int changes() const { return changes_; }
@@ -61,7 +64,7 @@ class ThreadGovernor {
   int threads_;
   double window_start_ = -1;
   double samples_ = 0;
-  int steps_ = 0;
+  int slices_ = 0;
   double rate_ = 0;       // the last window's samples/s at threads_
   int probing_from_ = 0;  // the count to return to when the window is a probe, else 0
   int windows_to_probe_ = kFirstProbeAfter;

@@ -198,11 +198,15 @@ Trainer::Run::Run(Trainer& trainer, const Dataset& train, const Dataset& val, co
       batch_index_(trainer.counters_.as<int64_t>()),
       graph_(backend_, trainer.options_.cuda_graphs, kEagerSteps) {
   if (data_.streamed()) graph_.disable(DeviceDataset::kNotReplayable);
-  if (trainer.options_.adapt_threads && !ranks_ && backend_.max_threads() > 1)
-    governor_.emplace(backend_);
   if (const Dataset* unlabelled = trainer.options_.unlabelled) {
     unlabelled_ = std::make_unique<Unlabelled>(trainer, *unlabelled, batches_, batch_);
     if (unlabelled_->streamed()) graph_.disable(DeviceDataset::kNotReplayable);
+  }
+  if (trainer.options_.adapt_threads && !ranks_ && backend_.max_threads() > 1) {
+    governor_.emplace(backend_);
+    const auto slice_done = [this](int samples) { governor_->slice_done(samples); };
+    exec_.on_slice_done(slice_done);
+    if (unlabelled_) unlabelled_->on_slice_done(slice_done);
   }
   if (ranks_) {
     ranks_->attach(backend_);
@@ -264,7 +268,6 @@ bool Trainer::Run::train_epoch(int epoch) {
     last_lr_ = t_.learning_rate(epoch, state_.step, batches_);
     graph_.run([this, b] { queue_step(b); });
     if (step_taken(epoch, b)) ++state_.step;
-    if (governor_) governor_->step_done(global_batch_);
     const BatchEnd end(epoch + 1, b + 1, state_.step, backend_, exec_.stats());
     for (TrainHook* h : hooks_) h->on_batch_end(end);
     // A stop after the last batch waits for the epoch's evaluation (finish_epoch). A stop
@@ -525,7 +528,6 @@ std::vector<double> Trainer::Run::time_steps(int64_t warmup, int64_t steps, int 
     }
     graph_.run([this, b] { queue_step(b); });
     if (step_taken(0, b)) ++state_.step;
-    if (governor_) governor_->step_done(global_batch_);
     ++b;
   };
   for (int64_t i = 0; i < warmup; ++i) one_step();

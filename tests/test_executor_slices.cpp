@@ -57,15 +57,23 @@ double max_relative_error(const std::vector<float>& got, const std::vector<float
 struct Pass {
   std::vector<float> output, probs, grads, stats;
   int slices = 0;
+  std::vector<int> slices_done;  // the samples on_slice_done was told of, in order
 };
 
 // One batch through an executor of the given slice: inference (output and probabilities) or
-// a training step's gradients, of the first `valid` rows.
-Pass run(const Model& m, int batch, int slice, bool training, int valid, uint64_t seed = 0) {
+// a training step's gradients, of the first `valid` rows. With toggle_threads the thread
+// count alternates between 1 and 2 after each slice, as the thread governor may change it.
+Pass run(const Model& m, int batch, int slice, bool training, int valid, uint64_t seed = 0,
+         bool toggle_threads = false) {
   auto be = make_cpu_backend(2);
   Parameters p(m, *be);
   p.initialize(3);
   Executor exec(m, p, *be, batch, training, {}, seed, slice);
+  Pass r;
+  exec.on_slice_done([&](int samples) {
+    r.slices_done.push_back(samples);
+    if (toggle_threads) be->use_threads(r.slices_done.size() % 2 ? 1 : 2);
+  });
   std::vector<float> input(exec.input().numel());
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -74,7 +82,6 @@ Pass run(const Model& m, int batch, int slice, bool training, int valid, uint64_
   std::vector<int32_t> labels(batch);
   for (int i = 0; i < batch; ++i) labels[i] = (i * 3) % 5;
   be->upload(exec.labels(), labels.data(), labels.size() * sizeof(int32_t));
-  Pass r;
   r.slices = exec.slices();
   if (training) {
     p.upload(p.grads(), std::vector<float>(p.size(), 7.0f));  // overwritten
@@ -109,6 +116,24 @@ TEST_CASE("executor slices: training gradients are the whole batch's", "[engine]
     CHECK(max_relative_error(sliced.grads, whole.grads) < 1e-5);
     CHECK(max_relative_error(sliced.output, whole.output) < 1e-5);
     check_stats(sliced, whole);
+  }
+}
+
+TEST_CASE(
+    "executor slices: each slice is reported, and a thread count changed between slices "
+    "changes no bit",
+    "[engine][cpu]") {
+  const Model m = network("dropout");
+  for (const bool training : {true, false}) {
+    CAPTURE(training);
+    const Pass fixed = run(m, 24, 8, training, 24, 9),
+               toggled = run(m, 24, 8, training, 24, 9, true);
+    CHECK(fixed.slices_done == std::vector<int>{8, 8, 8});
+    CHECK(toggled.slices_done == fixed.slices_done);
+    CHECK(toggled.grads == fixed.grads);
+    CHECK(toggled.output == fixed.output);
+    CHECK(toggled.stats == fixed.stats);
+    CHECK(run(m, 24, 24, training, 24).slices_done == std::vector<int>{24});
   }
 }
 

@@ -28,7 +28,7 @@ std::vector<int> simulate(CpuBackend& backend, int steps,
   for (int i = 0; i < steps; ++i) {
     used.push_back(backend.threads());
     now += seconds_per_step(i, backend.threads());
-    governor.step_done(32);
+    governor.slice_done(32);
     CHECK(governor.threads() == backend.threads());
   }
   return used;
@@ -65,7 +65,7 @@ TEST_CASE("thread governor: another process holding a core sends it to 1 thread"
   CHECK(count(used, 2, 2000) > 0);
   // Each probe of 2 threads ends after its untimed first step and 2 timed ones, not after its
   // window (7).
-  CHECK(longest_run(used, 2, 100) == 1 + ThreadGovernor::kAbandonAfterSteps);
+  CHECK(longest_run(used, 2, 100) == 1 + ThreadGovernor::kAbandonAfterSlices);
 }
 
 TEST_CASE("thread governor: on a quiet machine it keeps every thread, probing rarely",
@@ -79,7 +79,7 @@ TEST_CASE("thread governor: on a quiet machine it keeps every thread, probing ra
   CHECK(count(used, 1) > 0);
   CHECK(count(used, 1) < static_cast<int>(used.size()) / 100);
   // Each ends after its untimed first step and 2 timed ones, not after its window (12).
-  CHECK(longest_run(used, 1, 0) == 1 + ThreadGovernor::kAbandonAfterSteps);
+  CHECK(longest_run(used, 1, 0) == 1 + ThreadGovernor::kAbandonAfterSlices);
 }
 
 TEST_CASE(
@@ -139,7 +139,7 @@ TEST_CASE("thread governor: a pause between epochs, with its window restarted, m
       }
       on_one += backend.threads() == 1;
       now += backend.threads() == 2 ? 0.005 : 0.009;
-      governor.step_done(32);
+      governor.slice_done(32);
     }
     CAPTURE(restart, on_one);
     if (restart)
