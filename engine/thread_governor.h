@@ -1,8 +1,9 @@
 // Keeps the CPU's training steps (and `plinth bench`'s inference batches) at the thread count
 // that runs fastest now. It is told of each slice of a batch (Executor::on_slice_done; the
 // batch where it is not sliced) and changes the count between slices: a count tried and lost
-// then costs a few slices, where whole steps at batch 1024 cost 10-20% of the throughput
-// (3 alternating rounds of `plinth bench` with --adapt-threads on and off, quiet machine).
+// then costs a few slices, where whole steps cost 9-30% of the throughput at batch 256 and
+// 1024 (quiet machine, `plinth bench --adapt-threads on|off` in 6 alternating rounds,
+// benchmarks/results/2026-12-03-governor-slices/).
 //
 // On a shared machine (a CI runner, a laptop) another process may hold a core. Each step has
 // many short parallel regions, and at every barrier the threads wait for one that is
